@@ -1,0 +1,469 @@
+#include "memory_bus.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "herald/errors.hpp"
+#include "herald/pattern.hpp"
+#include "herald/transport.hpp"
+
+namespace herald::memory {
+
+MemoryOptions read_options(const BusConfig& config) {
+  OptionReader r(config, "memory");
+  MemoryOptions o;
+  o.workers = static_cast<int>(r.integer("workers", o.workers, 1, 1024));
+  o.inline_dispatch = r.choice("dispatch", "async", {"async", "inline"}) == "inline";
+  o.queue_limit = static_cast<std::size_t>(r.integer("queue_limit", static_cast<long long>(o.queue_limit), 1, 1LL << 40));
+  o.publish_timeout = r.duration("publish_timeout", o.publish_timeout);
+  r.finish();
+  return o;
+}
+
+namespace {
+
+using EventPtr = std::shared_ptr<const Envelope>;
+
+struct Member {
+  std::uint64_t id;
+  std::string pattern;
+  Invoker invoke;
+  RetryPolicy retry;
+  std::atomic<bool> active{true};
+  std::mutex mutex;
+  std::condition_variable idle;
+  int running = 0;  // guarded by mutex
+};
+using MemberPtr = std::shared_ptr<Member>;
+
+struct Group;
+
+// Where one event goes inside one group.
+struct Task {
+  EventPtr event;
+  std::shared_ptr<Group> group;
+  std::shared_ptr<const std::vector<MemberPtr>> members;  // members whose pattern matched
+  int attempts = 0;
+  Timestamp first_failure{};
+  std::string last_error;
+};
+
+// Events with the same partitionkey wait in one queue per group; the head
+// runs (or waits for its retry) while the rest queue behind it.
+struct Group {
+  std::string name;
+  std::atomic<std::uint64_t> next{0};
+  std::mutex keys_mutex;
+  std::unordered_map<std::string, std::deque<Task>> keys;
+};
+
+struct Route {
+  std::shared_ptr<Group> group;
+  std::shared_ptr<const std::vector<MemberPtr>> members;
+};
+using Routes = std::shared_ptr<const std::vector<Route>>;
+
+thread_local const Member* running_member = nullptr;
+
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(MemoryOptions options, std::shared_ptr<Scheduler> scheduler, std::shared_ptr<Metrics> metrics,
+       std::function<DeadLetter(const Task&, std::string)> make_letter)
+      : options_(options),
+        scheduler_(std::move(scheduler)),
+        make_letter_(std::move(make_letter)),
+        metrics_(std::move(metrics)),
+        pool_(static_cast<std::size_t>(options.workers)) {}
+
+  // --- subscriptions -------------------------------------------------------
+
+  MemberPtr add(const SubscribeSpec& spec, Invoker invoke) {
+    auto m = std::make_shared<Member>();
+    m->pattern = spec.pattern;
+    m->invoke = std::move(invoke);
+    m->retry = spec.retry;
+    std::unique_lock lock(subs_mutex_);
+    m->id = ++member_ids_;
+    auto& g = groups_[spec.group];
+    if (!g.group) {
+      g.group = std::make_shared<Group>();
+      g.group->name = spec.group;
+    }
+    g.members.push_back(m);
+    trie_.add(spec.pattern, static_cast<int>(m->id));
+    members_[m->id] = {m, spec.group};
+    routes_.clear();
+    return m;
+  }
+
+  void remove(const MemberPtr& m) {
+    {
+      std::unique_lock lock(subs_mutex_);
+      auto it = members_.find(m->id);
+      if (it == members_.end()) return;
+      auto& g = groups_[it->second.second];
+      std::erase(g.members, m);
+      trie_.remove(m->pattern, static_cast<int>(m->id));
+      members_.erase(it);
+      routes_.clear();
+    }
+    m->active = false;
+    if (running_member == m.get()) return;  // cancelled from its own handler
+    std::unique_lock lock(m->mutex);
+    m->idle.wait(lock, [&] { return m->running == 0; });
+  }
+
+  // --- publishing ------------------------------------------------------------
+
+  void publish(std::vector<Envelope>& events) {
+    for (auto& e : events) publish_one(e);
+  }
+
+  void publish_one(Envelope& event) {
+    if (closed_.load(std::memory_order_acquire)) throw ClosedError("memory: bus is closed");
+    Routes routes = routes_for(event.type);
+    if (routes->empty()) return;
+    reserve(routes->size());
+    auto ptr = std::make_shared<const Envelope>(std::move(event));
+    for (const auto& r : *routes) {
+      Task t{ptr, r.group, r.members, 0, {}, {}};
+      submit(std::move(t));
+    }
+  }
+
+  void replay(const std::string& group_name, std::vector<DeadLetter> letters) {
+    std::shared_ptr<Group> group;
+    std::vector<std::pair<EventPtr, std::shared_ptr<const std::vector<MemberPtr>>>> tasks;
+    {
+      std::shared_lock lock(subs_mutex_);
+      auto it = groups_.find(group_name);
+      if (it != groups_.end()) group = it->second.group;
+      for (auto& l : letters) {
+        auto members = std::make_shared<std::vector<MemberPtr>>();
+        if (it != groups_.end())
+          for (const auto& m : it->second.members)
+            if (matches(m->pattern, l.event.type)) members->push_back(m);
+        tasks.emplace_back(std::make_shared<const Envelope>(std::move(l.event)), std::move(members));
+      }
+    }
+    if (!group) throw NotFoundError("memory: no subscriber in group '" + group_name + "' to replay to");
+    reserve(tasks.size());
+    for (auto& [event, members] : tasks) submit(Task{event, group, members, 0, {}, {}});
+  }
+
+  // --- flush / close -------------------------------------------------------
+
+  bool flush(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(pending_mutex_);
+    return pending_cv_.wait_for(lock, timeout, [&] { return pending_ == 0; });
+  }
+
+  void close() {
+    if (closed_.exchange(true)) return;
+    // Handlers already queued on the pool finish; waiting retries are
+    // dead-lettered by the timer callback seeing closed_, or now if the
+    // scheduler never fires again.
+    pool_.join();
+    std::unordered_map<std::uint64_t, std::function<void()>> stranded;
+    {
+      std::lock_guard lock(waiting_mutex_);
+      stranded.swap(waiting_);
+    }
+    for (auto& [_, abandon] : stranded) abandon();
+  }
+
+  DeadLetterStore& dead_letters() { return dead_letters_; }
+  const MemoryOptions& options() const { return options_; }
+
+ private:
+  Routes routes_for(const std::string& type) {
+    {
+      std::shared_lock lock(subs_mutex_);
+      auto it = routes_.find(type);
+      if (it != routes_.end()) return it->second;
+    }
+    std::unique_lock lock(subs_mutex_);
+    std::vector<int> ids;
+    trie_.match(type, ids);
+    std::map<std::string, std::vector<MemberPtr>> by_group;
+    for (int id : ids) {
+      auto it = members_.find(static_cast<std::uint64_t>(id));
+      if (it != members_.end()) by_group[it->second.second].push_back(it->second.first);
+    }
+    auto routes = std::make_shared<std::vector<Route>>();
+    for (auto& [name, members] : by_group)
+      routes->push_back({groups_[name].group, std::make_shared<const std::vector<MemberPtr>>(std::move(members))});
+    if (routes_.size() > 10'000) routes_.clear();  // bound the cache against endless distinct types
+    routes_[type] = routes;
+    return routes;
+  }
+
+  void reserve(std::size_t n) {
+    std::size_t now = pending_.fetch_add(n, std::memory_order_acq_rel) + n;
+    if (now <= options_.queue_limit || options_.inline_dispatch) return;
+    // Back-pressure: wait for room, then give the slots back and fail.
+    std::unique_lock lock(pending_mutex_);
+    ++room_waiters_;
+    bool ok = pending_cv_.wait_for(lock, options_.publish_timeout,
+                                   [&] { return pending_.load() - n < options_.queue_limit; });
+    --room_waiters_;
+    if (!ok) {
+      lock.unlock();
+      release(n);
+      throw PublishError("memory: queue full (" + std::to_string(options_.queue_limit) +
+                         " events waiting) and no room within " + std::to_string(options_.publish_timeout.count()) +
+                         " ms; raise queue_limit or add workers");
+    }
+  }
+
+  void release(std::size_t n) {
+    std::size_t left = pending_.fetch_sub(n, std::memory_order_acq_rel) - n;
+    if (left == 0 || room_waiters_.load(std::memory_order_acquire) > 0) {
+      std::lock_guard lock(pending_mutex_);
+      pending_cv_.notify_all();
+    }
+  }
+
+  void submit(Task t) {
+    const std::string& key = t.event->partitionkey;
+    if (key.empty()) {
+      dispatch([self = shared_from_this(), t = std::move(t)]() mutable { self->run_unkeyed(std::move(t)); });
+      return;
+    }
+    auto group = t.group;
+    bool start = false;
+    {
+      std::lock_guard lock(group->keys_mutex);
+      auto& q = group->keys[key];
+      start = q.empty();
+      q.push_back(std::move(t));
+    }
+    if (start) dispatch([self = shared_from_this(), group, key] { self->run_key(group, key); });
+  }
+
+  template <class F>
+  void dispatch(F&& f) {
+    if (options_.inline_dispatch) f();
+    else boost::asio::post(pool_, std::forward<F>(f));
+  }
+
+  enum class Outcome { done, retry };
+
+  // Runs one attempt. On failure decides between a retry (returned, with
+  // t.delay set) and the dead-letter store.
+  Outcome attempt(Task& t, std::chrono::milliseconds& delay) {
+    const auto& members = *t.members;
+    MemberPtr m;
+    for (std::size_t i = 0; i < members.size() && !m; ++i) {
+      const auto& c = members[(t.group->next.fetch_add(1, std::memory_order_relaxed) + i) % members.size()];
+      if (c->active.load(std::memory_order_acquire)) m = c;
+    }
+    if (!m) {
+      finish_dead(t, "no_subscriber");
+      return Outcome::done;
+    }
+    {
+      std::lock_guard lock(m->mutex);
+      ++m->running;
+    }
+    const Member* previous = running_member;
+    running_member = m.get();
+    Attempt result = m->invoke(*t.event);
+    running_member = previous;
+    {
+      std::lock_guard lock(m->mutex);
+      if (--m->running == 0) m->idle.notify_all();
+    }
+    ++t.attempts;
+    if (result.ok) {
+      release(1);
+      return Outcome::done;
+    }
+    if (t.attempts == 1) t.first_failure = now_micros();
+    t.last_error = std::move(result.error);
+    if (!m->retry.should_retry(t.attempts)) {
+      finish_dead(t, dead_letter_reason_max_attempts);
+      return Outcome::done;
+    }
+    if (closed_.load()) {
+      finish_dead(t, "closed");
+      return Outcome::done;
+    }
+    metrics_->consumer(t.event->type, t.group->name).retried.fetch_add(1, std::memory_order_relaxed);
+    delay = m->retry.delay_after(t.attempts);
+    return Outcome::retry;
+  }
+
+  // Waits `delay` on the scheduler, then runs `resume`; if the bus closes
+  // first, `abandon` dead-letters what was waiting.
+  void wait_then(std::chrono::milliseconds delay, std::function<void()> resume, std::function<void()> abandon) {
+    std::uint64_t id;
+    {
+      std::lock_guard lock(waiting_mutex_);
+      id = ++waiting_ids_;
+      waiting_[id] = std::move(abandon);
+    }
+    std::weak_ptr<Core> weak = weak_from_this();
+    scheduler_->run_after(delay, [weak, id, resume = std::move(resume)] {
+      auto self = weak.lock();
+      if (!self) return;
+      {
+        std::lock_guard lock(self->waiting_mutex_);
+        if (!self->waiting_.erase(id)) return;  // close() took it
+      }
+      resume();
+    });
+  }
+
+  void finish_dead(Task& t, std::string reason) {
+    dead_letters_.add(make_letter_(t, std::move(reason)));
+    release(1);
+  }
+
+  void run_unkeyed(Task t) {
+    std::chrono::milliseconds delay{};
+    if (attempt(t, delay) == Outcome::done) return;
+    auto holder = std::make_shared<Task>(std::move(t));
+    auto self = shared_from_this();
+    wait_then(
+        delay, [self, holder] { self->dispatch([self, holder] { self->run_unkeyed(std::move(*holder)); }); },
+        [self, holder] { self->finish_dead(*holder, "closed"); });
+  }
+
+  void run_key(const std::shared_ptr<Group>& group, const std::string& key) {
+    // Bounded batch so one busy key cannot hog a worker thread.
+    for (int batch = 0; batch < 64; ++batch) {
+      Task* head;
+      {
+        std::lock_guard lock(group->keys_mutex);
+        head = &group->keys[key].front();  // deque references survive push_back
+      }
+      std::chrono::milliseconds delay{};
+      if (attempt(*head, delay) == Outcome::retry) {
+        auto self = shared_from_this();
+        wait_then(
+            delay, [self, group, key] { self->dispatch([self, group, key] { self->run_key(group, key); }); },
+            [self, group, key] { self->abandon_key(group, key); });
+        return;
+      }
+      std::lock_guard lock(group->keys_mutex);
+      auto it = group->keys.find(key);
+      it->second.pop_front();
+      if (it->second.empty()) {
+        group->keys.erase(it);
+        return;
+      }
+    }
+    dispatch([self = shared_from_this(), group, key] { self->run_key(group, key); });
+  }
+
+  void abandon_key(const std::shared_ptr<Group>& group, const std::string& key) {
+    std::deque<Task> tasks;
+    {
+      std::lock_guard lock(group->keys_mutex);
+      auto it = group->keys.find(key);
+      if (it == group->keys.end()) return;
+      tasks = std::move(it->second);
+      group->keys.erase(it);
+    }
+    for (auto& t : tasks) finish_dead(t, "closed");
+  }
+
+  MemoryOptions options_;
+  std::shared_ptr<Scheduler> scheduler_;
+  std::function<DeadLetter(const Task&, std::string)> make_letter_;
+  std::shared_ptr<Metrics> metrics_;
+
+  std::shared_mutex subs_mutex_;
+  struct GroupEntry {
+    std::shared_ptr<Group> group;
+    std::vector<MemberPtr> members;
+  };
+  std::map<std::string, GroupEntry> groups_;
+  std::unordered_map<std::uint64_t, std::pair<MemberPtr, std::string>> members_;
+  std::uint64_t member_ids_ = 0;
+  PatternTrie trie_;
+  std::unordered_map<std::string, Routes> routes_;
+
+  std::atomic<std::size_t> pending_{0};
+  std::atomic<int> room_waiters_{0};
+  std::mutex pending_mutex_;
+  std::condition_variable pending_cv_;
+
+  std::mutex waiting_mutex_;
+  std::unordered_map<std::uint64_t, std::function<void()>> waiting_;
+  std::uint64_t waiting_ids_ = 0;
+
+  std::atomic<bool> closed_{false};
+  DeadLetterStore dead_letters_;
+  boost::asio::thread_pool pool_;
+};
+
+class MemoryBus final : public EventBus {
+ public:
+  MemoryBus(const BusConfig& config, const MemoryOptions& options)
+      : EventBus(config.metrics, config.decode, config.source),
+        scheduler_(config.scheduler ? config.scheduler : make_system_scheduler()),
+        core_(std::make_shared<Core>(options, scheduler_, shared_metrics(),
+                                     [this](const Task& t, std::string reason) {
+                                       return make_dead_letter(*t.event, t.group->name, t.attempts, t.first_failure,
+                                                               t.last_error, std::move(reason));
+                                     })) {}
+  ~MemoryBus() override { close(); }
+
+  bool flush(std::chrono::milliseconds timeout) override { return core_->flush(timeout); }
+  void close() override { core_->close(); }
+
+  std::vector<DeadLetter> dead_letters(const std::string& group, std::size_t limit) override {
+    return core_->dead_letters().list(group, limit);
+  }
+  std::size_t replay_dead_letters(const std::string& group, const std::optional<std::string>& id) override {
+    auto letters = core_->dead_letters().take(group, id);
+    std::size_t n = letters.size();
+    if (n) core_->replay(group, std::move(letters));
+    return n;
+  }
+  std::size_t purge_dead_letters(const std::string& group) override {
+    return core_->dead_letters().take(group).size();
+  }
+  Features features() const override {
+    Features f;
+    f.name = "memory";
+    f.simulated_time = true;
+    return f;
+  }
+
+ protected:
+  void do_publish(std::vector<Envelope>& events) override { core_->publish(events); }
+  void do_publish_one(Envelope& event) override { core_->publish_one(event); }
+  Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
+    MemberPtr m = core_->add(spec, std::move(invoke));
+    std::weak_ptr<Core> weak = core_;
+    return Subscription([weak, m] {
+      if (auto core = weak.lock()) core->remove(m);
+    });
+  }
+
+ private:
+  std::shared_ptr<Metrics> shared_metrics() {
+    // Aliasing pointer: the bus owns the metrics and outlives the core's use.
+    return std::shared_ptr<Metrics>(std::shared_ptr<Metrics>{}, &metrics());
+  }
+  std::shared_ptr<Scheduler> scheduler_;
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace
+
+std::unique_ptr<EventBus> make_memory_bus(const BusConfig& config, const MemoryOptions& options) {
+  return std::make_unique<MemoryBus>(config, options);
+}
+
+}  // namespace herald::memory

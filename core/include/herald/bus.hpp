@@ -1,0 +1,152 @@
+#pragma once
+// EventBus: the one interface every transport implements.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "herald/codec.hpp"
+#include "herald/dead_letter.hpp"
+#include "herald/envelope.hpp"
+#include "herald/metrics.hpp"
+#include "herald/retry.hpp"
+#include "herald/scheduler.hpp"
+
+namespace herald {
+
+/// A handler fails by throwing; the bus then retries it per the policy.
+using Handler = std::function<void(const Envelope&)>;
+
+/// What to receive and how.
+struct SubscribeSpec {
+  /// Topic pattern: `order.*`, `order.#`, `#.failed.#`.
+  std::string pattern;
+  /// Consumer group. Members of one group compete for each event; every
+  /// group gets every event. Name it after the consuming service.
+  std::string group;
+  /// Handlers of this subscription running at once (prefetch on brokers).
+  int concurrency = 1;
+  RetryPolicy retry;
+};
+
+/// What a transport guarantees; the conformance suite switches tests on them.
+struct Features {
+  std::string name;
+  bool persistent = false;       // events survive a restart of the process
+  bool simulated_time = false;   // retries follow an injected ManualScheduler
+  bool ordered_per_key = true;   // same partitionkey → handled in publish order within a group
+  bool broker = false;           // crosses process boundaries
+};
+
+/// Keeps a subscription alive; unsubscribes when destroyed or cancelled.
+/// Cancelling waits until handlers of this subscription running on other
+/// threads have returned.
+class Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
+  Subscription(Subscription&& other) noexcept : cancel_(std::exchange(other.cancel_, nullptr)) {}
+  Subscription& operator=(Subscription&& other) noexcept {
+    if (this != &other) {
+      cancel();
+      cancel_ = std::exchange(other.cancel_, nullptr);
+    }
+    return *this;
+  }
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription() { cancel(); }
+  void cancel() {
+    if (auto c = std::exchange(cancel_, nullptr)) c();
+  }
+  bool active() const noexcept { return static_cast<bool>(cancel_); }
+
+ private:
+  std::function<void()> cancel_;
+};
+
+/// Outcome of one handler run, as core reports it to a transport.
+struct Attempt {
+  bool ok = true;
+  std::string error;  // what the handler threw
+};
+
+/// Runs a handler once with context and metrics; never throws.
+using Invoker = std::function<Attempt(const Envelope&)>;
+
+/// One interface for publishing and subscribing, whatever the transport.
+/// All public functions are thread-safe. Handlers run on the transport's own
+/// threads (the publisher's thread only with memory's inline dispatch).
+///
+/// \code
+///   auto bus = herald::make_bus("memory://");
+///   auto sub = bus->subscribe({.pattern = "order.*", .group = "mailer"},
+///                             [](const herald::Envelope& e) { send_mail(e.payload()); });
+///   bus->publish(herald::Envelope::make("order.created", {{"id", 42}}));
+///   bus->flush(std::chrono::seconds(5));
+/// \endcode
+class EventBus {
+ public:
+  virtual ~EventBus();
+  EventBus(const EventBus&) = delete;
+  EventBus& operator=(const EventBus&) = delete;
+
+  /// Blocks until the transport accepted the event (memory: enqueued; RabbitMQ:
+  /// publisher confirm; Kafka: delivery report). Fills id, time and source when
+  /// empty and the context ids inside a handler. Throws ConfigError for a bad
+  /// type, DecodeError for oversize data, PublishError/TransportError/
+  /// TimeoutError when not accepted, ClosedError after close().
+  void publish(Envelope event);
+  /// Publishes many with the transport's pipelining; returns when all are
+  /// accepted, throws on the first that is not.
+  void publish(std::vector<Envelope> events);
+
+  /// Starts delivering matching events to `handler`. Throws ConfigError for a
+  /// bad pattern, group or policy.
+  Subscription subscribe(SubscribeSpec spec, Handler handler);
+
+  /// Waits until events published so far are handled or dead-lettered.
+  /// Returns false when `timeout` passed first.
+  virtual bool flush(std::chrono::milliseconds timeout) = 0;
+  /// Stops intake and finishes in-flight work. Idempotent; the destructor calls it.
+  virtual void close() = 0;
+
+  /// The group's dead letters, oldest first.
+  virtual std::vector<DeadLetter> dead_letters(const std::string& group, std::size_t limit = 100) = 0;
+  /// Publishes the group's dead letters (or the one with event id `id`) again,
+  /// removing them from the dead-letter store. Returns how many.
+  virtual std::size_t replay_dead_letters(const std::string& group,
+                                          const std::optional<std::string>& id = {}) = 0;
+  /// Drops the group's dead letters. Returns how many.
+  virtual std::size_t purge_dead_letters(const std::string& group) = 0;
+
+  virtual Features features() const = 0;
+  Metrics& metrics() const noexcept { return *metrics_; }
+  const DecodeOptions& decode_options() const noexcept { return decode_; }
+
+ protected:
+  EventBus(std::shared_ptr<Metrics> metrics, DecodeOptions decode, std::string default_source);
+
+  /// Hands validated events to the transport (see publish()).
+  virtual void do_publish(std::vector<Envelope>& events) = 0;
+  /// Starts a validated subscription; `invoke` runs the user's handler.
+  virtual Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) = 0;
+  /// Single-event fast path; defaults to the batch one.
+  virtual void do_publish_one(Envelope& event);
+
+  /// Builds the record for an event whose handler gave up, counts it.
+  DeadLetter make_dead_letter(const Envelope& event, const std::string& group, int attempts,
+                              Timestamp first_failure, const std::string& last_error,
+                              std::string reason = dead_letter_reason_max_attempts) const;
+
+ private:
+  void prepare(Envelope& event) const;
+  std::shared_ptr<Metrics> metrics_;
+  DecodeOptions decode_;
+  std::string default_source_;
+};
+
+}  // namespace herald

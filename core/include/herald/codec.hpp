@@ -1,0 +1,39 @@
+#pragma once
+// The CloudEvents JSON format (structured mode) for Envelope, and the legacy
+// snake_case envelope that pre-CloudEvents services emit.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "herald/envelope.hpp"
+
+namespace herald {
+
+struct DecodeOptions {
+  /// Largest `data` accepted, in bytes of JSON text.
+  std::size_t max_data_bytes = 1024 * 1024;
+  /// Accept the legacy envelope {"event_id","event_type","timestamp",...}.
+  bool accept_legacy = true;
+};
+
+/// Media type of the structured encoding.
+inline constexpr std::string_view cloudevents_json = "application/cloudevents+json";
+
+/// Encodes to the CloudEvents JSON format. Thread-safe, never throws for a
+/// valid envelope; `data` is written as it is (it must hold valid JSON text).
+std::string encode(const Envelope& event);
+void encode_to(const Envelope& event, std::string& out);
+
+/// Decodes either format. Throws DecodeError naming the field: missing or empty
+/// id/type/source/specversion, unsupported specversion, wrong JSON types, bad
+/// extension names (CloudEvents: a-z and 0-9 only), data over the size limit.
+Envelope decode(std::string_view text, const DecodeOptions& options = {});
+
+/// Checks the attributes of an envelope built in code (same rules as decode).
+void validate(const Envelope& event, const DecodeOptions& options = {});
+
+/// Whether `name` is a valid CloudEvents attribute name.
+bool valid_attribute_name(std::string_view name) noexcept;
+
+}  // namespace herald

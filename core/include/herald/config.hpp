@@ -1,0 +1,71 @@
+#pragma once
+// Choosing and configuring a transport at start-up.
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "herald/bus.hpp"
+#include "herald/codec.hpp"
+#include "herald/metrics.hpp"
+#include "herald/scheduler.hpp"
+
+namespace herald {
+
+/// Everything make_bus needs. The scheme of `url` picks the transport
+/// (memory://, amqp://, amqps://, kafka://); `options` are the transport's
+/// typed options in text form, checked once by the transport, which refuses
+/// unknown keys. Keys prefixed `kafka.` or `amqp.` pass through to the client.
+///
+/// \code
+///   auto bus = herald::make_bus(herald::BusConfig::from_env());   // HERALD_URL=...
+///   auto bus2 = herald::make_bus("memory://?workers=4&queue_limit=10000");
+/// \endcode
+struct BusConfig {
+  std::string url = "memory://";
+  std::map<std::string, std::string> options;
+  /// CloudEvents `source` for events published without one.
+  std::string source = "herald";
+  DecodeOptions decode;
+  /// Null: real time.
+  std::shared_ptr<Scheduler> scheduler;
+  /// Null: the bus makes its own.
+  std::shared_ptr<Metrics> metrics;
+
+  /// URL with query options: `memory://?workers=4`. Option values are
+  /// percent-decoded; the query is removed from `url`.
+  static BusConfig from_url(std::string_view url);
+  /// {"url": "...", "source": "...", "max_data_bytes": N, "options": {...}};
+  /// unknown keys are refused.
+  static BusConfig from_json(const nlohmann::json& json);
+  static BusConfig from_file(const std::filesystem::path& path);
+  /// HERALD_URL (default memory://), HERALD_SOURCE, HERALD_MAX_DATA_BYTES and
+  /// HERALD_OPT_<KEY>=value for options (KEY lower-cased, '__' → '.').
+  static BusConfig from_env();
+};
+
+/// Builds the bus for `config`. Throws ConfigError for an unknown scheme
+/// (naming the registered ones) and for bad options (naming the key).
+std::unique_ptr<EventBus> make_bus(const BusConfig& config);
+std::unique_ptr<EventBus> make_bus(std::string_view url);
+
+/// The parts of a URL; password kept apart so it is never printed.
+struct Url {
+  std::string scheme;
+  std::string user;
+  std::string password;
+  std::string host;       // may hold several hosts: "h1:9092,h2:9092"
+  int port = 0;           // 0 when absent or when several hosts are given
+  std::string path;       // without the leading '/', percent-decoded
+  std::map<std::string, std::string> query;
+  static Url parse(std::string_view url);
+};
+
+/// `url` with any password replaced by `***`: safe for logs and errors.
+std::string redact_url(std::string_view url);
+
+}  // namespace herald

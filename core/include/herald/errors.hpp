@@ -1,0 +1,89 @@
+#pragma once
+// Errors herald throws. One root type; callers branch on code() and retriable().
+
+#include <stdexcept>
+#include <string>
+
+namespace herald {
+
+enum class ErrorCode {
+  config,      // bad configuration: unknown key, bad value, unknown scheme
+  decode,      // bad input on the wire: malformed JSON, missing attribute, oversize data
+  publish,     // the transport did not accept an event (nack, unroutable, queue full)
+  transport,   // broker unreachable or connection lost
+  timeout,     // an operation did not finish within its deadline
+  closed,      // the bus was closed
+  store,       // the event/idempotency store failed
+  not_found,   // a requested event or dead letter does not exist
+  handler,     // a handler asked for a retry (see RetryLater)
+};
+
+const char* to_string(ErrorCode code) noexcept;
+
+/// Root of every exception herald throws.
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message, bool retriable = false)
+      : std::runtime_error(message), code_(code), retriable_(retriable) {}
+  ErrorCode code() const noexcept { return code_; }
+  /// Whether trying the same operation again later can succeed.
+  bool retriable() const noexcept { return retriable_; }
+
+ private:
+  ErrorCode code_;
+  bool retriable_;
+};
+
+/// A configuration value, key or scheme was refused. Never retriable.
+class ConfigError : public Error {
+ public:
+  explicit ConfigError(const std::string& message) : Error(ErrorCode::config, message) {}
+};
+
+/// Input could not be decoded; field() names the offending attribute ("" for the whole document).
+class DecodeError : public Error {
+ public:
+  DecodeError(std::string field, const std::string& message)
+      : Error(ErrorCode::decode, message), field_(std::move(field)) {}
+  const std::string& field() const noexcept { return field_; }
+
+ private:
+  std::string field_;
+};
+
+/// The transport refused or could not confirm a publish.
+class PublishError : public Error {
+ public:
+  explicit PublishError(const std::string& message, bool retriable = true)
+      : Error(ErrorCode::publish, message, retriable) {}
+};
+
+/// The broker connection failed.
+class TransportError : public Error {
+ public:
+  explicit TransportError(const std::string& message, bool retriable = true)
+      : Error(ErrorCode::transport, message, retriable) {}
+};
+
+class TimeoutError : public Error {
+ public:
+  explicit TimeoutError(const std::string& message) : Error(ErrorCode::timeout, message, true) {}
+};
+
+class ClosedError : public Error {
+ public:
+  explicit ClosedError(const std::string& message) : Error(ErrorCode::closed, message) {}
+};
+
+class StoreError : public Error {
+ public:
+  explicit StoreError(const std::string& message, bool retriable = false)
+      : Error(ErrorCode::store, message, retriable) {}
+};
+
+class NotFoundError : public Error {
+ public:
+  explicit NotFoundError(const std::string& message) : Error(ErrorCode::not_found, message) {}
+};
+
+}  // namespace herald

@@ -1,0 +1,58 @@
+#pragma once
+// Idempotent consumers: a redelivered event has no second effect.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "herald/bus.hpp"
+#include "herald/scheduler.hpp"
+
+namespace herald {
+
+enum class Claim {
+  acquired,  // first time: run the handler, then complete() or release()
+  done,      // handled before: skip
+  busy,      // another worker handles it right now
+};
+
+/// Remembers which (group, event id) pairs were handled. Thread-safe.
+class IdempotencyStore {
+ public:
+  virtual ~IdempotencyStore() = default;
+  virtual Claim claim(const std::string& group, const std::string& event_id) = 0;
+  virtual void complete(const std::string& group, const std::string& event_id) = 0;
+  virtual void release(const std::string& group, const std::string& event_id) = 0;
+};
+
+/// Bounded in-memory store: marks expire after `ttl`, and the oldest go when
+/// more than `capacity` are held.
+class MemoryIdempotencyStore final : public IdempotencyStore {
+ public:
+  explicit MemoryIdempotencyStore(std::size_t capacity = 100'000,
+                                  std::chrono::milliseconds ttl = std::chrono::hours(24),
+                                  std::shared_ptr<Scheduler> clock = nullptr);
+  ~MemoryIdempotencyStore() override;
+  Claim claim(const std::string& group, const std::string& event_id) override;
+  void complete(const std::string& group, const std::string& event_id) override;
+  void release(const std::string& group, const std::string& event_id) override;
+  std::size_t size() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct IdempotentOptions {
+  /// Called for each suppressed duplicate (for logs or counters).
+  std::function<void(const Envelope&)> on_duplicate;
+};
+
+/// Wraps `handler` so each event id runs it to success at most once per
+/// group. A failing run releases the claim so the retry can run; a duplicate
+/// arriving while the first is in flight fails (and is retried later).
+Handler idempotent(std::shared_ptr<IdempotencyStore> store, std::string group, Handler handler,
+                   IdempotentOptions options = {});
+
+}  // namespace herald

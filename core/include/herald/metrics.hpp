@@ -1,0 +1,70 @@
+#pragma once
+// In-process counters and latency histograms per event type and group.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace herald {
+
+/// Handler latency histogram; bucket upper bounds in microseconds.
+struct LatencyHistogram {
+  static constexpr std::array<std::uint64_t, 12> bounds_us{
+      10, 50, 100, 500, 1'000, 5'000, 10'000, 50'000, 100'000, 500'000, 1'000'000, 5'000'000};
+  std::array<std::uint64_t, bounds_us.size() + 1> buckets{};  // last: +Inf
+  std::uint64_t count = 0;
+  double sum_seconds = 0;
+};
+
+/// Counters of one (type, group) pair. Fields are atomics: cheap to bump
+/// from any thread.
+struct ConsumerCounters {
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::uint64_t> failed_attempts{0};
+  std::atomic<std::uint64_t> retried{0};
+  std::atomic<std::uint64_t> dead_lettered{0};
+  void observe_latency(std::chrono::nanoseconds latency);
+  LatencyHistogram latency() const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, LatencyHistogram::bounds_us.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+/// Counter values at one moment.
+struct MetricsSnapshot {
+  struct Consumer {
+    std::uint64_t delivered = 0, failed_attempts = 0, retried = 0, dead_lettered = 0;
+    LatencyHistogram latency;
+  };
+  std::map<std::string, std::uint64_t> published;                        // by type
+  std::map<std::pair<std::string, std::string>, Consumer> consumed;      // by (type, group)
+  std::uint64_t total_published() const;
+  Consumer total(const std::string& group = {}) const;                   // summed over types
+};
+
+/// Thread-safe registry of counters. Every bus has one (shared when the
+/// configuration passes one in).
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  void published(const std::string& type, std::uint64_t n = 1);
+  /// Stable for the life of the Metrics object.
+  ConsumerCounters& consumer(const std::string& type, const std::string& group);
+  MetricsSnapshot snapshot() const;
+  /// Prometheus text exposition format.
+  std::string prometheus() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace herald

@@ -1,0 +1,131 @@
+#include "herald/bus.hpp"
+
+#include <atomic>
+
+#include "herald/context.hpp"
+#include "herald/errors.hpp"
+#include "herald/pattern.hpp"
+
+namespace herald {
+
+EventBus::EventBus(std::shared_ptr<Metrics> metrics, DecodeOptions decode, std::string default_source)
+    : metrics_(metrics ? std::move(metrics) : std::make_shared<Metrics>()),
+      decode_(decode),
+      default_source_(std::move(default_source)) {}
+
+EventBus::~EventBus() = default;
+
+void EventBus::prepare(Envelope& event) const {
+  validate_event_type(event.type);
+  if (event.id.empty()) event.id = uuid_v7();
+  if (event.source.empty()) event.source = default_source_;
+  if (event.time.time_since_epoch().count() == 0) event.time = now_micros();
+  apply_context(event);
+  validate(event, decode_);
+}
+
+void EventBus::do_publish_one(Envelope& event) {
+  std::vector<Envelope> one;
+  one.push_back(std::move(event));
+  do_publish(one);
+}
+
+void EventBus::publish(Envelope event) {
+  prepare(event);
+  std::string type = event.type;
+  do_publish_one(event);
+  metrics_->published(type);
+}
+
+void EventBus::publish(std::vector<Envelope> events) {
+  if (events.empty()) return;
+  for (auto& e : events) prepare(e);
+  std::vector<std::string> types;
+  types.reserve(events.size());
+  for (const auto& e : events) types.push_back(e.type);
+  do_publish(events);
+  for (const auto& t : types) metrics_->published(t);
+}
+
+namespace {
+
+// One per subscription: remembers the counters of each type it has seen so
+// the hot path does not look them up again.
+class CountingInvoker {
+ public:
+  CountingInvoker(Handler handler, std::string group, std::shared_ptr<Metrics> metrics)
+      : handler_(std::move(handler)), group_(std::move(group)), metrics_(std::move(metrics)) {}
+
+  Attempt operator()(const Envelope& event) {
+    ConsumerCounters& counters = counters_for(event.type);
+    auto start = std::chrono::steady_clock::now();
+    Attempt result;
+    try {
+      EventScope scope(event);
+      handler_(event);
+    } catch (const std::exception& ex) {
+      result = {false, ex.what()};
+    } catch (...) {
+      result = {false, "unknown exception (not derived from std::exception)"};
+    }
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    if (result.ok) {
+      counters.delivered.fetch_add(1, std::memory_order_relaxed);
+      counters.observe_latency(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed));
+    } else {
+      counters.failed_attempts.fetch_add(1, std::memory_order_relaxed);
+    }
+    return result;
+  }
+
+ private:
+  ConsumerCounters& counters_for(const std::string& type) {
+    thread_local std::uint64_t cached_owner = 0;
+    thread_local std::string cached_type;
+    thread_local ConsumerCounters* cached = nullptr;
+    if (cached_owner == id_ && cached_type == type) return *cached;
+    ConsumerCounters& c = metrics_->consumer(type, group_);
+    cached_owner = id_;
+    cached_type = type;
+    cached = &c;
+    return c;
+  }
+
+  static inline std::atomic<std::uint64_t> next_id_{1};
+  const std::uint64_t id_ = next_id_.fetch_add(1);
+  Handler handler_;
+  std::string group_;
+  std::shared_ptr<Metrics> metrics_;
+};
+
+}  // namespace
+
+Subscription EventBus::subscribe(SubscribeSpec spec, Handler handler) {
+  validate_pattern(spec.pattern);
+  if (spec.group.empty()) throw ConfigError("subscribe: group must not be empty (name it after the consuming service)");
+  if (spec.group.find_first_of(" \t\r\n/") != std::string::npos)
+    throw ConfigError("subscribe: group '" + spec.group + "' must not contain spaces or '/'");
+  if (spec.concurrency < 1) throw ConfigError("subscribe: concurrency must be at least 1");
+  spec.retry.validate();
+  if (!handler) throw ConfigError("subscribe: handler is empty");
+  auto invoker = std::make_shared<CountingInvoker>(std::move(handler), spec.group, metrics_);
+  return do_subscribe(spec, [invoker](const Envelope& e) { return (*invoker)(e); });
+}
+
+DeadLetter EventBus::make_dead_letter(const Envelope& event, const std::string& group, int attempts,
+                                      Timestamp first_failure, const std::string& last_error,
+                                      std::string reason) const {
+  DeadLetter d;
+  d.event = event;
+  d.group = group;
+  d.reason = std::move(reason);
+  d.attempts = attempts;
+  d.first_failure = first_failure;
+  d.last_failure = now_micros();
+  d.last_error = last_error;
+  d.routing_key = event.type;
+  metrics_->consumer(event.type, group).dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  return d;
+}
+
+}  // namespace herald

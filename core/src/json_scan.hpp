@@ -1,0 +1,289 @@
+#pragma once
+// A small validating JSON scanner: reads strings, skips values and returns
+// their raw text, so the codec never builds a DOM for attributes or data.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "herald/errors.hpp"
+
+namespace herald::detail {
+
+class JsonScanner {
+ public:
+  explicit JsonScanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()), begin_(p_) {}
+
+  void ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+  bool at_end() {
+    ws();
+    return p_ == end_;
+  }
+  char peek() {
+    ws();
+    return p_ < end_ ? *p_ : '\0';
+  }
+  void expect(char c, const char* field) {
+    ws();
+    if (p_ >= end_ || *p_ != c) fail(field, std::string("expected '") + c + "'");
+    ++p_;
+  }
+  bool consume(char c) {
+    ws();
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+
+  /// Reads a JSON string (the opening quote must come next) into `out`.
+  void string(std::string& out, const char* field) {
+    ws();
+    if (p_ >= end_ || *p_ != '"') fail(field, "expected a string");
+    ++p_;
+    out.clear();
+    const char* run = p_;
+    while (true) {
+      if (p_ >= end_) fail(field, "unterminated string");
+      unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        out.append(run, p_);
+        ++p_;
+        return;
+      }
+      if (c < 0x20) fail(field, "control character in string");
+      if (c == '\\') {
+        out.append(run, p_);
+        ++p_;
+        escape(out, field);
+        run = p_;
+        continue;
+      }
+      ++p_;
+    }
+  }
+
+  /// Skips one value and returns its raw text.
+  std::string_view value(const char* field, int depth = 0) {
+    ws();
+    const char* start = p_;
+    if (p_ >= end_) fail(field, "expected a value");
+    if (depth > 64) fail(field, "nesting too deep");
+    switch (*p_) {
+      case '{': {
+        ++p_;
+        if (!consume('}')) {
+          do {
+            skip_string(field);
+            expect(':', field);
+            value(field, depth + 1);
+          } while (consume(','));
+          expect('}', field);
+        }
+        break;
+      }
+      case '[': {
+        ++p_;
+        if (!consume(']')) {
+          do value(field, depth + 1);
+          while (consume(','));
+          expect(']', field);
+        }
+        break;
+      }
+      case '"': skip_string(field); break;
+      case 't': literal("true", field); break;
+      case 'f': literal("false", field); break;
+      case 'n': literal("null", field); break;
+      default: number(field); break;
+    }
+    return {start, static_cast<std::size_t>(p_ - start)};
+  }
+
+  /// Reads an integer value (a JSON number without fraction).
+  long long integer(const char* field) {
+    std::string_view raw = value(field);
+    long long v = 0;
+    bool neg = false;
+    std::size_t i = 0;
+    if (!raw.empty() && raw[0] == '-') neg = true, i = 1;
+    if (i == raw.size()) fail(field, "expected an integer");
+    for (; i < raw.size(); ++i) {
+      if (raw[i] < '0' || raw[i] > '9') fail(field, "expected an integer");
+      v = v * 10 + (raw[i] - '0');
+      if (v > (1LL << 53)) fail(field, "integer out of range");
+    }
+    return neg ? -v : v;
+  }
+
+  [[noreturn]] void fail(const char* field, const std::string& what) const {
+    std::string f = field ? field : "";
+    throw DecodeError(f, (f.empty() ? std::string("envelope") : f) + ": " + what + " at offset " +
+                             std::to_string(p_ - begin_));
+  }
+
+ private:
+  void skip_string(const char* field) {
+    ws();
+    if (p_ >= end_ || *p_ != '"') fail(field, "expected a string");
+    ++p_;
+    while (true) {
+      if (p_ >= end_) fail(field, "unterminated string");
+      unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return;
+      }
+      if (c < 0x20) fail(field, "control character in string");
+      if (c == '\\') {
+        ++p_;
+        if (p_ >= end_) fail(field, "unterminated escape");
+        char e = *p_;
+        if (e == 'u') {
+          for (int k = 1; k <= 4; ++k)
+            if (p_ + k >= end_ || hexval(p_[k]) < 0) fail(field, "bad \\u escape");
+          p_ += 5;
+          continue;
+        }
+        if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't')
+          fail(field, "bad escape");
+      }
+      ++p_;
+    }
+  }
+
+  static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  unsigned hex4(const char* field) {
+    if (end_ - p_ < 4) fail(field, "bad \\u escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      int h = hexval(p_[k]);
+      if (h < 0) fail(field, "bad \\u escape");
+      v = v * 16 + static_cast<unsigned>(h);
+    }
+    p_ += 4;
+    return v;
+  }
+
+  void escape(std::string& out, const char* field) {
+    if (p_ >= end_) fail(field, "unterminated escape");
+    char e = *p_++;
+    switch (e) {
+      case '"': out += '"'; return;
+      case '\\': out += '\\'; return;
+      case '/': out += '/'; return;
+      case 'b': out += '\b'; return;
+      case 'f': out += '\f'; return;
+      case 'n': out += '\n'; return;
+      case 'r': out += '\r'; return;
+      case 't': out += '\t'; return;
+      case 'u': {
+        unsigned cp = hex4(field);
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (end_ - p_ < 6 || p_[0] != '\\' || p_[1] != 'u') fail(field, "lone surrogate in \\u escape");
+          p_ += 2;
+          unsigned lo = hex4(field);
+          if (lo < 0xDC00 || lo > 0xDFFF) fail(field, "bad surrogate pair");
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          fail(field, "lone surrogate in \\u escape");
+        }
+        utf8(out, cp);
+        return;
+      }
+      default: fail(field, "bad escape");
+    }
+  }
+
+  static void utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  void literal(const char* word, const char* field) {
+    for (const char* w = word; *w; ++w, ++p_)
+      if (p_ >= end_ || *p_ != *w) fail(field, "bad literal");
+  }
+
+  void number(const char* field) {
+    const char* start = p_;
+    if (p_ < end_ && *p_ == '-') ++p_;
+    if (p_ >= end_) fail(field, "bad number");
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    } else {
+      fail(field, "unexpected character");
+    }
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      if (p_ >= end_ || *p_ < '0' || *p_ > '9') fail(field, "bad number");
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ >= end_ || *p_ < '0' || *p_ > '9') fail(field, "bad number");
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (p_ == start) fail(field, "bad number");
+  }
+
+  const char* p_;
+  const char* end_;
+  const char* begin_;
+};
+
+/// Appends `s` as a JSON string literal.
+inline void write_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  const char* run = s.data();
+  const char* end = s.data() + s.size();
+  for (const char* p = run; p < end; ++p) {
+    unsigned char c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(run, p);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xf];
+    }
+    run = p + 1;
+  }
+  out.append(run, end);
+  out += '"';
+}
+
+}  // namespace herald::detail
