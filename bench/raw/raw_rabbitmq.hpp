@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "raw_rate.hpp"  // RawRate, shared with the other raw baselines
+
 namespace herald::bench {
 
 struct RawRabbitConfig {
@@ -34,12 +36,6 @@ struct RawRabbitConfig {
   int confirm_window = 256;  // publishes in flight before waiting for confirms
   int prefetch = 256;        // basic.qos prefetch count for the consumer
   int ack_batch = 64;        // ack with multiple=true every N messages
-};
-
-struct RawRate {
-  std::size_t messages = 0;
-  double seconds = 0;
-  double per_second() const { return seconds > 0 ? static_cast<double>(messages) / seconds : 0; }
 };
 
 // Publishes every body (persistent, delivery_mode 2, content_type

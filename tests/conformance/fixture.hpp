@@ -1,0 +1,39 @@
+#pragma once
+// Shared pieces of the conformance test bodies.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "harness.hpp"
+#include "herald/config.hpp"
+#include "wait.hpp"
+
+namespace herald::test {
+
+/// A bus of the transport under test, isolated in its own namespace.
+struct BusFixture {
+  TransportUnderTest transport = transport_under_test();
+  std::string ns = unique_name("conf");
+  std::unique_ptr<EventBus> bus = make_bus(transport.config(ns));
+  Features features = bus->features();
+
+  std::unique_ptr<EventBus> another_bus() const { return make_bus(transport.config(ns)); }
+  std::string group(const std::string& name) const { return ns + "-" + name; }
+};
+
+/// Generous for brokers on a busy 2-core machine; conditions normally hold in milliseconds.
+inline constexpr std::chrono::seconds deadline{30};
+
+/// Short real-time backoff so broker retries finish quickly.
+inline RetryPolicy quick_retry(int attempts) {
+  RetryPolicy p;
+  p.max_attempts = attempts;
+  p.initial_delay = std::chrono::milliseconds(20);
+  p.multiplier = 2.0;
+  p.max_delay = std::chrono::milliseconds(200);
+  p.jitter = 0.0;
+  return p;
+}
+
+}  // namespace herald::test

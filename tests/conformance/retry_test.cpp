@@ -1,0 +1,136 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+
+#include "fixture.hpp"
+#include "herald/errors.hpp"
+
+using namespace herald;
+using namespace herald::test;
+
+TEST_CASE("a failing handler is retried until it succeeds", "[conformance][retry]") {
+  BusFixture f;
+  std::atomic<int> calls{0};
+  Recorder<std::string> done;
+  auto sub = f.bus->subscribe({.pattern = "email.requested", .group = f.group("mailer"), .retry = quick_retry(5)},
+                              [&](const Envelope& e) {
+                                if (++calls < 3) throw std::runtime_error("smtp timeout");
+                                done.add(e.id);
+                              });
+  f.bus->publish(Envelope::make("email.requested", {{"to", "a@example.com"}}));
+  REQUIRE(done.wait_for(1, deadline));
+  REQUIRE(f.bus->flush(deadline));
+  CHECK(calls == 3);
+  CHECK(f.bus->dead_letters(f.group("mailer")).empty());
+  auto totals = f.bus->metrics().snapshot().total(f.group("mailer"));
+  CHECK(totals.failed_attempts == 2);
+  CHECK(totals.retried == 2);
+  CHECK(totals.delivered == 1);
+}
+
+TEST_CASE("max_attempts = N runs the handler exactly N times, then dead-letters the event", "[conformance][retry][dlq]") {
+  auto attempts = GENERATE(1, 3);
+  BusFixture f;
+  const std::string group = f.group("poison");
+  std::atomic<int> calls{0};
+  auto sub = f.bus->subscribe({.pattern = "payment.*", .group = group, .retry = quick_retry(attempts)},
+                              [&](const Envelope&) {
+                                ++calls;
+                                throw std::runtime_error("card declined: insufficient funds");
+                              });
+  Envelope e = Envelope::make("payment.captured", {{"amount", 10}});
+  f.bus->publish(e);
+  std::vector<DeadLetter> letters;
+  REQUIRE(wait_until([&] { return !(letters = f.bus->dead_letters(group)).empty(); }, deadline));
+  REQUIRE(f.bus->flush(deadline));
+  CHECK(calls == attempts);
+  REQUIRE(letters.size() == 1);
+  const DeadLetter& d = letters.front();
+  CHECK(d.event.id == e.id);
+  CHECK(d.group == group);
+  CHECK(d.reason == dead_letter_reason_max_attempts);
+  CHECK(d.attempts == attempts);
+  CHECK(d.last_error == "card declined: insufficient funds");
+  CHECK(d.routing_key == "payment.captured");
+  CHECK(d.first_failure <= d.last_failure);
+  CHECK(f.bus->metrics().snapshot().total(group).dead_lettered == 1);
+}
+
+TEST_CASE("dead letters can be replayed into their group and purged", "[conformance][dlq]") {
+  BusFixture f;
+  const std::string group = f.group("invoicing");
+  std::atomic<bool> healthy{false};
+  Recorder<std::string> handled;
+  auto sub = f.bus->subscribe({.pattern = "invoice.#", .group = group, .retry = quick_retry(2)},
+                              [&](const Envelope& e) {
+                                if (!healthy) throw std::runtime_error("pdf service down");
+                                handled.add(e.id);
+                              });
+  Envelope a = Envelope::make("invoice.issued", {{"n", 1}});
+  Envelope b = Envelope::make("invoice.issued", {{"n", 2}});
+  f.bus->publish(a);
+  f.bus->publish(b);
+  REQUIRE(wait_until([&] { return f.bus->dead_letters(group).size() == 2; }, deadline));
+
+  healthy = true;
+  SECTION("replay one by id, then the rest") {
+    CHECK(f.bus->replay_dead_letters(group, a.id) == 1);
+    REQUIRE(handled.wait_for(1, deadline));
+    CHECK(handled.items().front() == a.id);
+    REQUIRE(wait_until([&] { return f.bus->dead_letters(group).size() == 1; }, deadline));
+    CHECK(f.bus->replay_dead_letters(group) == 1);
+    REQUIRE(handled.wait_for(2, deadline));
+    REQUIRE(wait_until([&] { return f.bus->dead_letters(group).empty(); }, deadline));
+  }
+  SECTION("purge drops them") {
+    CHECK(f.bus->purge_dead_letters(group) == 2);
+    REQUIRE(wait_until([&] { return f.bus->dead_letters(group).empty(); }, deadline));
+    REQUIRE(f.bus->flush(deadline));
+    CHECK(handled.size() == 0);
+  }
+}
+
+TEST_CASE("a poison event does not hold up events of other keys", "[conformance][retry]") {
+  BusFixture f;
+  const std::string group = f.group("fulfilment");
+  Recorder<std::string> ok;
+  auto sub = f.bus->subscribe({.pattern = "shipment.*", .group = group, .concurrency = 2, .retry = quick_retry(3)},
+                              [&](const Envelope& e) {
+                                if (e.partitionkey == "poison") throw std::runtime_error("bad address");
+                                ok.add(e.partitionkey);
+                              });
+  Envelope poison = Envelope::make("shipment.created", {{"n", 0}});
+  poison.partitionkey = "poison";
+  f.bus->publish(poison);
+  for (int i = 0; i < 20; ++i) {
+    Envelope e = Envelope::make("shipment.created", {{"n", i}});
+    e.partitionkey = "k" + std::to_string(i);
+    f.bus->publish(e);
+  }
+  REQUIRE(ok.wait_for(20, deadline));
+  REQUIRE(wait_until([&] { return f.bus->dead_letters(group).size() == 1; }, deadline));
+}
+
+TEST_CASE("retries wait with exponential backoff", "[conformance][retry][backoff]") {
+  BusFixture f;
+  std::mutex mutex;
+  std::vector<std::chrono::steady_clock::time_point> at;
+  RetryPolicy policy = quick_retry(3);
+  policy.initial_delay = std::chrono::milliseconds(100);
+  auto sub = f.bus->subscribe({.pattern = "sync.requested", .group = f.group("sync"), .retry = policy},
+                              [&](const Envelope&) {
+                                std::lock_guard lock(mutex);
+                                at.push_back(std::chrono::steady_clock::now());
+                                if (at.size() < 3) throw std::runtime_error("busy");
+                              });
+  f.bus->publish(Envelope::make("sync.requested", {{"n", 1}}));
+  REQUIRE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return at.size() == 3;
+  }, deadline));
+  std::lock_guard lock(mutex);
+  using std::chrono::milliseconds;
+  // Lower bounds only: a slow machine may wait longer, never shorter.
+  CHECK(at[1] - at[0] >= milliseconds(95));
+  CHECK(at[2] - at[1] >= milliseconds(195));
+}
