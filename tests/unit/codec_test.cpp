@@ -1,1 +1,141 @@
 #include <catch2/catch.hpp>
+
+#include <set>
+
+#include "herald/codec.hpp"
+#include "herald/errors.hpp"
+
+using namespace herald;
+
+namespace {
+
+Envelope sample() {
+  Envelope e = Envelope::make("order.created", {{"order_id", "42"}, {"note", "ünïcode \"quoted\"\n"}}, "svc/orders");
+  e.subject = "orders/42";
+  e.partitionkey = "42";
+  e.aggregatetype = "order";
+  e.aggregateid = "42";
+  e.correlationid = "c-1";
+  e.causationid = "c-0";
+  e.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  e.actor = "user:7";
+  e.dataversion = 2;
+  e.dataschema = "https://herald.dev/schemas/events/order.created.v2.json";
+  e.extensions["tenant"] = "acme";
+  e.extensions["priority"] = 3;
+  return e;
+}
+
+std::string field_of(const std::string& text) {
+  try {
+    decode(text);
+  } catch (const DecodeError& e) {
+    return e.field();
+  }
+  return "<accepted>";
+}
+
+}  // namespace
+
+TEST_CASE("an envelope survives encode and decode unchanged", "[codec]") {
+  Envelope e = sample();
+  std::string text = encode(e);
+  CHECK(decode(text) == e);
+  auto j = nlohmann::json::parse(text);
+  CHECK(j["specversion"] == "1.0");
+  CHECK(j["data"]["order_id"] == "42");
+  CHECK(j["dataversion"] == 2);
+  CHECK(j["tenant"] == "acme");
+}
+
+TEST_CASE("an event without data has no data attribute and decodes back", "[codec]") {
+  Envelope e = Envelope::make("ping.sent");
+  auto j = nlohmann::json::parse(encode(e));
+  CHECK_FALSE(j.contains("data"));
+  CHECK(decode(encode(e)).data.empty());
+}
+
+TEST_CASE("decode refuses bad input with an error naming the field", "[codec]") {
+  const std::string ok = R"("specversion":"1.0","id":"1","type":"a.b","source":"s")";
+  CHECK(field_of("{" + ok + "}") == "<accepted>");
+  CHECK(field_of(R"({"specversion":"1.0","type":"a.b","source":"s"})") == "id");
+  CHECK(field_of(R"({"specversion":"1.0","id":"","type":"a.b","source":"s"})") == "id");
+  CHECK(field_of(R"({"specversion":"1.0","id":"1","source":"s"})") == "type");
+  CHECK(field_of(R"({"specversion":"1.0","id":"1","type":"a.b"})") == "source");
+  CHECK(field_of(R"({"id":"1","type":"a.b","source":"s"})") == "specversion");
+  CHECK(field_of(R"({"specversion":"0.3","id":"1","type":"a.b","source":"s"})") == "specversion");
+  CHECK(field_of(R"({"specversion":"1.0","id":7,"type":"a.b","source":"s"})") == "id");
+  CHECK(field_of("{" + ok + R"(,"time":"yesterday"})") == "time");
+  CHECK(field_of("{" + ok + R"(,"Tenant_Id":"x"})") == "Tenant_Id");
+  CHECK(field_of("{" + ok + R"(,"dataversion":"two"})") == "dataversion");
+  CHECK(field_of("{" + ok + R"(,"data":{"a":})") == "data");
+  CHECK(field_of("not json") == "");
+  CHECK(field_of("{" + ok + "} trailing") == "");
+  CHECK(field_of("[1,2]") == "");
+}
+
+TEST_CASE("data over the configured limit is refused", "[codec]") {
+  Envelope e = Envelope::make("blob.stored", {{"bytes", std::string(2000, 'x')}});
+  std::string text = encode(e);
+  CHECK_NOTHROW(decode(text));
+  CHECK_THROWS_WITH(decode(text, {.max_data_bytes = 1000}), Catch::Contains("exceeds the limit of 1000"));
+  try {
+    decode(text, {.max_data_bytes = 1000});
+  } catch (const DecodeError& ex) {
+    CHECK(ex.field() == "data");
+  }
+}
+
+TEST_CASE("the legacy snake_case envelope decodes onto the same Envelope", "[codec][legacy]") {
+  std::string legacy = R"({
+    "event_id": "evt-1", "event_type": "order.created", "timestamp": "2025-03-01T10:00:00.5+01:00",
+    "version": 2, "payload": {"order_id": "42"},
+    "metadata": {"correlation_id": "corr-9", "source_service": "orders-v1", "aggregate_id": "42",
+                 "aggregate_type": "order", "user_id": "user:7"}})";
+  Envelope e = decode(legacy);
+  CHECK(e.id == "evt-1");
+  CHECK(e.type == "order.created");
+  CHECK(format_time(e.time) == "2025-03-01T09:00:00.500000Z");
+  CHECK(e.dataversion == 2);
+  CHECK(e.payload() == nlohmann::json({{"order_id", "42"}}));
+  CHECK(e.correlationid == "corr-9");
+  CHECK(e.source == "orders-v1");
+  CHECK(e.aggregateid == "42");
+  CHECK(e.partitionkey == "42");
+  CHECK(e.actor == "user:7");
+  CHECK_THROWS_AS(decode(R"({"event_type":"a.b"})"), DecodeError);
+  CHECK_THROWS_AS(decode(legacy, {.accept_legacy = false}), DecodeError);
+}
+
+TEST_CASE("strings with escapes and unicode round-trip", "[codec]") {
+  Envelope e = Envelope::make("text.sent", nullptr, "src");
+  e.subject = std::string("tab\there \"q\" back\\slash \x01 ctrl é 😀");
+  Envelope d = decode(encode(e));
+  CHECK(d.subject == e.subject);
+  CHECK(decode(R"({"specversion":"1.0","id":"1","type":"a.b","source":"\u00e9\ud83d\ude00"})").source == "é😀");
+}
+
+TEST_CASE("time is RFC 3339 UTC with microseconds", "[codec][time]") {
+  Timestamp t = parse_time("2026-11-23T09:30:00.123456Z");
+  CHECK(format_time(t) == "2026-11-23T09:30:00.123456Z");
+  CHECK(format_time(parse_time("2026-11-23T09:30:00Z")) == "2026-11-23T09:30:00.000000Z");
+  CHECK(format_time(parse_time("2026-11-23T10:30:00.1+01:00")) == "2026-11-23T09:30:00.100000Z");
+  CHECK_THROWS_AS(parse_time("2026-11-23 09:30"), DecodeError);
+  CHECK_THROWS_AS(parse_time("2026-13-23T09:30:00Z"), DecodeError);
+  CHECK_THROWS_AS(parse_time("2026-11-23T09:30:00"), DecodeError);
+}
+
+TEST_CASE("ids are UUIDv7: well formed, version 7, unique and time-ordered", "[uuid]") {
+  std::set<std::string> seen;
+  std::string previous;
+  for (int i = 0; i < 10000; ++i) {
+    std::string id = uuid_v7();
+    REQUIRE(id.size() == 36);
+    REQUIRE(id[14] == '7');
+    REQUIRE(std::string("89ab").find(id[19]) != std::string::npos);
+    REQUIRE(id > previous);
+    previous = id;
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 10000);
+}

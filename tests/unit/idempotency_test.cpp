@@ -1,1 +1,50 @@
 #include <catch2/catch.hpp>
+
+#include "herald/errors.hpp"
+#include "herald/idempotency.hpp"
+
+using namespace herald;
+using std::chrono::milliseconds;
+
+TEST_CASE("a claim is taken once, completed marks are remembered, failures release", "[idempotency]") {
+  MemoryIdempotencyStore store;
+  CHECK(store.claim("g", "e1") == Claim::acquired);
+  CHECK(store.claim("g", "e1") == Claim::busy);
+  CHECK(store.claim("other", "e1") == Claim::acquired);  // groups are separate
+  store.complete("g", "e1");
+  CHECK(store.claim("g", "e1") == Claim::done);
+  CHECK(store.claim("g", "e2") == Claim::acquired);
+  store.release("g", "e2");
+  CHECK(store.claim("g", "e2") == Claim::acquired);
+}
+
+TEST_CASE("marks expire after the TTL and the store stays bounded", "[idempotency]") {
+  auto clock = std::make_shared<ManualScheduler>();
+  MemoryIdempotencyStore store(3, milliseconds(1000), clock);
+  for (const char* id : {"a", "b", "c"}) {
+    REQUIRE(store.claim("g", id) == Claim::acquired);
+    store.complete("g", id);
+  }
+  CHECK(store.claim("g", "a") == Claim::done);
+  REQUIRE(store.claim("g", "d") == Claim::acquired);
+  store.complete("g", "d");
+  CHECK(store.size() <= 3);  // the oldest went
+  CHECK(store.claim("g", "a") == Claim::acquired);
+  clock->advance(milliseconds(1001));
+  CHECK(store.claim("g", "d") == Claim::acquired);  // expired
+}
+
+TEST_CASE("the idempotent wrapper runs the handler once per event id", "[idempotency]") {
+  auto store = std::make_shared<MemoryIdempotencyStore>();
+  int effects = 0, duplicates = 0, failures_left = 1;
+  Handler h = idempotent(store, "g", [&](const Envelope&) {
+    if (failures_left-- > 0) throw std::runtime_error("transient");
+    ++effects;
+  }, {.on_duplicate = [&](const Envelope&) { ++duplicates; }});
+  Envelope e = Envelope::make("a.b");
+  CHECK_THROWS(h(e));  // failure releases the claim...
+  h(e);                // ...so the retry runs
+  h(e);                // and the redelivery is suppressed
+  CHECK(effects == 1);
+  CHECK(duplicates == 1);
+}

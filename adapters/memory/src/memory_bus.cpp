@@ -36,6 +36,7 @@ struct Member {
   std::string pattern;
   Invoker invoke;
   RetryPolicy retry;
+  int concurrency = 1;
   std::atomic<bool> active{true};
   std::mutex mutex;
   std::condition_variable idle;
@@ -60,6 +61,12 @@ struct Task {
 struct Group {
   std::string name;
   std::atomic<std::uint64_t> next{0};
+  // Work of this group running on the pool at most `limit` at once (the sum
+  // of its members' concurrency), so a slow group cannot take every worker.
+  std::atomic<int> limit{1};
+  std::mutex work_mutex;
+  int running = 0;
+  std::deque<std::function<void()>> backlog;
   std::mutex keys_mutex;
   std::unordered_map<std::string, std::deque<Task>> keys;
 };
@@ -97,6 +104,9 @@ class Core : public std::enable_shared_from_this<Core> {
       g.group->name = spec.group;
     }
     g.members.push_back(m);
+    g.concurrency += spec.concurrency;
+    m->concurrency = spec.concurrency;
+    g.group->limit = g.concurrency;
     trie_.add(spec.pattern, static_cast<int>(m->id));
     members_[m->id] = {m, spec.group};
     routes_.clear();
@@ -110,6 +120,8 @@ class Core : public std::enable_shared_from_this<Core> {
       if (it == members_.end()) return;
       auto& g = groups_[it->second.second];
       std::erase(g.members, m);
+      g.concurrency -= m->concurrency;
+      g.group->limit = std::max(1, g.concurrency);
       trie_.remove(m->pattern, static_cast<int>(m->id));
       members_.erase(it);
       routes_.clear();
@@ -234,7 +246,8 @@ class Core : public std::enable_shared_from_this<Core> {
   void submit(Task t) {
     const std::string& key = t.event->partitionkey;
     if (key.empty()) {
-      dispatch([self = shared_from_this(), t = std::move(t)]() mutable { self->run_unkeyed(std::move(t)); });
+      auto holder = std::make_shared<Task>(std::move(t));
+      dispatch(holder->group, [self = shared_from_this(), holder] { self->run_unkeyed(std::move(*holder)); });
       return;
     }
     auto group = t.group;
@@ -245,13 +258,40 @@ class Core : public std::enable_shared_from_this<Core> {
       start = q.empty();
       q.push_back(std::move(t));
     }
-    if (start) dispatch([self = shared_from_this(), group, key] { self->run_key(group, key); });
+    if (start) dispatch(group, [self = shared_from_this(), group, key] { self->run_key(group, key); });
   }
 
-  template <class F>
-  void dispatch(F&& f) {
-    if (options_.inline_dispatch) f();
-    else boost::asio::post(pool_, std::forward<F>(f));
+  void dispatch(const std::shared_ptr<Group>& group, std::function<void()> f) {
+    if (options_.inline_dispatch) {
+      f();
+      return;
+    }
+    {
+      std::lock_guard lock(group->work_mutex);
+      if (group->running >= group->limit.load()) {
+        group->backlog.push_back(std::move(f));
+        return;
+      }
+      ++group->running;
+    }
+    boost::asio::post(pool_, [self = shared_from_this(), group, f = std::move(f)] { self->work(group, f); });
+  }
+
+  // Runs `f`, then the group's backlog, keeping the group's slot meanwhile.
+  void work(const std::shared_ptr<Group>& group, std::function<void()> f) {
+    f();
+    std::function<void()> next;
+    {
+      std::lock_guard lock(group->work_mutex);
+      // Over the limit (a member left): give the slot back; others carry on.
+      if (group->backlog.empty() || group->running > group->limit.load()) {
+        --group->running;
+        return;
+      }
+      next = std::move(group->backlog.front());
+      group->backlog.pop_front();
+    }
+    boost::asio::post(pool_, [self = shared_from_this(), group, next = std::move(next)] { self->work(group, next); });
   }
 
   enum class Outcome { done, retry };
@@ -333,7 +373,7 @@ class Core : public std::enable_shared_from_this<Core> {
     auto holder = std::make_shared<Task>(std::move(t));
     auto self = shared_from_this();
     wait_then(
-        delay, [self, holder] { self->dispatch([self, holder] { self->run_unkeyed(std::move(*holder)); }); },
+        delay, [self, holder] { self->dispatch(holder->group, [self, holder] { self->run_unkeyed(std::move(*holder)); }); },
         [self, holder] { self->finish_dead(*holder, "closed"); });
   }
 
@@ -349,7 +389,7 @@ class Core : public std::enable_shared_from_this<Core> {
       if (attempt(*head, delay) == Outcome::retry) {
         auto self = shared_from_this();
         wait_then(
-            delay, [self, group, key] { self->dispatch([self, group, key] { self->run_key(group, key); }); },
+            delay, [self, group, key] { self->dispatch(group, [self, group, key] { self->run_key(group, key); }); },
             [self, group, key] { self->abandon_key(group, key); });
         return;
       }
@@ -361,7 +401,7 @@ class Core : public std::enable_shared_from_this<Core> {
         return;
       }
     }
-    dispatch([self = shared_from_this(), group, key] { self->run_key(group, key); });
+    dispatch(group, [self = shared_from_this(), group, key] { self->run_key(group, key); });
   }
 
   void abandon_key(const std::shared_ptr<Group>& group, const std::string& key) {
@@ -385,6 +425,7 @@ class Core : public std::enable_shared_from_this<Core> {
   struct GroupEntry {
     std::shared_ptr<Group> group;
     std::vector<MemberPtr> members;
+    int concurrency = 0;
   };
   std::map<std::string, GroupEntry> groups_;
   std::unordered_map<std::uint64_t, std::pair<MemberPtr, std::string>> members_;
