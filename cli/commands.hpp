@@ -1,0 +1,28 @@
+#pragma once
+// The herald CLI's command groups; main.cpp adds those that were built.
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "herald/bus.hpp"
+
+namespace herald::cli {
+
+/// publish, tail, dlq.
+void add_bus_commands(CLI::App& app);
+/// outbox, events, replay (needs an event store adapter).
+void add_store_commands(CLI::App& app);
+/// serve: the HTTP admin.
+void add_serve_command(CLI::App& app);
+
+/// The bus for `url`, or HERALD_URL (and HERALD_* options) when `url` is empty.
+std::unique_ptr<EventBus> open_bus(const std::string& url);
+
+/// Thrown for a user mistake the CLI reports without a stack of context.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace herald::cli
