@@ -1,0 +1,28 @@
+#include "order_service.hpp"
+
+#include <stdexcept>
+
+#include "herald/typed.hpp"
+
+namespace orders {
+
+OrderService::OrderService(herald::EventBus& bus, std::function<void(herald::Envelope)> publish)
+    : lifecycle_(bus, {.source = "orders-service"}), publish_(std::move(publish)) {}
+
+OrderCreated OrderService::create(const std::string& customer, std::vector<std::string> items, double total,
+                                  const std::string& actor) {
+  std::string id = std::to_string(++next_id_);
+  nlohmann::json request = {{"customer", customer}, {"items", items}, {"total", total}};
+  return lifecycle_.run(
+      "order", "create", request,
+      [&] {
+        if (items.empty()) throw std::invalid_argument("an order needs at least one item");
+        OrderCreated created{id, customer, total, "EUR", items};
+        publish_(herald::to_envelope(created, {.aggregatetype = "order", .aggregateid = id, .actor = actor,
+                                               .source = "orders-service"}));
+        return created;
+      },
+      {.actor = actor, .partitionkey = id});
+}
+
+}  // namespace orders
