@@ -30,7 +30,30 @@ void EventBus::do_publish_one(Envelope& event) {
   do_publish(one);
 }
 
-void EventBus::publish(Envelope event) {
+void EventBus::do_publish_ref(const Envelope& event) {
+  Envelope copy = event;
+  do_publish_one(copy);
+}
+
+bool EventBus::needs_stamp(const Envelope& e) const noexcept {
+  if (e.id.empty() || e.source.empty() || e.time.time_since_epoch().count() == 0) return true;
+  const Envelope* parent = current_event();
+  return parent && (e.correlationid.empty() || e.causationid.empty());
+}
+
+void EventBus::publish(const Envelope& event) {
+  if (needs_stamp(event)) {
+    Envelope copy = event;
+    publish(std::move(copy));
+    return;
+  }
+  validate_event_type(event.type);
+  validate(event, decode_);
+  do_publish_ref(event);
+  metrics_->published(event.type);
+}
+
+void EventBus::publish(Envelope&& event) {
   prepare(event);
   std::string type = event.type;
   do_publish_one(event);

@@ -38,22 +38,33 @@ struct Member {
   RetryPolicy retry;
   int concurrency = 1;
   std::atomic<bool> active{true};
-  std::mutex mutex;
+  std::atomic<int> running{0};
+  std::atomic<bool> cancelling{false};
+  std::mutex mutex;  // only for waiting until running drops to 0
   std::condition_variable idle;
-  int running = 0;  // guarded by mutex
 };
 using MemberPtr = std::shared_ptr<Member>;
 
 struct Group;
 
-// Where one event goes inside one group.
+// Where one event goes inside one group. `event` points into `owner`, or,
+// for an inline delivery that never waits, at the publisher's own envelope.
 struct Task {
-  EventPtr event;
+  const Envelope* event = nullptr;
+  EventPtr owner;
   std::shared_ptr<Group> group;
   std::shared_ptr<const std::vector<MemberPtr>> members;  // members whose pattern matched
   int attempts = 0;
   Timestamp first_failure{};
   std::string last_error;
+};
+
+// A unit of a group's work: handle one unkeyed event, or run the queue of
+// one partition key.
+struct Work {
+  Task task;
+  std::string key;
+  bool keyed = false;
 };
 
 // Events with the same partitionkey wait in one queue per group; the head
@@ -66,7 +77,8 @@ struct Group {
   std::atomic<int> limit{1};
   std::mutex work_mutex;
   int running = 0;
-  std::deque<std::function<void()>> backlog;
+  std::deque<Work> backlog;
+  std::atomic<std::size_t> backlog_size{0};
   std::mutex keys_mutex;
   std::unordered_map<std::string, std::deque<Task>> keys;
 };
@@ -129,7 +141,8 @@ class Core : public std::enable_shared_from_this<Core> {
     m->active = false;
     if (running_member == m.get()) return;  // cancelled from its own handler
     std::unique_lock lock(m->mutex);
-    m->idle.wait(lock, [&] { return m->running == 0; });
+    m->cancelling = true;
+    m->idle.wait(lock, [&] { return m->running.load() == 0; });
   }
 
   // --- publishing ------------------------------------------------------------
@@ -140,14 +153,26 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void publish_one(Envelope& event) {
     if (closed_.load(std::memory_order_acquire)) throw ClosedError("memory: bus is closed");
-    Routes routes = routes_for(event.type);
+    const Routes& routes = routes_for(event.type);
     if (routes->empty()) return;
     reserve(routes->size());
     auto ptr = std::make_shared<const Envelope>(std::move(event));
-    for (const auto& r : *routes) {
-      Task t{ptr, r.group, r.members, 0, {}, {}};
-      submit(std::move(t));
+    for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group, r.members, 0, {}, {}});
+  }
+
+  // Inline and unkeyed: handled right here without copying the event unless
+  // a retry has to keep it.
+  void publish_ref(const Envelope& event) {
+    if (!options_.inline_dispatch || !event.partitionkey.empty()) {
+      Envelope copy = event;
+      publish_one(copy);
+      return;
     }
+    if (closed_.load(std::memory_order_acquire)) throw ClosedError("memory: bus is closed");
+    const Routes& routes = routes_for(event.type);
+    if (routes->empty()) return;
+    reserve(routes->size());
+    for (const auto& r : *routes) run_unkeyed(Task{&event, nullptr, r.group, r.members, 0, {}, {}});
   }
 
   void replay(const std::string& group_name, std::vector<DeadLetter> letters) {
@@ -167,14 +192,17 @@ class Core : public std::enable_shared_from_this<Core> {
     }
     if (!group) throw NotFoundError("memory: no subscriber in group '" + group_name + "' to replay to");
     reserve(tasks.size());
-    for (auto& [event, members] : tasks) submit(Task{event, group, members, 0, {}, {}});
+    for (auto& [event, members] : tasks) submit(Task{event.get(), event, group, members, 0, {}, {}});
   }
 
   // --- flush / close -------------------------------------------------------
 
   bool flush(std::chrono::milliseconds timeout) {
     std::unique_lock lock(pending_mutex_);
-    return pending_cv_.wait_for(lock, timeout, [&] { return pending_ == 0; });
+    ++waiters_;
+    bool ok = pending_cv_.wait_for(lock, timeout, [&] { return pending_ == 0; });
+    --waiters_;
+    return ok;
   }
 
   void close() {
@@ -222,10 +250,10 @@ class Core : public std::enable_shared_from_this<Core> {
     if (now <= options_.queue_limit || options_.inline_dispatch) return;
     // Back-pressure: wait for room, then give the slots back and fail.
     std::unique_lock lock(pending_mutex_);
-    ++room_waiters_;
+    ++waiters_;
     bool ok = pending_cv_.wait_for(lock, options_.publish_timeout,
                                    [&] { return pending_.load() - n < options_.queue_limit; });
-    --room_waiters_;
+    --waiters_;
     if (!ok) {
       lock.unlock();
       release(n);
@@ -236,8 +264,10 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void release(std::size_t n) {
-    std::size_t left = pending_.fetch_sub(n, std::memory_order_acq_rel) - n;
-    if (left == 0 || room_waiters_.load(std::memory_order_acquire) > 0) {
+    pending_.fetch_sub(n);  // seq_cst: pairs with the waiter's increment below
+    // Waiters register under the mutex before they check, so a waiter that
+    // is not counted yet will see the new value itself.
+    if (waiters_.load() > 0) {
       std::lock_guard lock(pending_mutex_);
       pending_cv_.notify_all();
     }
@@ -245,53 +275,87 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void submit(Task t) {
     const std::string& key = t.event->partitionkey;
+    auto group = t.group;
     if (key.empty()) {
-      auto holder = std::make_shared<Task>(std::move(t));
-      dispatch(holder->group, [self = shared_from_this(), holder] { self->run_unkeyed(std::move(*holder)); });
+      dispatch(group, Work{std::move(t), {}, false});
       return;
     }
-    auto group = t.group;
     bool start = false;
+    std::string k = key;
     {
       std::lock_guard lock(group->keys_mutex);
-      auto& q = group->keys[key];
+      auto& q = group->keys[k];
       start = q.empty();
       q.push_back(std::move(t));
     }
-    if (start) dispatch(group, [self = shared_from_this(), group, key] { self->run_key(group, key); });
+    if (start) dispatch(group, Work{{}, std::move(k), true});
   }
 
-  void dispatch(const std::shared_ptr<Group>& group, std::function<void()> f) {
+  void execute(const std::shared_ptr<Group>& group, Work& w) {
+    if (w.keyed) run_key(group, w.key);
+    else run_unkeyed(std::move(w.task));
+  }
+
+  void dispatch(const std::shared_ptr<Group>& group, Work w) {
     if (options_.inline_dispatch) {
-      f();
+      execute(group, w);
       return;
     }
     {
       std::lock_guard lock(group->work_mutex);
       if (group->running >= group->limit.load()) {
-        group->backlog.push_back(std::move(f));
+        group->backlog.push_back(std::move(w));
+        group->backlog_size.fetch_add(1, std::memory_order_release);
         return;
       }
       ++group->running;
     }
-    boost::asio::post(pool_, [self = shared_from_this(), group, f = std::move(f)] { self->work(group, f); });
+    post_work(group, std::move(w));
   }
 
-  // Runs `f`, then the group's backlog, keeping the group's slot meanwhile.
-  void work(const std::shared_ptr<Group>& group, std::function<void()> f) {
-    f();
-    std::function<void()> next;
-    {
+  void post_work(const std::shared_ptr<Group>& group, Work w) {
+    auto holder = std::make_shared<Work>(std::move(w));
+    boost::asio::post(pool_, [self = shared_from_this(), group, holder] { self->work(group, std::move(*holder)); });
+  }
+
+  // Runs `first`, then the group's backlog on this same worker, keeping the
+  // group's slot meanwhile. When the backlog runs dry it spins briefly before
+  // giving the slot back: waking a sleeping worker for every event would cost
+  // more than the handler. After a budget it re-posts itself so other groups
+  // get their turn.
+  void work(const std::shared_ptr<Group>& group, Work first) {
+    std::deque<Work> local;
+    local.push_back(std::move(first));
+    std::size_t done = 0;
+    while (true) {
+      while (!local.empty()) {
+        execute(group, local.front());
+        local.pop_front();
+        ++done;
+      }
+      if (done >= 4096) break;
+      auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+      while (group->backlog_size.load(std::memory_order_acquire) == 0 &&
+             std::chrono::steady_clock::now() < spin_until && !closed_.load(std::memory_order_relaxed))
+        ;
       std::lock_guard lock(group->work_mutex);
       // Over the limit (a member left): give the slot back; others carry on.
       if (group->backlog.empty() || group->running > group->limit.load()) {
         --group->running;
         return;
       }
-      next = std::move(group->backlog.front());
-      group->backlog.pop_front();
+      local.swap(group->backlog);
+      group->backlog_size.store(0, std::memory_order_release);
     }
-    boost::asio::post(pool_, [self = shared_from_this(), group, next = std::move(next)] { self->work(group, next); });
+    std::lock_guard lock(group->work_mutex);
+    if (group->backlog.empty()) {
+      --group->running;
+      return;
+    }
+    Work next = std::move(group->backlog.front());
+    group->backlog.pop_front();
+    group->backlog_size.fetch_sub(1, std::memory_order_release);
+    post_work(group, std::move(next));
   }
 
   enum class Outcome { done, retry };
@@ -309,17 +373,14 @@ class Core : public std::enable_shared_from_this<Core> {
       finish_dead(t, "no_subscriber");
       return Outcome::done;
     }
-    {
-      std::lock_guard lock(m->mutex);
-      ++m->running;
-    }
+    m->running.fetch_add(1, std::memory_order_acq_rel);
     const Member* previous = running_member;
     running_member = m.get();
     Attempt result = m->invoke(*t.event);
     running_member = previous;
-    {
+    if (m->running.fetch_sub(1, std::memory_order_acq_rel) == 1 && m->cancelling.load()) {
       std::lock_guard lock(m->mutex);
-      if (--m->running == 0) m->idle.notify_all();
+      m->idle.notify_all();
     }
     ++t.attempts;
     if (result.ok) {
@@ -370,10 +431,18 @@ class Core : public std::enable_shared_from_this<Core> {
   void run_unkeyed(Task t) {
     std::chrono::milliseconds delay{};
     if (attempt(t, delay) == Outcome::done) return;
+    if (!t.owner) {  // the publisher's envelope: keep a copy for the retry
+      t.owner = std::make_shared<const Envelope>(*t.event);
+      t.event = t.owner.get();
+    }
     auto holder = std::make_shared<Task>(std::move(t));
     auto self = shared_from_this();
     wait_then(
-        delay, [self, holder] { self->dispatch(holder->group, [self, holder] { self->run_unkeyed(std::move(*holder)); }); },
+        delay,
+        [self, holder] {
+          auto group = holder->group;  // the Work below takes the task
+          self->dispatch(group, Work{std::move(*holder), {}, false});
+        },
         [self, holder] { self->finish_dead(*holder, "closed"); });
   }
 
@@ -389,7 +458,7 @@ class Core : public std::enable_shared_from_this<Core> {
       if (attempt(*head, delay) == Outcome::retry) {
         auto self = shared_from_this();
         wait_then(
-            delay, [self, group, key] { self->dispatch(group, [self, group, key] { self->run_key(group, key); }); },
+            delay, [self, group, key] { self->dispatch(group, Work{{}, key, true}); },
             [self, group, key] { self->abandon_key(group, key); });
         return;
       }
@@ -401,7 +470,7 @@ class Core : public std::enable_shared_from_this<Core> {
         return;
       }
     }
-    dispatch(group, [self = shared_from_this(), group, key] { self->run_key(group, key); });
+    dispatch(group, Work{{}, key, true});
   }
 
   void abandon_key(const std::shared_ptr<Group>& group, const std::string& key) {
@@ -434,7 +503,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::unordered_map<std::string, Routes> routes_;
 
   std::atomic<std::size_t> pending_{0};
-  std::atomic<int> room_waiters_{0};
+  std::atomic<int> waiters_{0};
   std::mutex pending_mutex_;
   std::condition_variable pending_cv_;
 
@@ -484,6 +553,7 @@ class MemoryBus final : public EventBus {
  protected:
   void do_publish(std::vector<Envelope>& events) override { core_->publish(events); }
   void do_publish_one(Envelope& event) override { core_->publish_one(event); }
+  void do_publish_ref(const Envelope& event) override { core_->publish_ref(event); }
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
     MemberPtr m = core_->add(spec, std::move(invoke));
     std::weak_ptr<Core> weak = core_;

@@ -99,7 +99,8 @@ class EventBus {
   /// empty and the context ids inside a handler. Throws ConfigError for a bad
   /// type, DecodeError for oversize data, PublishError/TransportError/
   /// TimeoutError when not accepted, ClosedError after close().
-  void publish(Envelope event);
+  void publish(const Envelope& event);
+  void publish(Envelope&& event);
   /// Publishes many with the transport's pipelining; returns when all are
   /// accepted, throws on the first that is not.
   void publish(std::vector<Envelope> events);
@@ -136,6 +137,9 @@ class EventBus {
   virtual Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) = 0;
   /// Single-event fast path; defaults to the batch one.
   virtual void do_publish_one(Envelope& event);
+  /// An event that needed no stamping, still owned by the caller; defaults
+  /// to copying it into do_publish_one.
+  virtual void do_publish_ref(const Envelope& event);
 
   /// Builds the record for an event whose handler gave up, counts it.
   DeadLetter make_dead_letter(const Envelope& event, const std::string& group, int attempts,
@@ -144,6 +148,7 @@ class EventBus {
 
  private:
   void prepare(Envelope& event) const;
+  bool needs_stamp(const Envelope& event) const noexcept;
   std::shared_ptr<Metrics> metrics_;
   DecodeOptions decode_;
   std::string default_source_;
