@@ -163,15 +163,15 @@ class Core : public std::enable_shared_from_this<Core> {
   // Inline and unkeyed: handled right here without copying the event unless
   // a retry has to keep it.
   void publish_ref(const Envelope& event) {
-    if (!options_.inline_dispatch || !event.partitionkey.empty()) {
-      Envelope copy = event;
-      publish_one(copy);
-      return;
-    }
     if (closed_.load(std::memory_order_acquire)) throw ClosedError("memory: bus is closed");
     const Routes& routes = routes_for(event.type);
     if (routes->empty()) return;
     reserve(routes->size());
+    if (!options_.inline_dispatch || !event.partitionkey.empty()) {
+      auto ptr = std::make_shared<const Envelope>(event);  // the one copy an asynchronous delivery needs
+      for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group, r.members, 0, {}, {}});
+      return;
+    }
     for (const auto& r : *routes) run_unkeyed(Task{&event, nullptr, r.group, r.members, 0, {}, {}});
   }
 
@@ -252,7 +252,7 @@ class Core : public std::enable_shared_from_this<Core> {
     std::unique_lock lock(pending_mutex_);
     ++waiters_;
     bool ok = pending_cv_.wait_for(lock, options_.publish_timeout,
-                                   [&] { return pending_.load() - n < options_.queue_limit; });
+                                   [&] { return pending_.load() - n <= options_.queue_limit - options_.queue_limit / 4; });
     --waiters_;
     if (!ok) {
       lock.unlock();
@@ -264,10 +264,15 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void release(std::size_t n) {
-    pending_.fetch_sub(n);  // seq_cst: pairs with the waiter's increment below
+    std::size_t left = pending_.fetch_sub(n) - n;  // seq_cst: pairs with the waiter's increment
     // Waiters register under the mutex before they check, so a waiter that
-    // is not counted yet will see the new value itself.
-    if (waiters_.load() > 0) {
+    // is not counted yet will see the new value itself. Publishers waiting
+    // for room are woken at three quarters of the limit, not at every event,
+    // so a full queue does not turn into a wake-up per handled event.
+    bool low_water = left <= options_.queue_limit - options_.queue_limit / 4;
+    if ((left == 0 || (low_water && left + n > options_.queue_limit - options_.queue_limit / 4) ||
+         (low_water && left % 64 == 0)) &&
+        waiters_.load() > 0) {
       std::lock_guard lock(pending_mutex_);
       pending_cv_.notify_all();
     }
