@@ -252,7 +252,7 @@ class Core : public std::enable_shared_from_this<Core> {
     std::unique_lock lock(pending_mutex_);
     ++waiters_;
     bool ok = pending_cv_.wait_for(lock, options_.publish_timeout,
-                                   [&] { return pending_.load() - n <= options_.queue_limit - options_.queue_limit / 4; });
+                                   [&] { return pending_.load() - n <= low_water_; });
     --waiters_;
     if (!ok) {
       lock.unlock();
@@ -269,10 +269,8 @@ class Core : public std::enable_shared_from_this<Core> {
     // is not counted yet will see the new value itself. Publishers waiting
     // for room are woken at three quarters of the limit, not at every event,
     // so a full queue does not turn into a wake-up per handled event.
-    bool low_water = left <= options_.queue_limit - options_.queue_limit / 4;
-    if ((left == 0 || (low_water && left + n > options_.queue_limit - options_.queue_limit / 4) ||
-         (low_water && left % 64 == 0)) &&
-        waiters_.load() > 0) {
+    bool crossed = left <= low_water_ && left + n > low_water_;
+    if ((left == 0 || crossed || (left <= low_water_ && left % 64 == 0)) && waiters_.load() > 0) {
       std::lock_guard lock(pending_mutex_);
       pending_cv_.notify_all();
     }
@@ -509,6 +507,8 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::atomic<std::size_t> pending_{0};
   std::atomic<int> waiters_{0};
+  // Publishers that found the queue full resume once it is down to this.
+  const std::size_t low_water_ = options_.queue_limit - std::max<std::size_t>(1, options_.queue_limit / 4);
   std::mutex pending_mutex_;
   std::condition_variable pending_cv_;
 
