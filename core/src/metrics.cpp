@@ -48,6 +48,8 @@ MetricsSnapshot::Consumer MetricsSnapshot::total(const std::string& group) const
 // Counters are created once and then only bumped, so lookups take a shared
 // lock and the hot path never serialises publishers.
 struct Metrics::Impl {
+  static inline std::atomic<std::uint64_t> next_id{1};
+  const std::uint64_t id = next_id.fetch_add(1);
   mutable std::shared_mutex mutex;
   std::unordered_map<std::string, std::unique_ptr<std::atomic<std::uint64_t>>> published;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ConsumerCounters>> consumers;
@@ -57,18 +59,34 @@ Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
 Metrics::~Metrics() = default;
 
 void Metrics::published(const std::string& type, std::uint64_t n) {
+  // Counters are never removed, so a per-thread pointer to the last one used
+  // stays valid for the life of this Metrics (told apart by a unique id).
+  struct Cached {
+    std::uint64_t owner = 0;
+    std::string type;
+    std::atomic<std::uint64_t>* counter = nullptr;
+  };
+  thread_local Cached cached;
+  if (cached.owner == impl_->id && cached.type == type) {
+    cached.counter->fetch_add(n, std::memory_order_relaxed);
+    return;
+  }
+  std::atomic<std::uint64_t>* counter = nullptr;
   {
     std::shared_lock lock(impl_->mutex);
     auto it = impl_->published.find(type);
-    if (it != impl_->published.end()) {
-      it->second->fetch_add(n, std::memory_order_relaxed);
-      return;
-    }
+    if (it != impl_->published.end()) counter = it->second.get();
   }
-  std::unique_lock lock(impl_->mutex);
-  auto& slot = impl_->published[type];
-  if (!slot) slot = std::make_unique<std::atomic<std::uint64_t>>(0);
-  slot->fetch_add(n, std::memory_order_relaxed);
+  if (!counter) {
+    std::unique_lock lock(impl_->mutex);
+    auto& slot = impl_->published[type];
+    if (!slot) slot = std::make_unique<std::atomic<std::uint64_t>>(0);
+    counter = slot.get();
+  }
+  counter->fetch_add(n, std::memory_order_relaxed);
+  cached.owner = impl_->id;
+  cached.type = type;
+  cached.counter = counter;
 }
 
 ConsumerCounters& Metrics::consumer(const std::string& type, const std::string& group) {

@@ -122,6 +122,7 @@ class Core : public std::enable_shared_from_this<Core> {
     trie_.add(spec.pattern, static_cast<int>(m->id));
     members_[m->id] = {m, spec.group};
     routes_.clear();
+    generation_.fetch_add(1);
     return m;
   }
 
@@ -137,6 +138,7 @@ class Core : public std::enable_shared_from_this<Core> {
       trie_.remove(m->pattern, static_cast<int>(m->id));
       members_.erase(it);
       routes_.clear();
+      generation_.fetch_add(1);
     }
     m->active = false;
     if (running_member == m.get()) return;  // cancelled from its own handler
@@ -224,6 +226,26 @@ class Core : public std::enable_shared_from_this<Core> {
 
  private:
   Routes routes_for(const std::string& type) {
+    // Publishing threads usually send the same type again and again: a
+    // per-thread copy of the last routes, valid while no subscription changed,
+    // saves the shared lock and the hash on the hot path.
+    struct Cached {
+      std::uint64_t core = 0, generation = 0;
+      std::string type;
+      Routes routes;
+    };
+    thread_local Cached cached;
+    std::uint64_t generation = generation_.load();
+    if (cached.core == id_ && cached.generation == generation && cached.type == type) return cached.routes;
+    Routes routes = lookup_routes(type);
+    cached.core = id_;
+    cached.generation = generation;
+    cached.type = type;
+    cached.routes = routes;
+    return routes;
+  }
+
+  Routes lookup_routes(const std::string& type) {
     {
       std::shared_lock lock(subs_mutex_);
       auto it = routes_.find(type);
@@ -488,6 +510,9 @@ class Core : public std::enable_shared_from_this<Core> {
     for (auto& t : tasks) finish_dead(t, "closed");
   }
 
+  static inline std::atomic<std::uint64_t> next_id_{1};
+  const std::uint64_t id_ = next_id_.fetch_add(1);
+  std::atomic<std::uint64_t> generation_{0};
   MemoryOptions options_;
   std::shared_ptr<Scheduler> scheduler_;
   std::function<DeadLetter(const Task&, std::string)> make_letter_;
