@@ -10,8 +10,16 @@ file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/heraldConfig.cmake.in [=[
 include(CMakeFindDependencyMacro)
 find_dependency(Threads)
 find_dependency(nlohmann_json)
+find_dependency(Boost)
+@HERALD_EXTRA_DEPENDENCIES@
 include("${CMAKE_CURRENT_LIST_DIR}/heraldTargets.cmake")
 ]=])
+# Static adapters carry their broker clients as link-only dependencies.
+set(HERALD_EXTRA_DEPENDENCIES "")
+get_property(_herald_deps GLOBAL PROPERTY HERALD_FIND_DEPENDENCIES)
+foreach(dep IN LISTS _herald_deps)
+  string(APPEND HERALD_EXTRA_DEPENDENCIES "${dep}\n")
+endforeach()
 configure_package_config_file(${CMAKE_CURRENT_BINARY_DIR}/heraldConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/heraldConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/herald)
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/heraldConfigVersion.cmake COMPATIBILITY SameMinorVersion)
