@@ -56,38 +56,42 @@ namespace {
 
 }  // namespace
 
+namespace {
+
+// Parses the whole of `text` with `parse` (std::stoll, std::stod) and checks
+// the bounds, naming the option in every error.
+template <class T, class Parse>
+T parse_bounded(const std::string& transport, const std::string& key, const std::string& text, T min, T max,
+                const char* expected, Parse parse) {
+  T v{};
+  try {
+    std::size_t used = 0;
+    v = parse(text, &used);
+    if (used != text.size()) throw std::invalid_argument(key);
+  } catch (const std::exception&) {
+    bad(transport, key, text, expected);
+  }
+  if (!(v >= min && v <= max))
+    bad(transport, key, text, "within [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  return v;
+}
+
+}  // namespace
+
 long long OptionReader::integer(const std::string& key, long long fallback, long long min, long long max) {
   used_.insert(key);
   auto it = config_.options.find(key);
   if (it == config_.options.end()) return fallback;
-  long long v = 0;
-  try {
-    std::size_t used = 0;
-    v = std::stoll(it->second, &used);
-    if (used != it->second.size()) throw std::invalid_argument(key);
-  } catch (const std::exception&) {
-    bad(transport_, key, it->second, "an integer");
-  }
-  if (v < min || v > max)
-    bad(transport_, key, it->second, "within [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-  return v;
+  return parse_bounded<long long>(transport_, key, it->second, min, max, "an integer",
+                                  [](const std::string& s, std::size_t* used) { return std::stoll(s, used); });
 }
 
 double OptionReader::number(const std::string& key, double fallback, double min, double max) {
   used_.insert(key);
   auto it = config_.options.find(key);
   if (it == config_.options.end()) return fallback;
-  double v = 0;
-  try {
-    std::size_t used = 0;
-    v = std::stod(it->second, &used);
-    if (used != it->second.size()) throw std::invalid_argument(key);
-  } catch (const std::exception&) {
-    bad(transport_, key, it->second, "a number");
-  }
-  if (!(v >= min && v <= max))
-    bad(transport_, key, it->second, "within [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-  return v;
+  return parse_bounded<double>(transport_, key, it->second, min, max, "a number",
+                               [](const std::string& s, std::size_t* used) { return std::stod(s, used); });
 }
 
 bool OptionReader::flag(const std::string& key, bool fallback) {
