@@ -13,6 +13,7 @@
 #include "herald/errors.hpp"
 #include "herald/pattern.hpp"
 #include "herald/transport.hpp"
+#include "event_pool.hpp"
 
 namespace herald::memory {
 
@@ -158,7 +159,7 @@ class Core : public std::enable_shared_from_this<Core> {
     const Routes& routes = routes_for(event.type);
     if (routes->empty()) return;
     reserve(routes->size());
-    auto ptr = std::make_shared<const Envelope>(std::move(event));
+    auto ptr = events_->copy(event, true);
     for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group, r.members, 0, {}, {}});
   }
 
@@ -170,7 +171,7 @@ class Core : public std::enable_shared_from_this<Core> {
     if (routes->empty()) return;
     reserve(routes->size());
     if (!options_.inline_dispatch || !event.partitionkey.empty()) {
-      auto ptr = std::make_shared<const Envelope>(event);  // the one copy an asynchronous delivery needs
+      auto ptr = events_->copy(const_cast<Envelope&>(event), false);  // the one copy an asynchronous delivery needs
       for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group, r.members, 0, {}, {}});
       return;
     }
@@ -360,9 +361,9 @@ class Core : public std::enable_shared_from_this<Core> {
       }
       if (done >= 4096) break;
       auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-      while (group->backlog_size.load(std::memory_order_acquire) == 0 &&
-             std::chrono::steady_clock::now() < spin_until && !closed_.load(std::memory_order_relaxed))
-        ;
+      for (unsigned i = 1; group->backlog_size.load(std::memory_order_acquire) == 0 && !closed_.load(std::memory_order_relaxed); ++i) {
+        if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;  // the clock is not free either
+      }
       std::lock_guard lock(group->work_mutex);
       // Over the limit (a member left): give the slot back; others carry on.
       if (group->backlog.empty() || group->running > group->limit.load()) {
@@ -543,6 +544,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::atomic<bool> closed_{false};
   DeadLetterStore dead_letters_;
+  std::shared_ptr<EventPool> events_ = std::make_shared<EventPool>();
   boost::asio::thread_pool pool_;
 };
 

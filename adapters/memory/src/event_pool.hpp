@@ -1,0 +1,149 @@
+#pragma once
+// Recycles the envelopes the memory transport copies for asynchronous
+// delivery. The publisher allocates and a worker frees: with glibc's malloc
+// that cross-thread free contends for the publisher's arena lock on every
+// event. Recycled envelopes are assigned over, so their strings keep their
+// capacity; their shared_ptr control blocks come from a free list too. Each
+// thread moves envelopes and blocks to and from the shared lists in batches,
+// so the pool's lock is taken once per batch, not per event.
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "herald/envelope.hpp"
+
+namespace herald::memory {
+
+class EventPool : public std::enable_shared_from_this<EventPool> {
+ public:
+  ~EventPool() {
+    for (void* block : blocks_) ::operator delete(block);
+  }
+
+  /// A shared copy of `source` (moved from when `movable`).
+  std::shared_ptr<const Envelope> copy(Envelope& source, bool movable) {
+    auto self = shared_from_this();
+    Stash& stash = stash_for(self);
+    if (stash.envelopes.empty()) refill(stash.envelopes, envelopes_);
+    std::unique_ptr<Envelope> e;
+    if (!stash.envelopes.empty()) {
+      e = std::move(stash.envelopes.back());
+      stash.envelopes.pop_back();
+    } else {
+      e = std::make_unique<Envelope>();
+    }
+    if (movable) *e = std::move(source);
+    else *e = source;
+    return std::shared_ptr<const Envelope>(e.release(), Recycle{self}, BlockAllocator<Envelope>{self});
+  }
+
+ private:
+  static constexpr std::size_t batch = 32;
+  static constexpr std::size_t max_kept = 4096;
+
+  // What one thread took from or gave back to one pool, not yet moved.
+  struct Stash {
+    std::shared_ptr<EventPool> pool;
+    std::vector<std::unique_ptr<Envelope>> envelopes;
+    std::vector<void*> blocks;
+    ~Stash() { give_all_back(); }
+    void give_all_back() {
+      if (!pool) return;
+      std::lock_guard lock(pool->mutex_);
+      for (auto& e : envelopes)
+        if (pool->envelopes_.size() < max_kept) pool->envelopes_.push_back(std::move(e));
+      for (void* b : blocks) {
+        if (pool->blocks_.size() < max_kept) pool->blocks_.push_back(b);
+        else ::operator delete(b);
+      }
+      envelopes.clear();
+      blocks.clear();
+    }
+  };
+
+  static Stash& stash_for(const std::shared_ptr<EventPool>& pool) {
+    thread_local Stash stash;
+    if (stash.pool != pool) {
+      stash.give_all_back();
+      stash.pool = pool;
+    }
+    return stash;
+  }
+
+  template <class T>
+  void refill(std::vector<T>& local, std::vector<T>& shared) {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < batch && !shared.empty(); ++i) {
+      local.push_back(std::move(shared.back()));
+      shared.pop_back();
+    }
+  }
+
+  template <class T>
+  void spill(std::vector<T>& local, std::vector<T>& shared) {
+    if (local.size() < 2 * batch) return;
+    std::lock_guard lock(mutex_);
+    while (local.size() > batch) {
+      if (shared.size() < max_kept) shared.push_back(std::move(local.back()));
+      else if constexpr (std::is_same_v<T, void*>) ::operator delete(local.back());
+      local.pop_back();
+    }
+  }
+
+  struct Recycle {
+    std::shared_ptr<EventPool> pool;
+    void operator()(const Envelope* e) const {
+      Stash& stash = stash_for(pool);
+      stash.envelopes.emplace_back(const_cast<Envelope*>(e));
+      pool->spill(stash.envelopes, pool->envelopes_);
+    }
+  };
+
+  // Control blocks of one kind all have one size: keep freed ones.
+  template <class T>
+  struct BlockAllocator {
+    using value_type = T;
+    std::shared_ptr<EventPool> pool;
+    BlockAllocator(std::shared_ptr<EventPool> p) : pool(std::move(p)) {}
+    template <class U>
+    BlockAllocator(const BlockAllocator<U>& other) : pool(other.pool) {}
+    T* allocate(std::size_t n) {
+      std::size_t bytes = n * sizeof(T);
+      if (bytes == pool->block_size_.load(std::memory_order_relaxed)) {
+        Stash& stash = stash_for(pool);
+        if (stash.blocks.empty()) pool->refill(stash.blocks, pool->blocks_);
+        if (!stash.blocks.empty()) {
+          void* b = stash.blocks.back();
+          stash.blocks.pop_back();
+          return static_cast<T*>(b);
+        }
+      }
+      return static_cast<T*>(::operator new(bytes));
+    }
+    void deallocate(T* p, std::size_t n) {
+      std::size_t bytes = n * sizeof(T);
+      std::size_t expected = 0;
+      pool->block_size_.compare_exchange_strong(expected, bytes);  // the first size seen is the one kept
+      if (bytes != pool->block_size_.load()) {
+        ::operator delete(p);
+        return;
+      }
+      Stash& stash = stash_for(pool);
+      stash.blocks.push_back(p);
+      pool->spill(stash.blocks, pool->blocks_);
+    }
+    template <class U>
+    bool operator==(const BlockAllocator<U>& o) const { return pool == o.pool; }
+  };
+
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Envelope>> envelopes_;
+  std::vector<void*> blocks_;
+  std::atomic<std::size_t> block_size_{0};
+};
+
+}  // namespace herald::memory
