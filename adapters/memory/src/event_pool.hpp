@@ -26,8 +26,7 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
 
   /// A shared copy of `source` (moved from when `movable`).
   std::shared_ptr<const Envelope> copy(Envelope& source, bool movable) {
-    auto self = shared_from_this();
-    Stash& stash = stash_for(self);
+    Stash& stash = stash_for(this);
     if (stash.envelopes.empty()) refill(stash.envelopes, envelopes_);
     std::unique_ptr<Envelope> e;
     if (!stash.envelopes.empty()) {
@@ -38,7 +37,10 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
     }
     if (movable) *e = std::move(source);
     else *e = source;
-    return std::shared_ptr<const Envelope>(e.release(), Recycle{self}, BlockAllocator<Envelope>{self});
+    // The allocator, kept in the control block until after the block is
+    // freed, holds the pool alive; the deleter runs before that and needs no
+    // reference of its own (each would be another contended count).
+    return std::shared_ptr<const Envelope>(e.release(), Recycle{this}, BlockAllocator<Envelope>{shared_from_this()});
   }
 
  private:
@@ -65,11 +67,11 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
     }
   };
 
-  static Stash& stash_for(const std::shared_ptr<EventPool>& pool) {
+  static Stash& stash_for(EventPool* pool) {
     thread_local Stash stash;
-    if (stash.pool != pool) {
+    if (stash.pool.get() != pool) {
       stash.give_all_back();
-      stash.pool = pool;
+      stash.pool = pool->shared_from_this();
     }
     return stash;
   }
@@ -95,7 +97,7 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
   }
 
   struct Recycle {
-    std::shared_ptr<EventPool> pool;
+    EventPool* pool;
     void operator()(const Envelope* e) const {
       Stash& stash = stash_for(pool);
       stash.envelopes.emplace_back(const_cast<Envelope*>(e));
@@ -114,7 +116,7 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
     T* allocate(std::size_t n) {
       std::size_t bytes = n * sizeof(T);
       if (bytes == pool->block_size_.load(std::memory_order_relaxed)) {
-        Stash& stash = stash_for(pool);
+        Stash& stash = stash_for(pool.get());
         if (stash.blocks.empty()) pool->refill(stash.blocks, pool->blocks_);
         if (!stash.blocks.empty()) {
           void* b = stash.blocks.back();
@@ -132,7 +134,7 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
         ::operator delete(p);
         return;
       }
-      Stash& stash = stash_for(pool);
+      Stash& stash = stash_for(pool.get());
       stash.blocks.push_back(p);
       pool->spill(stash.blocks, pool->blocks_);
     }
