@@ -14,6 +14,8 @@ namespace herald::cli {
 void add_bus_commands(CLI::App& app);
 /// outbox, events, replay (needs an event store adapter).
 void add_store_commands(CLI::App& app);
+/// bench: a quick publish -> handler round on any transport.
+void add_bench_command(CLI::App& app);
 /// serve: the HTTP admin.
 void add_serve_command(CLI::App& app);
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
                "The transport comes from --url or HERALD_URL (memory://, amqp://, amqps://, kafka://)."};
   app.require_subcommand(1);
   herald::cli::add_bus_commands(app);
+  herald::cli::add_bench_command(app);
 #ifdef HERALD_CLI_WITH_STORE
   herald::cli::add_store_commands(app);
   herald::cli::add_serve_command(app);

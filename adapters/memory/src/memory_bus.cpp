@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include <boost/asio/post.hpp>
@@ -80,6 +81,7 @@ struct Group {
   int running = 0;
   std::deque<Work> backlog;
   std::atomic<std::size_t> backlog_size{0};
+  std::atomic<bool> spinning{false};
   std::mutex keys_mutex;
   std::unordered_map<std::string, std::deque<Task>> keys;
 };
@@ -360,9 +362,16 @@ class Core : public std::enable_shared_from_this<Core> {
         ++done;
       }
       if (done >= 4096) break;
-      auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-      for (unsigned i = 1; group->backlog_size.load(std::memory_order_acquire) == 0 && !closed_.load(std::memory_order_relaxed); ++i) {
-        if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;  // the clock is not free either
+      // One spinner per group: several would only take the CPU from the
+      // publisher they are waiting for.
+      if (!group->spinning.exchange(true, std::memory_order_acq_rel)) {
+        auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+        for (unsigned i = 1; group->backlog_size.load(std::memory_order_acquire) == 0 && !closed_.load(std::memory_order_relaxed); ++i) {
+          if (i % 16 != 0) continue;
+          if (std::chrono::steady_clock::now() >= spin_until) break;  // the clock is not free either
+          std::this_thread::yield();  // a publisher sharing this core gets to run
+        }
+        group->spinning.store(false, std::memory_order_release);
       }
       std::lock_guard lock(group->work_mutex);
       // Over the limit (a member left): give the slot back; others carry on.
