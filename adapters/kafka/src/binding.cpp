@@ -1,0 +1,233 @@
+#include "binding.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "herald/errors.hpp"
+
+namespace herald::kafka {
+
+namespace {
+
+constexpr std::string_view ce_prefix = "ce_";
+constexpr std::string_view content_type = "content-type";
+
+bool is_json_media_type(std::string_view type) {
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  return type == "application/json" || type == "text/json" ||
+         (type.size() > 5 && type.substr(type.size() - 5) == "+json");
+}
+
+bool is_text_media_type(std::string_view type) { return type.substr(0, 5) == "text/"; }
+
+constexpr char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += b64_alphabet[(v >> 18) & 63];
+    out += b64_alphabet[(v >> 12) & 63];
+    out += b64_alphabet[(v >> 6) & 63];
+    out += b64_alphabet[v & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += b64_alphabet[(v >> 18) & 63];
+    out += b64_alphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? b64_alphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string base64_decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::string out;
+  unsigned acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    int v = value(c);
+    if (v < 0) throw DecodeError("data", "data: not valid base64");
+    acc = (acc << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+void header(OutRecord& out, std::string name, std::string value) {
+  if (!value.empty()) out.headers.emplace_back(std::move(name), std::move(value));
+}
+
+// The data as it travels in binary mode: JSON as it is, a JSON string of a
+// text type as its text, base64 data (database64) as its bytes.
+std::string binary_value(const Envelope& e) {
+  if (e.data.empty() || is_json_media_type(e.datacontenttype)) return e.data;
+  auto b64 = e.extensions.find("database64");
+  bool is_b64 = b64 != e.extensions.end() && b64->second == true;
+  if (e.data.front() != '"') return e.data;
+  std::string text;
+  try {
+    text = nlohmann::json::parse(e.data).get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    return e.data;  // not a JSON string after all: send it as it is
+  }
+  return is_b64 ? base64_decode(text) : text;
+}
+
+void encode_binary(const Envelope& e, OutRecord& out) {
+  header(out, "ce_specversion", e.specversion);
+  header(out, "ce_id", e.id);
+  header(out, "ce_type", e.type);
+  header(out, "ce_source", e.source);
+  if (e.time.time_since_epoch().count() != 0) header(out, "ce_time", format_time(e.time));
+  header(out, "ce_subject", e.subject);
+  header(out, "ce_dataschema", e.dataschema);
+  if (e.dataversion != 1) header(out, "ce_dataversion", std::to_string(e.dataversion));
+  header(out, "ce_partitionkey", e.partitionkey);
+  header(out, "ce_aggregatetype", e.aggregatetype);
+  header(out, "ce_aggregateid", e.aggregateid);
+  header(out, "ce_correlationid", e.correlationid);
+  header(out, "ce_causationid", e.causationid);
+  header(out, "ce_traceparent", e.traceparent);
+  header(out, "ce_actor", e.actor);
+  for (const auto& [name, value] : e.extensions) {
+    if (name == "database64") continue;  // the bytes travel as they are
+    header(out, "ce_" + name, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  if (!e.data.empty()) {
+    header(out, std::string(content_type), e.datacontenttype);
+    out.value = binary_value(e);
+  }
+}
+
+Envelope decode_binary(std::string_view value, const HeaderViews& headers, const DecodeOptions& options) {
+  Envelope e;
+  e.datacontenttype.clear();
+  for (const auto& h : headers) {
+    if (h.name == content_type) {
+      e.datacontenttype.assign(h.value);
+      continue;
+    }
+    if (h.name.substr(0, ce_prefix.size()) != ce_prefix) continue;  // x-herald-* and foreign headers
+    std::string_view attr = h.name.substr(ce_prefix.size());
+    std::string v(h.value);
+    if (attr == "specversion") e.specversion = std::move(v);
+    else if (attr == "id") e.id = std::move(v);
+    else if (attr == "type") e.type = std::move(v);
+    else if (attr == "source") e.source = std::move(v);
+    else if (attr == "time") e.time = parse_time(v);
+    else if (attr == "subject") e.subject = std::move(v);
+    else if (attr == "dataschema") e.dataschema = std::move(v);
+    else if (attr == "datacontenttype") {
+      if (e.datacontenttype.empty()) e.datacontenttype = std::move(v);
+    } else if (attr == "dataversion") {
+      try {
+        std::size_t used = 0;
+        e.dataversion = std::stoi(v, &used);
+        if (used != v.size()) throw std::invalid_argument(v);
+      } catch (const std::exception&) {
+        throw DecodeError("dataversion", "dataversion: '" + v + "' is not an integer");
+      }
+    } else if (attr == "partitionkey") e.partitionkey = std::move(v);
+    else if (attr == "aggregatetype") e.aggregatetype = std::move(v);
+    else if (attr == "aggregateid") e.aggregateid = std::move(v);
+    else if (attr == "correlationid") e.correlationid = std::move(v);
+    else if (attr == "causationid") e.causationid = std::move(v);
+    else if (attr == "traceparent") e.traceparent = std::move(v);
+    else if (attr == "actor") e.actor = std::move(v);
+    else e.extensions[std::string(attr)] = std::move(v);
+  }
+  if (e.datacontenttype.empty()) e.datacontenttype = "application/json";
+  if (!value.empty()) {
+    if (value.size() > options.max_data_bytes)
+      throw DecodeError("data", "data: " + std::to_string(value.size()) + " bytes exceeds the limit of " +
+                                    std::to_string(options.max_data_bytes));
+    if (is_json_media_type(e.datacontenttype)) {
+      if (!nlohmann::json::accept(value))
+        throw DecodeError("data", "data: the value is not valid JSON although content-type is '" + e.datacontenttype + "'");
+      e.data.assign(value);
+    } else if (is_text_media_type(e.datacontenttype)) {
+      try {
+        e.data = nlohmann::json(std::string(value)).dump();
+      } catch (const nlohmann::json::exception&) {
+        throw DecodeError("data", "data: text of content-type '" + e.datacontenttype + "' is not valid UTF-8");
+      }
+    } else {
+      e.data = nlohmann::json(base64_encode(value)).dump();
+      e.extensions["database64"] = true;
+    }
+  }
+  if (e.specversion.empty()) throw DecodeError("specversion", "specversion: required attribute is missing");
+  validate(e, options);
+  return e;
+}
+
+}  // namespace
+
+HeaderViews read_headers(const rd_kafka_message_t* message) {
+  HeaderViews out;
+  rd_kafka_headers_t* headers = nullptr;
+  // The headers belong to the message.
+  if (rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR || !headers) return out;
+  const char* name = nullptr;
+  const void* value = nullptr;
+  std::size_t size = 0;
+  for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+    out.push_back({name, value ? std::string_view(static_cast<const char*>(value), size) : std::string_view()});
+  return out;
+}
+
+const HeaderView* find_header(const HeaderViews& headers, std::string_view name) {
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it)
+    if (it->name == name) return &*it;
+  return nullptr;
+}
+
+void encode_record(const Envelope& event, BindingMode mode, OutRecord& out) {
+  out.key = event.partitionkey;
+  out.value.clear();
+  out.headers.clear();
+  if (mode == BindingMode::binary) {
+    encode_binary(event, out);
+  } else {
+    encode_to(event, out.value);
+    out.headers.emplace_back(std::string(content_type), std::string(cloudevents_json));
+  }
+}
+
+Envelope decode_record(std::string_view key, std::string_view value, const HeaderViews& headers,
+                       const DecodeOptions& options) {
+  const HeaderView* type = find_header(headers, content_type);
+  bool structured = type && type->value.substr(0, 23) == "application/cloudevents";
+  if (structured && type->value.substr(0, 29) == "application/cloudevents-batch")
+    throw DecodeError("content-type", "content-type: batched CloudEvents are not supported");
+  bool binary = !structured && find_header(headers, "ce_specversion") != nullptr;
+  Envelope e;
+  if (binary) {
+    e = decode_binary(value, headers, options);
+  } else {
+    if (value.empty()) throw DecodeError("", "envelope: the record has no value and no ce_specversion header");
+    e = decode(value, options);
+  }
+  if (e.partitionkey.empty() && !key.empty()) e.partitionkey.assign(key);
+  return e;
+}
+
+}  // namespace herald::kafka

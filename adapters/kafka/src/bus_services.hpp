@@ -1,0 +1,50 @@
+#pragma once
+// What the parts of one Kafka bus share: options, naming, the producer, the
+// topic admin, and the few things only the EventBus itself can do.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "client_config.hpp"
+#include "herald/bus.hpp"
+#include "herald/kafka/options.hpp"
+#include "herald/scheduler.hpp"
+#include "producer.hpp"
+#include "topic_admin.hpp"
+#include "topic_naming.hpp"
+
+namespace herald::kafka {
+
+struct BusServices {
+  BusServices(KafkaOptions opts, DecodeOptions decode_options, std::shared_ptr<Scheduler> sched)
+      : options(std::move(opts)),
+        naming(options),
+        redactor(std::make_shared<const Redactor>(options)),
+        producer(std::make_unique<Producer>(options, redactor)),
+        admin(producer->handle(), options, *redactor),
+        decode(decode_options),
+        scheduler(std::move(sched)) {}
+
+  const KafkaOptions options;
+  const TopicNaming naming;
+  std::shared_ptr<const Redactor> redactor;
+  std::unique_ptr<Producer> producer;
+  TopicAdmin admin;
+  const DecodeOptions decode;
+  std::shared_ptr<Scheduler> scheduler;
+
+  /// EventBus::make_dead_letter (counts the metric).
+  std::function<DeadLetter(const Envelope&, const std::string& group, int attempts, Timestamp first_failure,
+                           const std::string& last_error, std::string reason)>
+      make_dead_letter;
+  /// Counts a scheduled retry.
+  std::function<void(const std::string& type, const std::string& group)> count_retry;
+  /// Called after this bus created topics, so pattern subscriptions see them now.
+  std::function<void()> topics_created;
+  /// Runs `work` on a thread the bus owns and joins at close (teardown that
+  /// cannot run on the calling thread).
+  std::function<void(std::function<void()>)> defer;
+};
+
+}  // namespace herald::kafka

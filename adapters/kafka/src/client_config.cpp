@@ -1,0 +1,128 @@
+#include "client_config.hpp"
+
+#include <cstdio>
+
+#include "herald/errors.hpp"
+
+namespace herald::kafka {
+
+bool is_secret_property(std::string_view name) {
+  auto has = [&](std::string_view part) { return name.find(part) != std::string_view::npos; };
+  return has("password") || has("secret") || has("oauthbearer.config") || has("sasl.jaas") ||
+         (has("key") && has(".pem"));
+}
+
+Redactor::Redactor(const KafkaOptions& options) {
+  if (!options.sasl_password.empty()) secrets_.push_back(options.sasl_password);
+  for (const auto* props : {&options.properties, &options.producer_properties, &options.consumer_properties})
+    for (const auto& [name, value] : *props)
+      if (is_secret_property(name) && !value.empty()) secrets_.push_back(value);
+}
+
+std::string Redactor::operator()(std::string text) const {
+  for (const auto& secret : secrets_) {
+    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
+      text.replace(at, secret.size(), "***");
+  }
+  return text;
+}
+
+std::string describe(rd_kafka_resp_err_t err) {
+  return std::string(rd_kafka_err2str(err)) + " (" + rd_kafka_err2name(err) + ")";
+}
+
+void ClientHooks::log(const char* client, const char* facility, const std::string& message) const {
+  std::string line = "herald kafka [" + std::string(client ? client : "?") + "] " + (facility ? facility : "") + ": " +
+                     (*redactor_)(message) + "\n";
+  std::fputs(line.c_str(), stderr);
+}
+
+void ClientHooks::on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const std::string& reason) {
+  // librdkafka reconnects by itself; these repeat every few seconds while a
+  // broker is away and say nothing the caller's deadlines do not.
+  if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+      err == RD_KAFKA_RESP_ERR__RESOLVE)
+    return;
+  log(rd_kafka_name(rk), "ERROR", describe(err) + ": " + reason);
+}
+
+namespace {
+
+void log_cb(const rd_kafka_t* rk, int /*level*/, const char* facility, const char* message) {
+  auto* hooks = static_cast<ClientHooks*>(rd_kafka_opaque(rk));
+  if (hooks) hooks->log(rd_kafka_name(rk), facility, message ? message : "");
+  else std::fprintf(stderr, "herald kafka: %s\n", facility ? facility : "");
+}
+
+void error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  static_cast<ClientHooks*>(opaque)->on_error(rk, static_cast<rd_kafka_resp_err_t>(err), reason ? reason : "");
+}
+
+void set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value, const Redactor& redactor) {
+  char errstr[512] = {0};
+  rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr);
+  if (res == RD_KAFKA_CONF_OK) return;
+  if (res == RD_KAFKA_CONF_UNKNOWN)
+    throw ConfigError("kafka: unknown librdkafka property '" + name + "' (options 'kafka." + name + "')");
+  if (is_secret_property(name)) throw ConfigError("kafka: librdkafka refused the value of property '" + name + "'");
+  throw ConfigError("kafka: librdkafka property '" + name + "' = '" + redactor(value) + "': " + redactor(errstr));
+}
+
+}  // namespace
+
+ConfPtr make_conf(const KafkaOptions& options, ClientRole role, ClientHooks& hooks,
+                  const std::map<std::string, std::string>& fixed) {
+  std::map<std::string, std::string> props{{"bootstrap.servers", options.brokers}, {"client.id", "herald"}};
+  if (!options.sasl_username.empty()) {
+    props["security.protocol"] = "SASL_PLAINTEXT";
+    props["sasl.mechanisms"] = "PLAIN";
+    props["sasl.username"] = options.sasl_username;
+    props["sasl.password"] = options.sasl_password;
+  }
+  switch (role) {
+    case ClientRole::producer:
+      props["enable.idempotence"] = "true";
+      props["acks"] = "all";
+      props["linger.ms"] = "5";
+      break;
+    case ClientRole::consumer:
+      props["enable.auto.commit"] = "false";
+      props["enable.auto.offset.store"] = "false";
+      props["auto.offset.reset"] = "earliest";
+      props["enable.partition.eof"] = "false";
+      // A member joining or leaving is noticed within a heartbeat; the
+      // librdkafka defaults (3 s, 45 s) make every rebalance slow.
+      props["heartbeat.interval.ms"] = "1000";
+      props["session.timeout.ms"] = "10000";
+      // Pattern subscriptions (regex) see new topics at this interval;
+      // herald also refreshes when it creates a topic itself.
+      props["topic.metadata.refresh.interval.ms"] = "10000";
+      break;
+    case ClientRole::reader:
+      props["enable.auto.commit"] = "false";
+      props["enable.auto.offset.store"] = "false";
+      props["enable.partition.eof"] = "false";
+      break;
+  }
+  for (const auto& [k, v] : options.properties) props[k] = v;
+  const auto& own = role == ClientRole::producer ? options.producer_properties : options.consumer_properties;
+  for (const auto& [k, v] : own) props[k] = v;
+  for (const auto& [k, v] : fixed) props[k] = v;
+
+  ConfPtr conf(rd_kafka_conf_new());
+  for (const auto& [k, v] : props) set(conf.get(), k, v, hooks.redactor());
+  rd_kafka_conf_set_opaque(conf.get(), &hooks);
+  rd_kafka_conf_set_log_cb(conf.get(), log_cb);
+  rd_kafka_conf_set_error_cb(conf.get(), error_cb);
+  return conf;
+}
+
+KafkaPtr make_client(rd_kafka_type_t type, ConfPtr conf, const Redactor& redactor) {
+  char errstr[512] = {0};
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr, sizeof errstr);
+  if (!rk) throw ConfigError("kafka: cannot create the client: " + redactor(errstr));
+  (void)conf.release();  // rd_kafka_new owns it now
+  return KafkaPtr(rk);
+}
+
+}  // namespace herald::kafka

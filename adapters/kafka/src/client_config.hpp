@@ -1,0 +1,67 @@
+#pragma once
+// librdkafka client configuration: herald's defaults, the pass-through
+// properties, and the hooks (logs, errors) every client shares. Secrets are
+// redacted here, once, before anything is logged or thrown.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handles.hpp"
+#include "herald/kafka/options.hpp"
+
+namespace herald::kafka {
+
+/// Replaces every known secret value (SASL password, key passwords, ...) in
+/// a text with `***`. Immutable once built; shared by the bus's clients.
+class Redactor {
+ public:
+  explicit Redactor(const KafkaOptions& options);
+  std::string operator()(std::string text) const;
+
+ private:
+  std::vector<std::string> secrets_;
+};
+
+/// Whether a librdkafka property holds a secret (its value is never printed).
+bool is_secret_property(std::string_view name);
+
+/// "Local: Broker transport failure (_TRANSPORT)".
+std::string describe(rd_kafka_resp_err_t err);
+
+/// What a client's opaque points at: logs go to stderr through the
+/// redactor, errors to on_error(). Owners (producer, group member) derive
+/// from it; it must outlive the rd_kafka_t it is given to.
+class ClientHooks {
+ public:
+  explicit ClientHooks(std::shared_ptr<const Redactor> redactor) : redactor_(std::move(redactor)) {}
+  virtual ~ClientHooks() = default;
+  ClientHooks(const ClientHooks&) = delete;
+  ClientHooks& operator=(const ClientHooks&) = delete;
+
+  /// Called on librdkafka's threads. The default logs the error, except the
+  /// transient connection errors librdkafka recovers from by itself.
+  virtual void on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const std::string& reason);
+  void log(const char* client, const char* facility, const std::string& message) const;
+  const Redactor& redactor() const noexcept { return *redactor_; }
+
+ private:
+  std::shared_ptr<const Redactor> redactor_;
+};
+
+enum class ClientRole { producer, consumer, reader };
+
+/// A configuration for one client: herald's defaults for `role`, then
+/// KafkaOptions::properties, then the role's own pass-through, then `fixed`
+/// (what herald must decide, such as group.id). Installs the log and error
+/// callbacks with `hooks` as opaque. Throws ConfigError naming the property.
+ConfPtr make_conf(const KafkaOptions& options, ClientRole role, ClientHooks& hooks,
+                  const std::map<std::string, std::string>& fixed = {});
+
+/// rd_kafka_new with ownership of `conf` passed on success. Throws
+/// ConfigError (librdkafka refuses the combination of properties).
+KafkaPtr make_client(rd_kafka_type_t type, ConfPtr conf, const Redactor& redactor);
+
+}  // namespace herald::kafka

@@ -1,0 +1,763 @@
+#include "group_member.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <unistd.h>
+#include <functional>
+#include <pthread.h>
+
+#include "herald/errors.hpp"
+#include "retry_state.hpp"
+
+namespace herald::kafka {
+
+namespace {
+
+// The member whose handler runs on this thread (to detect a cancel from
+// inside its own handler).
+thread_local const GroupMember* running_member = nullptr;
+
+constexpr std::size_t poll_batch = 1000;
+constexpr std::chrono::milliseconds poll_wait{100};
+constexpr std::chrono::seconds produce_retry_delay{1};
+
+}  // namespace
+
+/// Counts shared by the member, its partitions and work in flight.
+struct GroupMember::Tracker {
+  std::mutex mutex;                   // guards every Partition's progress fields
+  std::condition_variable drained;    // some partition's pending count reached 0
+  bool draining = false;              // someone waits on `drained` (guarded by mutex)
+  std::atomic<std::size_t> in_flight{0};  // records taken and not finished or dropped
+
+  // With mutex held: one pending record of a partition is settled.
+  void release(int& pending) {
+    if (--pending == 0 && draining) drained.notify_all();
+  }
+};
+
+/// One assigned partition. Progress fields are guarded by tracker->mutex.
+struct GroupMember::Partition {
+  Partition(std::shared_ptr<Tracker> t, std::string name, std::int32_t partition, bool retry)
+      : tracker(std::move(t)), topic(std::move(name)), id(partition), retry_topic(retry) {}
+  const std::shared_ptr<Tracker> tracker;
+  const std::string topic;
+  const std::int32_t id;
+  const bool retry_topic;
+
+  bool revoked = false;  // given up: records still here are dropped, results no longer count
+  std::deque<std::pair<std::int64_t, bool>> window;  // offsets taken, in order, finished?
+  std::int64_t next_commit = -1;  // first unfinished offset (or last taken + 1)
+  std::int64_t commit_sent = -1;
+  std::int64_t committed = -1;
+  // Records that will settle by themselves: queued on a lane, in a handler,
+  // or waiting for a produce report. A rebalance waits for them. Not
+  // counted: records waiting for a retry, and those queued behind them.
+  int pending = 0;
+  int waiting = 0;  // records waiting for a retry: the partition is paused
+  bool paused = false;  // poll thread only: what librdkafka was told
+
+  // With tracker->mutex held.
+  void finish(std::int64_t offset) {
+    if (revoked) return;
+    auto it = std::lower_bound(window.begin(), window.end(), offset,
+                               [](const auto& entry, std::int64_t o) { return entry.first < o; });
+    if (it != window.end() && it->first == offset) it->second = true;
+    advance();
+  }
+  void advance() {
+    while (!window.empty() && window.front().second) {
+      next_commit = window.front().first + 1;
+      window.pop_front();
+    }
+    if (!window.empty()) next_commit = window.front().first;
+  }
+};
+
+/// One record on its way through the member.
+struct GroupMember::Item {
+  explicit Item(PartitionPtr p) : partition(std::move(p)) {
+    partition->tracker->in_flight.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~Item() {
+    if (counted) {
+      std::lock_guard lock(partition->tracker->mutex);
+      partition->tracker->release(partition->pending);
+    }
+    if (!handed_off) partition->tracker->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  // With tracker->mutex held: the record is (no longer) pending.
+  void count() {
+    if (!counted) ++partition->pending;
+    counted = true;
+  }
+  void uncount() {
+    if (counted) partition->tracker->release(partition->pending);
+    counted = false;
+  }
+  Item(const Item&) = delete;
+  Item& operator=(const Item&) = delete;
+
+  PartitionPtr partition;
+  std::int64_t offset = -1;
+  std::string park_key;
+  /// The record as taken from librdkafka; decoded (and released) on the
+  /// lane, kept when it cannot be decoded (its bytes go to the dead letter).
+  MessagePtr message;
+  bool decoded = false;
+  bool skip = false;
+  Envelope event;
+  std::string decode_error;  // set: the record could not be decoded
+  int attempts = 0;   // handler runs, counting earlier deliveries (retry topic)
+  int runs_here = 0;  // handler runs of this delivery
+  Timestamp first_failure{};
+  std::string last_error;
+  std::int64_t not_before_ms = 0;
+  std::string origin_topic;
+  int origin_partition = -1;
+  std::int64_t origin_offset = -1;
+  bool counted = false;     // in its partition's pending count
+  bool handed_off = false;  // a produce report finishes it, not this object
+};
+
+// ---------------------------------------------------------------- start/stop
+
+namespace {
+
+void rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions, void* opaque);
+void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets, void* opaque);
+
+}  // namespace
+
+GroupMember::GroupMember(PassKey, std::shared_ptr<BusServices> bus, const SubscribeSpec& spec, Invoker invoke)
+    : ClientHooks(bus->redactor),
+      bus_(std::move(bus)),
+      spec_(spec),
+      group_id_(bus_->options.group_prefix + spec.group),
+      selection_(bus_->naming.select(spec.pattern, group_id_)),
+      invoke_(std::move(invoke)),
+      tracker_(std::make_shared<Tracker>()) {
+  pattern_.add(spec_.pattern, 1);
+}
+
+std::shared_ptr<GroupMember> GroupMember::start(std::shared_ptr<BusServices> bus, const SubscribeSpec& spec,
+                                                Invoker invoke) {
+  auto m = std::make_shared<GroupMember>(PassKey{}, std::move(bus), spec, std::move(invoke));
+  const auto& options = m->bus_->options;
+  // The retry topic is part of the subscription: created now, its first use
+  // does not rebalance the group. The dead-letter topic waits for its first
+  // letter (nobody subscribes to it), and so does the retry topic of a
+  // pattern subscription (it cannot know its families yet).
+  if (!m->selection_.event_topic.empty()) {
+    std::vector<std::string> topics{m->selection_.event_topic};
+    if (options.retry_topic) topics.push_back(m->bus_->naming.retry_topic(m->selection_.event_topic, m->group_id_));
+    m->bus_->admin.ensure(topics);
+  }
+
+  ConfPtr conf = make_conf(options, ClientRole::consumer, *m, {{"group.id", m->group_id_}});
+  rd_kafka_conf_set_rebalance_cb(conf.get(), rebalance_cb);
+  rd_kafka_conf_set_offset_commit_cb(conf.get(), commit_cb);
+  m->rk_ = make_client(RD_KAFKA_CONSUMER, std::move(conf), m->redactor());
+  rd_kafka_poll_set_consumer(m->rk_.get());
+  m->queue_.reset(rd_kafka_queue_get_consumer(m->rk_.get()));
+
+  const std::size_t lanes = static_cast<std::size_t>(std::max(1, spec.concurrency));
+  m->parked_.resize(lanes);
+  m->lane_batches_.resize(lanes);
+  GroupMember* self = m.get();
+  m->lanes_ = std::make_unique<Lanes<LaneTask>>(lanes, [self](std::size_t lane, LaneTask& task) { self->run_lane(lane, task); });
+
+  auto topics = m->bus_->naming.subscription(m->selection_);
+  PartitionListPtr list = make_partition_list(static_cast<int>(topics.size()));
+  for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  if (rd_kafka_resp_err_t err = rd_kafka_subscribe(m->rk_.get(), list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    m->stop();
+    throw TransportError("kafka: group '" + m->group_id_ + "' cannot subscribe to '" + topics.front() + "': " + describe(err));
+  }
+  m->poller_ = std::thread([self] { self->poll_loop(); });
+
+  // librdkafka joins the group only once the subscription names an existing
+  // topic. A pattern matching no topic yet joins when the first appears
+  // (this bus nudges it when it creates one); reading from the earliest
+  // offset, it misses nothing meanwhile, so there is nothing to wait for.
+  if (m->reads_every_topic()) {
+    auto existing = list_topics(m->rk_.get(), options.admin_timeout,
+                                [&](const std::string& t) { return m->bus_->naming.selected(m->selection_, t); });
+    if (existing.empty()) return m;
+  }
+  bool assigned;
+  {
+    std::unique_lock lock(m->state_mutex_);
+    assigned = m->state_changed_.wait_for(lock, options.subscribe_timeout, [&] { return m->assigned_; });
+  }
+  if (!assigned) {
+    m->stop();
+    throw TimeoutError("kafka: group '" + m->group_id_ + "' got no partition assignment within " +
+                       std::to_string(options.subscribe_timeout.count()) + " ms (is the broker at '" +
+                       options.brokers + "' reachable?)");
+  }
+  return m;
+}
+
+GroupMember::~GroupMember() { teardown(); }
+
+bool GroupMember::reads_every_topic() const noexcept { return bus_->naming.is_open(selection_); }
+
+void GroupMember::stop() {
+  if (stopping_.exchange(true)) {
+    if (running_member != this) teardown();  // waits for a teardown in progress
+    return;
+  }
+  if (running_member == this) {
+    // Cannot wait for our own handler: finish on a bus thread.
+    stop_polling_.store(true);
+    bus_->defer([self = shared_from_this()] { self->teardown(); });
+    return;
+  }
+  teardown();
+}
+
+void GroupMember::teardown() {
+  std::lock_guard guard(teardown_mutex_);
+  if (torn_down_) return;
+  torn_down_ = true;
+  stopping_.store(true);
+  stop_polling_.store(true);
+  if (queue_) rd_kafka_queue_yield(queue_.get());
+  if (poller_.joinable()) poller_.join();
+  if (lanes_) lanes_->stop();  // running handlers return, queued records are dropped
+  for (auto& lane : parked_) lane.clear();
+  drop_pending();
+  if (!rk_) return;
+  // Dead letters and retries still being written finish, then the handled
+  // offsets are committed and the group hears that we leave.
+  release_partitions(true);
+  std::unique_lock lock(client_mutex_);
+  rd_kafka_assign(rk_.get(), nullptr);
+  rd_kafka_consumer_close(rk_.get());
+  queue_.reset();
+  rk_.reset();
+}
+
+// ---------------------------------------------------------------- polling
+
+void GroupMember::poll_loop() {
+  pthread_setname_np(pthread_self(), "herald-poll");
+  auto last_commit = std::chrono::steady_clock::now();
+  while (!stop_polling_.load(std::memory_order_acquire)) {
+    if (pause_dirty_.exchange(false)) apply_pauses();
+    auto now = std::chrono::steady_clock::now();
+    if (commit_now_.exchange(false) || now - last_commit >= bus_->options.commit_interval) {
+      commit(true);
+      last_commit = now;
+    }
+    if (tracker_->in_flight.load(std::memory_order_acquire) >= bus_->options.max_in_flight) {
+      // Back-pressure: librdkafka keeps buffering up to its own limits
+      // (queued.max.messages.kbytes) and then stops fetching. Resume once
+      // half is done, looking every millisecond: no wake-up per record.
+      while (!stop_polling_.load() && tracker_->in_flight.load() > bus_->options.max_in_flight / 2)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    auto wait = std::min<std::chrono::milliseconds>(poll_wait, bus_->options.commit_interval);
+    rd_kafka_message_t* raw = rd_kafka_consumer_poll(rk_.get(), static_cast<int>(wait.count()));
+    std::size_t n = 0;
+    while (raw) {
+      take(MessagePtr(raw));
+      if (++n >= poll_batch || stop_polling_.load(std::memory_order_relaxed)) break;
+      raw = rd_kafka_consumer_poll(rk_.get(), 0);
+    }
+    dispatch();
+  }
+}
+
+void GroupMember::on_message_error(const rd_kafka_message_t& message) {
+  switch (message.err) {
+    case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:  // a subscribed topic not created yet
+      return;
+    default:
+      log(rd_kafka_name(rk_.get()), "CONSUME",
+          "group '" + group_id_ + "': " + describe(message.err) + ": " + rd_kafka_message_errstr(&message));
+  }
+}
+
+std::size_t GroupMember::lane_for(std::string_view key) const {
+  return lanes_->size() == 1 ? 0 : std::hash<std::string_view>{}(key) % lanes_->size();
+}
+
+void GroupMember::take(MessagePtr message) {
+  if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    on_message_error(*message);
+    return;
+  }
+  // Records come in runs from one partition: look it up once per run.
+  if (message->rkt != last_rkt_ || message->partition != last_partition_id_) {
+    auto found = partitions_.find({rd_kafka_topic_name(message->rkt), message->partition});
+    if (found == partitions_.end()) return;  // from a partition given up a moment ago
+    last_rkt_ = message->rkt;
+    last_partition_id_ = message->partition;
+    last_partition_ = found->second;
+  }
+  const PartitionPtr& partition = last_partition_;
+
+  auto item = std::make_unique<Item>(partition);
+  item->offset = message->offset;
+  // Records of one key share a lane (and so run in order); records without
+  // a key keep their partition's order. herald writes partitionkey as key.
+  std::string_view key(static_cast<const char*>(message->key), message->key ? message->key_len : 0);
+  std::string base = key.empty() ? partition->topic + "/" + std::to_string(partition->id) : std::string(key);
+  std::size_t lane = lane_for(base);
+  // A record waiting in the retry topic must not hold up its key's new records.
+  item->park_key = partition->retry_topic ? "retry\x1f" + base : std::move(base);
+  item->message = std::move(message);
+  static const bool early = std::getenv("HERALD_EXP_DECODE_ON_POLL") != nullptr;
+  if (early && !decode(*item)) item->skip = true;
+  taken_.emplace_back(partition.get(), item->offset);
+  lane_batches_[lane].push_back(LaneTask{std::move(item), {}});
+}
+
+bool GroupMember::decode(Item& item) {
+  item.decoded = true;
+  const rd_kafka_message_t& m = *item.message;
+  const Partition& partition = *item.partition;
+  std::string_view key(static_cast<const char*>(m.key), m.key ? m.key_len : 0);
+  std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
+  HeaderViews headers = read_headers(&m);
+  try {
+    item.event = decode_record(key, value, headers, bus_->decode);
+  } catch (const std::exception& ex) {
+    item.decode_error = ex.what();
+  }
+  if (item.decode_error.empty()) {
+    thread_local std::vector<int> hits;
+    hits.clear();
+    pattern_.match(item.event.type, hits);
+    if (hits.empty()) return false;  // not for this subscription
+  }
+
+  std::optional<RetryState> retry;
+  if (partition.retry_topic) retry = RetryState::from_headers(headers);
+  if (retry) {
+    item.attempts = retry->attempts;
+    item.first_failure = retry->first_failure;
+    item.last_error = retry->last_error;
+    item.not_before_ms = retry->not_before_ms;
+  }
+  if (retry && !retry->origin_topic.empty()) {
+    item.origin_topic = retry->origin_topic;
+    item.origin_partition = retry->origin_partition;
+    item.origin_offset = retry->origin_offset;
+  } else {
+    item.origin_topic = partition.retry_topic && !item.event.type.empty() ? bus_->naming.event_topic(item.event.type)
+                                                                          : partition.topic;
+    item.origin_partition = partition.id;
+    item.origin_offset = item.offset;
+  }
+  if (item.decode_error.empty()) item.message.reset();  // frees librdkafka's buffer early
+  return true;
+}
+
+void GroupMember::dispatch() {
+  if (taken_.empty()) return;
+  {
+    std::lock_guard lock(tracker_->mutex);
+    for (const auto& [partition, offset] : taken_) partition->window.emplace_back(offset, false);
+    for (auto& batch : lane_batches_)
+      for (auto& task : batch) task.item->count();
+  }
+  taken_.clear();
+  for (std::size_t lane = 0; lane < lane_batches_.size(); ++lane)
+    if (!lane_batches_[lane].empty() && !lanes_->push(lane, lane_batches_[lane])) lane_batches_[lane].clear();
+}
+
+void GroupMember::drop_pending() {
+  taken_.clear();
+  for (auto& batch : lane_batches_) batch.clear();
+}
+
+void GroupMember::apply_pauses() {
+  PartitionListPtr pause = make_partition_list(), resume = make_partition_list();
+  {
+    std::lock_guard lock(tracker_->mutex);
+    for (auto& [id, p] : partitions_) {
+      bool want = p->waiting > 0 && !p->revoked;
+      if (want == p->paused) continue;
+      p->paused = want;
+      rd_kafka_topic_partition_list_add(want ? pause.get() : resume.get(), p->topic.c_str(), p->id);
+    }
+  }
+  if (pause->cnt) rd_kafka_pause_partitions(rk_.get(), pause.get());
+  if (resume->cnt) rd_kafka_resume_partitions(rk_.get(), resume.get());
+}
+
+// ---------------------------------------------------------------- commits & rebalances
+
+void GroupMember::commit(bool async) {
+  PartitionListPtr list = make_partition_list();
+  {
+    std::lock_guard lock(tracker_->mutex);
+    for (auto& [id, p] : partitions_) {
+      if (p->revoked || p->next_commit < 0 || p->next_commit <= p->commit_sent) continue;
+      rd_kafka_topic_partition_list_add(list.get(), p->topic.c_str(), p->id)->offset = p->next_commit;
+      p->commit_sent = p->next_commit;
+    }
+  }
+  if (!list->cnt) return;
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), async ? 1 : 0);
+  if (!async || err != RD_KAFKA_RESP_ERR_NO_ERROR) on_commit(err, list.get());
+}
+
+void GroupMember::on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets) {
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    log(rd_kafka_name(rk_.get()), "COMMIT", "group '" + group_id_ + "': " + describe(err));
+  if (!offsets) return;
+  std::lock_guard lock(tracker_->mutex);
+  for (int i = 0; i < offsets->cnt; ++i) {
+    const auto& tp = offsets->elems[i];
+    auto it = partitions_.find({tp.topic, tp.partition});
+    if (it == partitions_.end()) continue;
+    Partition& p = *it->second;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      p.commit_sent = p.committed;  // sent again at the next interval
+    } else {
+      p.committed = std::max(p.committed, tp.offset);
+    }
+  }
+}
+
+void GroupMember::release_partitions(bool commit_first) {
+  {
+    std::unique_lock lock(tracker_->mutex);
+    // Records already taken are handled first (and dead letters being
+    // written finish), so their offsets are committed and the next owner
+    // does not repeat them. Records waiting for a retry are given up.
+    tracker_->draining = true;
+    tracker_->drained.wait_for(lock, bus_->options.drain_timeout, [&] {
+      return std::all_of(partitions_.begin(), partitions_.end(), [](const auto& e) { return e.second->pending == 0; });
+    });
+    tracker_->draining = false;
+  }
+  if (commit_first) commit(false);
+  PartitionListPtr resume = make_partition_list();
+  {
+    std::lock_guard lock(tracker_->mutex);
+    for (auto& [id, p] : partitions_) {
+      p->revoked = true;
+      if (p->paused) rd_kafka_topic_partition_list_add(resume.get(), p->topic.c_str(), p->id);
+    }
+  }
+  if (resume->cnt) rd_kafka_resume_partitions(rk_.get(), resume.get());
+  partitions_.clear();
+}
+
+void GroupMember::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
+  {
+    std::string d = "REBAL " + std::to_string(getpid()) + " " + std::string(rd_kafka_err2name(err)) + ":";
+    for (int i = 0; i < list->cnt; ++i) d += " " + std::to_string(list->elems[i].partition);
+    {
+      std::lock_guard lock(tracker_->mutex);
+      for (auto& [id, p] : partitions_) d += " [" + std::to_string(p->id) + " next=" + std::to_string(p->next_commit) + " sent=" + std::to_string(p->commit_sent) + " win=" + std::to_string(p->window.size()) + " pend=" + std::to_string(p->pending) + "]";
+    }
+    fprintf(stderr, "DBG %ld %s\n", (long)(std::chrono::steady_clock::now().time_since_epoch().count()/1000000 % 100000), d.c_str());
+  }
+  // Records taken in this poll round but not handed out yet belong to the
+  // old assignment; their offsets were not counted, so nothing is lost.
+  drop_pending();
+  last_rkt_ = nullptr;
+  last_partition_.reset();
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& tp = list->elems[i];
+      partitions_[{tp.topic, tp.partition}] =
+          std::make_shared<Partition>(tracker_, tp.topic, tp.partition, !bus_->naming.is_event_topic(tp.topic));
+    }
+    rd_kafka_assign(rk_.get(), list);
+    std::lock_guard lock(state_mutex_);
+    assigned_ = true;
+    rebalancing_ = false;
+    state_changed_.notify_all();
+    return;
+  }
+  {
+    std::lock_guard lock(state_mutex_);
+    rebalancing_ = true;
+  }
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    release_partitions(!rd_kafka_assignment_lost(rk_.get()));
+  } else {
+    log(rd_kafka_name(rk_.get()), "REBALANCE", "group '" + group_id_ + "': " + describe(err));
+    release_partitions(false);
+  }
+  rd_kafka_assign(rk_.get(), nullptr);
+}
+
+namespace {
+
+GroupMember& member_of(void* opaque) { return *static_cast<GroupMember*>(static_cast<ClientHooks*>(opaque)); }
+
+void rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  member_of(opaque).on_rebalance(err, partitions);
+}
+
+void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+  member_of(opaque).on_commit(err, offsets);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- flush support
+
+void GroupMember::commit_soon() {
+  commit_now_.store(true);
+  std::shared_lock lock(client_mutex_);
+  if (queue_) rd_kafka_queue_yield(queue_.get());
+}
+
+void GroupMember::refresh_topics() {
+  std::shared_lock lock(client_mutex_);
+  if (stopping_.load() || !rk_) return;
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (rd_kafka_metadata(rk_.get(), 1, nullptr, &raw, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) MetadataPtr md(raw);
+}
+
+bool GroupMember::caught_up(std::chrono::milliseconds timeout) {
+  std::shared_lock client_lock(client_mutex_);
+  if (stopping_.load() || !rk_) return true;
+  if (tracker_->in_flight.load(std::memory_order_acquire) > 0) return false;
+  std::vector<TopicPartitions> topics;
+  try {
+    topics = list_topics(rk_.get(), timeout, [&](const std::string& t) { return bus_->naming.selected(selection_, t); });
+  } catch (const Error&) {
+    return false;
+  }
+  if (topics.empty()) return true;  // a pattern with nothing to read yet
+  {
+    std::lock_guard lock(state_mutex_);
+    if (!assigned_ || rebalancing_) return false;
+  }
+  PartitionListPtr list = make_partition_list();
+  for (const auto& t : topics)
+    for (int p = 0; p < t.partitions; ++p) rd_kafka_topic_partition_list_add(list.get(), t.topic.c_str(), p);
+  if (!list->cnt) return true;
+  if (rd_kafka_committed(rk_.get(), list.get(), static_cast<int>(timeout.count())) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return false;
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& tp = list->elems[i];
+    std::int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low, &high,
+                                         static_cast<int>(timeout.count())) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return false;
+    if (tp.offset < 0 ? high > low : tp.offset < high) return false;
+  }
+  return tracker_->in_flight.load(std::memory_order_acquire) == 0;
+}
+
+// ---------------------------------------------------------------- handling
+
+void GroupMember::run_lane(std::size_t lane, LaneTask& task) {
+  auto& parked = parked_[lane];
+  if (task.item) {
+    auto it = parked.find(task.item->park_key);
+    if (it != parked.end()) {
+      {
+        std::lock_guard lock(tracker_->mutex);
+        task.item->uncount();
+      }
+      it->second.push_back(std::move(task.item));  // its key waits for a retry: queue behind
+      return;
+    }
+    if (attempt(lane, task.item) == Outcome::waiting) {
+      std::string key = task.item->park_key;
+      parked[key].push_back(std::move(task.item));
+    }
+    return;
+  }
+  auto it = parked.find(task.resume_key);
+  if (it == parked.end()) return;
+  auto& queue = it->second;
+  {
+    std::lock_guard lock(tracker_->mutex);
+    --queue.front()->partition->waiting;
+  }
+  pause_dirty_.store(true);
+  if (queue_) rd_kafka_queue_yield(queue_.get());
+  while (!queue.empty()) {
+    {
+      std::lock_guard lock(tracker_->mutex);
+      queue.front()->count();
+    }
+    if (attempt(lane, queue.front()) == Outcome::waiting) return;
+    queue.pop_front();
+  }
+  parked.erase(it);
+}
+
+GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
+  Partition& p = *item->partition;
+  {
+    std::lock_guard lock(tracker_->mutex);
+    if (p.revoked) return Outcome::done;  // dropped: the next owner reads it again
+  }
+  auto finish = [&] {
+    std::lock_guard lock(tracker_->mutex);
+    p.finish(item->offset);
+    item->uncount();
+  };
+  if (item->skip || (!item->decoded && !decode(*item))) {
+    finish();  // a type this subscription does not want: committed with the rest
+    return Outcome::done;
+  }
+
+  if (item->not_before_ms > 0) {
+    std::int64_t wait = item->not_before_ms - epoch_ms_now();
+    item->not_before_ms = 0;
+    if (wait > 0) {
+      wait_then_resume(lane, *item, std::chrono::milliseconds(wait));
+      return Outcome::waiting;
+    }
+  }
+  if (!item->decode_error.empty()) {
+    item->last_error = item->decode_error;
+    dead_letter(item, dead_letter_reason_decode);
+    return Outcome::done;
+  }
+
+  running_member = this;
+  Attempt result = invoke_(item->event);
+  running_member = nullptr;
+  ++item->attempts;
+  ++item->runs_here;
+  if (result.ok) {
+    finish();
+    return Outcome::done;
+  }
+  if (item->first_failure.time_since_epoch().count() == 0) item->first_failure = now_micros();
+  item->last_error = std::move(result.error);
+  if (!spec_.retry.should_retry(item->attempts)) {
+    dead_letter(item, dead_letter_reason_max_attempts);
+    return Outcome::done;
+  }
+  bus_->count_retry(item->event.type, spec_.group);
+  auto delay = spec_.retry.delay_after(item->attempts);
+  if (bus_->options.retry_topic && item->runs_here >= bus_->options.in_process_attempts) {
+    move_to_retry_topic(item, delay);
+    return Outcome::done;
+  }
+  wait_then_resume(lane, *item, delay);
+  return Outcome::waiting;
+}
+
+void GroupMember::wait_then_resume(std::size_t lane, Item& item, std::chrono::milliseconds delay) {
+  {
+    std::lock_guard lock(tracker_->mutex);
+    ++item.partition->waiting;
+    item.uncount();
+  }
+  pause_dirty_.store(true);
+  if (queue_) rd_kafka_queue_yield(queue_.get());
+  std::weak_ptr<GroupMember> weak = weak_from_this();
+  bus_->scheduler->run_after(delay, [weak, lane, key = item.park_key] {
+    if (auto self = weak.lock(); self && !self->stopping_.load()) self->lanes_->push(lane, LaneTask{nullptr, key});
+  });
+}
+
+void GroupMember::ensure_topic(const std::string& topic) {
+  try {
+    if (!bus_->admin.ensure({topic}).empty()) {
+      refresh_topics();
+      if (bus_->topics_created) bus_->topics_created();
+    }
+  } catch (const std::exception& ex) {
+    // The produce below fails too and is tried again; say why once here.
+    log(rd_kafka_name(rk_.get()), "TOPIC", ex.what());
+  }
+}
+
+void GroupMember::dead_letter(ItemPtr& item, const std::string& reason) {
+  DeadLetter d = bus_->make_dead_letter(item->event, spec_.group, item->attempts, item->first_failure,
+                                        item->last_error, reason);
+  if (d.first_failure.time_since_epoch().count() == 0) d.first_failure = d.last_failure;
+  d.topic = item->origin_topic;
+  d.partition = item->origin_partition;
+  d.offset = item->origin_offset;
+  auto record = std::make_shared<OutRecord>();
+  if (!item->decode_error.empty()) {
+    const rd_kafka_message_t& m = *item->message;
+    if (m.key) record->key.assign(static_cast<const char*>(m.key), m.key_len);
+    if (m.payload) record->value.assign(static_cast<const char*>(m.payload), m.len);
+  } else {
+    encode_record(item->event, bus_->options.mode, *record);
+  }
+  for (auto& [name, value] : d.to_headers()) record->headers.emplace_back(name, std::move(value));
+  std::string topic = bus_->naming.dlq_topic(bus_->naming.is_event_topic(item->origin_topic)
+                                                 ? item->origin_topic
+                                                 : bus_->naming.event_topic(item->event.type.empty() ? "unknown" : item->event.type));
+  ensure_topic(topic);
+  produce_reliably(topic, std::move(record), item);
+}
+
+void GroupMember::move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds delay) {
+  RetryState s;
+  s.attempts = item->attempts;
+  s.first_failure = item->first_failure;
+  s.last_error = item->last_error;
+  s.not_before_ms = epoch_ms_now() + delay.count();
+  s.origin_topic = item->origin_topic;
+  s.origin_partition = item->origin_partition;
+  s.origin_offset = item->origin_offset;
+  auto record = std::make_shared<OutRecord>();
+  encode_record(item->event, bus_->options.mode, *record);
+  s.append_headers(*record);
+  std::string event_topic =
+      bus_->naming.is_event_topic(item->origin_topic) ? item->origin_topic : bus_->naming.event_topic(item->event.type);
+  std::string topic = bus_->naming.retry_topic(event_topic, group_id_);
+  ensure_topic(topic);
+  produce_reliably(topic, std::move(record), item);
+}
+
+void GroupMember::produce_reliably(const std::string& topic, std::shared_ptr<const OutRecord> record, ItemPtr& item) {
+  // From here the produce report settles the record (its pending and in-flight counts).
+  item->handed_off = true;
+  item->counted = false;
+  retry_produce(topic, std::move(record), item->partition, item->offset);
+}
+
+void GroupMember::retry_produce(std::string topic, std::shared_ptr<const OutRecord> record, PartitionPtr partition,
+                                std::int64_t offset) {
+  std::weak_ptr<GroupMember> weak = weak_from_this();
+  // Ends the record's bookkeeping here, whether it was written or not.
+  auto release = [partition] {
+    std::lock_guard lock(partition->tracker->mutex);
+    partition->tracker->release(partition->pending);
+    partition->tracker->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  };
+  auto again = [weak, topic, record, partition, offset, release](const std::string& why) {
+    auto self = weak.lock();
+    if (!self || self->stopping_.load()) return release();  // uncommitted: the next owner handles it again
+    self->log(rd_kafka_name(self->rk_.get()), "PRODUCE",
+              "group '" + self->group_id_ + "': cannot write to '" + topic + "' (" + why + "); trying again in 1 s");
+    self->bus_->scheduler->run_after(produce_retry_delay, [weak, topic, record, partition, offset, release] {
+      auto s = weak.lock();
+      if (!s || s->stopping_.load()) return release();
+      s->retry_produce(topic, record, partition, offset);
+    });
+  };
+  try {
+    bus_->producer->produce(topic, RD_KAFKA_PARTITION_UA, *record,
+                            std::make_unique<CallbackDelivery>([partition, offset, again, release](rd_kafka_resp_err_t err) {
+                              if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return again(describe(err));
+                              {
+                                std::lock_guard lock(partition->tracker->mutex);
+                                partition->finish(offset);
+                              }
+                              release();
+                            }));
+  } catch (const std::exception& ex) {
+    again(ex.what());
+  }
+}
+
+}  // namespace herald::kafka

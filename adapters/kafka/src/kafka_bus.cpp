@@ -1,0 +1,221 @@
+#include "kafka_bus.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "bus_services.hpp"
+#include "dead_letter_topics.hpp"
+#include "group_member.hpp"
+#include "herald/errors.hpp"
+
+namespace herald::kafka {
+
+namespace {
+
+/// The bus's live subscriptions. Shared with Subscription handles (weakly),
+/// which may outlive the bus.
+struct Members {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<GroupMember>> list;
+
+  std::vector<std::shared_ptr<GroupMember>> snapshot() {
+    std::lock_guard lock(mutex);
+    return list;
+  }
+  void remove(const std::shared_ptr<GroupMember>& m) {
+    std::lock_guard lock(mutex);
+    std::erase(list, m);
+  }
+};
+
+class KafkaBus final : public EventBus {
+ public:
+  KafkaBus(const BusConfig& config, KafkaOptions options)
+      : EventBus(config.metrics, config.decode, config.source),
+        services_(std::make_shared<BusServices>(std::move(options), config.decode,
+                                                config.scheduler ? config.scheduler : make_system_scheduler())),
+        dead_letters_(*services_) {
+    services_->make_dead_letter = [this](const Envelope& e, const std::string& group, int attempts, Timestamp first,
+                                         const std::string& error, std::string reason) {
+      return make_dead_letter(e, group, attempts, first, error, std::move(reason));
+    };
+    services_->count_retry = [this](const std::string& type, const std::string& group) {
+      metrics().consumer(type, group).retried.fetch_add(1, std::memory_order_relaxed);
+    };
+    std::weak_ptr<Members> weak = members_;
+    services_->topics_created = [weak] {
+      if (auto members = weak.lock())
+        for (const auto& m : members->snapshot()) m->refresh_topics();
+    };
+    services_->defer = [this](std::function<void()> work) {
+      std::lock_guard lock(retirees_mutex_);
+      retirees_.emplace_back(std::move(work));
+    };
+  }
+
+  ~KafkaBus() override { close(); }
+
+  bool flush(std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto left = [&] {
+      return std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                        deadline - std::chrono::steady_clock::now()));
+    };
+    if (!services_->producer->wait_idle(timeout)) return false;
+    for (;;) {
+      auto members = members_->snapshot();
+      for (const auto& m : members) m->commit_soon();
+      bool done = services_->producer->outstanding() == 0;
+      for (const auto& m : members) {
+        if (!done) break;
+        done = m->caught_up(std::min(left(), std::chrono::milliseconds(5000)));
+      }
+      if (done) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      // Commits go out on the members' poll threads; look again shortly.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  void close() override {
+    if (closed_.exchange(true)) return;
+    std::vector<std::shared_ptr<GroupMember>> members;
+    {
+      std::lock_guard lock(members_->mutex);
+      members.swap(members_->list);
+    }
+    for (const auto& m : members) m->stop();
+    members.clear();
+    std::vector<std::thread> retirees;
+    {
+      std::lock_guard lock(retirees_mutex_);
+      retirees.swap(retirees_);
+    }
+    for (auto& t : retirees) t.join();
+    services_->producer->close(std::chrono::seconds(30));
+  }
+
+  std::vector<DeadLetter> dead_letters(const std::string& group, std::size_t limit) override {
+    check_open();
+    return dead_letters_.list(group, limit);
+  }
+  std::size_t replay_dead_letters(const std::string& group, const std::optional<std::string>& id) override {
+    check_open();
+    return dead_letters_.replay(group, id);
+  }
+  std::size_t purge_dead_letters(const std::string& group) override {
+    check_open();
+    return dead_letters_.purge(group);
+  }
+
+  Features features() const override {
+    Features f;
+    f.name = "kafka";
+    f.persistent = true;
+    f.simulated_time = false;
+    f.ordered_per_key = true;
+    f.broker = true;
+    return f;
+  }
+
+ protected:
+  void do_publish(std::vector<Envelope>& events) override {
+    check_open();
+    std::vector<std::string> topics;
+    topics.reserve(events.size());
+    std::string_view previous;
+    for (const auto& e : events) {
+      // Consecutive events mostly share a family: reuse its topic name.
+      std::string_view family = std::string_view(e.type).substr(0, e.type.find('.'));
+      if (!topics.empty() && family == previous) topics.push_back(topics.back());
+      else topics.push_back(services_->naming.event_topic(e.type));
+      previous = family;
+    }
+    ensure_topics(topics);
+    produce(events, topics);
+  }
+
+  void do_publish_one(Envelope& event) override {
+    check_open();
+    std::vector<std::string> topics{services_->naming.event_topic(event.type)};
+    ensure_topics(topics);
+    std::vector<Envelope> one;
+    one.push_back(std::move(event));
+    produce(one, topics);
+  }
+
+  Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
+    check_open();
+    auto member = GroupMember::start(services_, spec, std::move(invoke));
+    {
+      std::lock_guard lock(members_->mutex);
+      members_->list.push_back(member);
+    }
+    if (closed_.load()) {
+      member->stop();
+      throw ClosedError("kafka: bus is closed");
+    }
+    std::weak_ptr<Members> weak_members = members_;
+    std::weak_ptr<GroupMember> weak = member;
+    return Subscription([weak_members, weak] {
+      auto m = weak.lock();
+      if (!m) return;
+      m->stop();
+      if (auto members = weak_members.lock()) members->remove(m);
+    });
+  }
+
+ private:
+  void check_open() const {
+    if (closed_.load(std::memory_order_acquire)) throw ClosedError("kafka: bus is closed");
+  }
+
+  void ensure_topics(const std::vector<std::string>& topics) {
+    std::vector<std::string> distinct;
+    for (const auto& t : topics)
+      if (distinct.empty() || (distinct.back() != t && std::find(distinct.begin(), distinct.end(), t) == distinct.end()))
+        distinct.push_back(t);
+    if (!services_->admin.ensure(distinct).empty()) services_->topics_created();
+  }
+
+  void produce(std::vector<Envelope>& events, const std::vector<std::string>& topics) {
+    BatchDelivery delivery;
+    delivery.expect(events.size());
+    OutRecord record;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      encode_record(events[i], services_->options.mode, record);
+      try {
+        services_->producer->produce(topics[i], RD_KAFKA_PARTITION_UA, record, delivery);
+      } catch (...) {
+        delivery.forget(events.size() - i);  // these get no report
+        delivery.wait();
+        throw;
+      }
+    }
+    delivery.wait();
+    if (std::size_t failed = delivery.failed()) {
+      std::string more = failed > 1 ? " (" + std::to_string(failed) + " of " + std::to_string(events.size()) +
+                                          " events not delivered)"
+                                    : "";
+      throw PublishError(delivery.first_error() + more, delivery.first_error_retriable());
+    }
+  }
+
+  std::shared_ptr<BusServices> services_;
+  DeadLetterTopics dead_letters_;
+  std::shared_ptr<Members> members_ = std::make_shared<Members>();
+  std::mutex retirees_mutex_;
+  std::vector<std::thread> retirees_;
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<EventBus> make_kafka_bus(const BusConfig& config, KafkaOptions options) {
+  return std::make_unique<KafkaBus>(config, std::move(options));
+}
+
+}  // namespace herald::kafka

@@ -1,0 +1,54 @@
+#pragma once
+// Creates the topics herald needs (event, retry and dead-letter topics) with
+// the configured partition count and replication factor, once per bus.
+
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "client_config.hpp"
+#include "herald/kafka/options.hpp"
+
+namespace herald::kafka {
+
+/// Thread-safe. Uses a client it does not own (the bus's producer).
+class TopicAdmin {
+ public:
+  TopicAdmin(rd_kafka_t* client, const KafkaOptions& options, const Redactor& redactor);
+
+  /// Makes sure each topic exists and has a leader for every partition.
+  /// Returns the topics this call created. Throws TransportError (broker
+  /// away, timeout) or ConfigError (the broker refuses the settings).
+  std::vector<std::string> ensure(const std::vector<std::string>& topics);
+
+ private:
+  void wait_for_leaders(const std::vector<std::string>& topics);
+
+  rd_kafka_t* client_;
+  const KafkaOptions& options_;
+  const Redactor& redactor_;
+  std::mutex mutex_;  // one creation at a time; guards known_
+  std::set<std::string, std::less<>> known_;
+};
+
+/// Partitions of the topics for which `keep(topic)` holds, from the
+/// cluster's metadata. Throws TransportError.
+struct TopicPartitions {
+  std::string topic;
+  int partitions = 0;
+};
+template <class Keep>
+std::vector<TopicPartitions> list_topics(rd_kafka_t* client, std::chrono::milliseconds timeout, Keep keep);
+std::vector<TopicPartitions> list_all_topics(rd_kafka_t* client, std::chrono::milliseconds timeout);
+
+template <class Keep>
+std::vector<TopicPartitions> list_topics(rd_kafka_t* client, std::chrono::milliseconds timeout, Keep keep) {
+  std::vector<TopicPartitions> out;
+  for (auto& t : list_all_topics(client, timeout))
+    if (keep(t.topic)) out.push_back(std::move(t));
+  return out;
+}
+
+}  // namespace herald::kafka

@@ -1,0 +1,314 @@
+// The PostgreSQL event store. Several relays may claim from one store at
+// once: rows are claimed with FOR UPDATE SKIP LOCKED and held by a lease.
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "herald/postgres/outbox.hpp"
+#include "herald/store_support.hpp"
+#include "pg_store.hpp"
+#include "rows.hpp"
+
+namespace herald::postgres {
+
+namespace {
+
+constexpr std::size_t max_page = 10'000;
+
+// Candidates: due, unleased pending rows in position order whose ordering key
+// has no earlier row held (waiting for a retry, or claimed by a relay).
+// Rows another relay is claiming right now are locked and skipped.
+constexpr const char* candidates_sql = R"sql(
+WITH blocked AS (
+  SELECT ordering_key, min(position) AS first FROM herald_events
+  WHERE delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
+    AND ordering_key <> '' AND (next_attempt_at > )sql" HERALD_PG_TS("$1") R"sql( OR lease_until > )sql" HERALD_PG_TS("$1") R"sql()
+  GROUP BY ordering_key)
+SELECT e.position, e.ordering_key FROM herald_events e
+WHERE e.delivered_at IS NULL AND NOT e.dead_letter
+  AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= )sql" HERALD_PG_TS("$1") R"sql()
+  AND (e.lease_until IS NULL OR e.lease_until <= )sql" HERALD_PG_TS("$1") R"sql()
+  AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = e.ordering_key AND k.first < e.position)
+ORDER BY e.position LIMIT $2
+FOR UPDATE OF e SKIP LOCKED
+)sql";
+
+// The relay's own bookkeeping (leases, delivered and failed marks) commits
+// without waiting for the WAL flush: a crash of the database may forget the
+// last marks, and the rows are then delivered again (at least once, as
+// always), while the appends the application relies on stay synchronous.
+void relay_commit(pqxx::transaction_base& tx) { tx.exec("SET LOCAL synchronous_commit = off"); }
+
+class PgEventStore final : public EventStore {
+ public:
+  explicit PgEventStore(ConnectionConfig config) : pool_(std::move(config)) {
+    pool_.with("open", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      tx.exec("SELECT pg_advisory_xact_lock(hashtext('herald create schema'))");
+      tx.exec("CREATE SCHEMA IF NOT EXISTS " + tx.quote_name(pool_.config().options.schema));
+      tx.commit();
+      pqxx::work migrate(c);
+      ensure_schema(migrate);
+      migrate.commit();
+    });
+  }
+
+  std::vector<std::int64_t> append(std::vector<Envelope>& events) override {
+    if (events.empty()) return {};
+    return pool_.with("append", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto positions = insert_events(tx, events, "herald");
+      tx.commit();
+      return positions;
+    });
+  }
+
+  std::optional<StoredEvent> find(const std::string& id) override {
+    return pool_.with("find", [&](pqxx::connection& c) -> std::optional<StoredEvent> {
+      pqxx::read_transaction tx(c);
+      auto r = tx.exec_params("SELECT " HERALD_PG_ROW_COLUMNS " FROM herald_events WHERE id = $1", id);
+      if (r.empty()) return std::nullopt;
+      return read_row(r[0]);
+    });
+  }
+
+  EventPage timeline(const std::string& aggregate_type, const std::string& aggregate_id, const std::string& cursor,
+                     std::size_t limit) override {
+    if (aggregate_type.empty() || aggregate_id.empty())
+      throw ConfigError("timeline: aggregate type and id are both required");
+    if (limit == 0 || limit > max_page)
+      throw ConfigError("timeline: limit must be from 1 to " + std::to_string(max_page));
+    std::int64_t after = cursor.empty() ? 0 : parse_cursor(cursor);
+    return pool_.with("timeline", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      auto r = tx.exec_params("SELECT " HERALD_PG_ROW_COLUMNS
+                              " FROM herald_events WHERE aggregate_type = $1 AND aggregate_id = $2 AND position > $3 "
+                              "ORDER BY position LIMIT $4",
+                              aggregate_type, aggregate_id, static_cast<long long>(after),
+                              static_cast<long long>(limit + 1));
+      EventPage page;
+      for (const auto& row : r) {
+        if (page.events.size() == limit) {
+          page.next_cursor = make_cursor(page.events.back().position);
+          break;
+        }
+        page.events.push_back(read_row(row));
+      }
+      return page;
+    });
+  }
+
+  ScanResult scan(const EventFilter& filter, std::int64_t after, std::size_t limit) override {
+    filter.validate();
+    if (limit == 0) throw ConfigError("scan: limit must be at least 1");
+    bool exact_type = !filter.type_pattern.empty() && filter.type_pattern.find_first_of("*#") == std::string::npos;
+    // Unused filters compare with '' so one statement serves every filter.
+    std::string sql = "SELECT " HERALD_PG_ROW_COLUMNS
+                      " FROM herald_events WHERE position > $1 AND position <= $2"
+                      " AND ($3 = '' OR type = $3) AND ($4 = '' OR aggregate_type = $4)"
+                      " AND ($5 = '' OR aggregate_id = $5) ORDER BY position LIMIT $6";
+    return pool_.with("scan", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      auto r = tx.exec_params(sql, static_cast<long long>(std::max(after, filter.from_position - 1)),
+                              static_cast<long long>(filter.to_position),
+                              exact_type ? filter.type_pattern : std::string(), filter.aggregate_type,
+                              filter.aggregate_id, static_cast<long long>(limit));
+      ScanResult result;
+      result.scanned_to = after;
+      for (const auto& row : r) {
+        StoredEvent e = read_row(row);
+        result.scanned_to = e.position;
+        if (filter.accepts(e.position, e.event)) result.events.push_back(std::move(e));
+      }
+      result.finished = r.size() < limit;
+      if (result.finished) {
+        auto last = tx.exec("SELECT coalesce(max(position), 0) FROM herald_events")[0][0].as<std::int64_t>();
+        result.scanned_to = std::max(result.scanned_to, std::min(filter.to_position, last));
+      }
+      return result;
+    });
+  }
+
+  OutboxStatus status() override { return read_status(true); }
+  OutboxStatus backlog() override { return read_status(false); }
+
+  OutboxStatus read_status(bool count_delivered) {
+    return pool_.with("status", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      auto r = tx.exec(std::string(R"sql(
+        SELECT
+          (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND NOT dead_letter),
+          (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND NOT dead_letter AND delivery_attempts > 0),
+          )sql") + (count_delivered ? "(SELECT count(*) FROM herald_events WHERE delivered_at IS NOT NULL)" : "0") + R"sql(,
+          (SELECT count(*) FROM herald_events WHERE dead_letter),
+          (SELECT )sql" HERALD_PG_US("created_at") R"sql( FROM herald_events
+             WHERE delivered_at IS NULL AND NOT dead_letter ORDER BY position LIMIT 1),
+          (SELECT coalesce(max(position), 0) FROM herald_events))sql");
+      OutboxStatus st;
+      st.pending = r[0][0].as<std::uint64_t>();
+      st.retrying = r[0][1].as<std::uint64_t>();
+      st.delivered = r[0][2].as<std::uint64_t>();
+      st.dead = r[0][3].as<std::uint64_t>();
+      if (!r[0][4].is_null()) st.oldest_pending = from_micros(r[0][4].as<std::int64_t>());
+      st.last_position = r[0][5].as<std::int64_t>();
+      return st;
+    });
+  }
+
+  std::uint64_t count_pending() override {
+    return pool_.with("count pending", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      return tx.exec("SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND NOT dead_letter")[0][0]
+          .as<std::uint64_t>();
+    });
+  }
+
+  std::vector<StoredEvent> claim(const ClaimRequest& request) override {
+    if (request.owner.empty()) throw ConfigError("claim: owner must not be empty");
+    auto now = static_cast<long long>(to_micros(request.now));
+    auto until = now + static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(request.lease).count());
+    return pool_.with("claim", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      relay_commit(tx);
+      auto candidates = tx.exec_params(candidates_sql, now, static_cast<long long>(request.limit));
+      if (candidates.empty()) return std::vector<StoredEvent>{};
+      // A candidate is also held back while an earlier pending row of its key
+      // is not a candidate: another relay is claiming that row right now
+      // (SKIP LOCKED passed it over), so ours would overtake it.
+      std::vector<std::int64_t> positions;
+      std::map<std::string, std::vector<std::int64_t>> by_key;
+      std::int64_t highest = 0;
+      for (const auto& row : candidates) {
+        auto position = row[0].as<std::int64_t>();
+        auto key = row[1].as<std::string>();
+        highest = std::max(highest, position);
+        if (key.empty())
+          positions.push_back(position);
+        else
+          by_key[key].push_back(position);
+      }
+      if (!by_key.empty()) {
+        std::vector<std::string> keys;
+        for (const auto& [k, _] : by_key) keys.push_back(k);
+        auto pending = tx.exec_params(
+            // IN (SELECT unnest(...)): `= ANY(array)` makes the planner look at
+            // every key, which costs more than the query.
+            "SELECT ordering_key, position FROM herald_events WHERE ordering_key IN (SELECT unnest($1::text[])) "
+            "AND position <= $2 AND delivered_at IS NULL AND NOT dead_letter ORDER BY position",
+            text_array(keys), static_cast<long long>(highest));
+        std::map<std::string, std::size_t> next;  // index into by_key[k] of the next candidate expected
+        std::set<std::string> stopped;
+        for (const auto& row : pending) {
+          auto key = row[0].as<std::string>();
+          if (stopped.count(key)) continue;
+          auto position = row[1].as<std::int64_t>();
+          auto& mine = by_key[key];
+          auto& i = next[key];
+          if (i < mine.size() && mine[i] == position) {
+            positions.push_back(position);
+            ++i;
+          } else {
+            stopped.insert(key);  // a pending row that is not ours: the rest of the key waits
+          }
+        }
+      }
+      if (positions.empty()) return std::vector<StoredEvent>{};
+      auto r = tx.exec_params("UPDATE herald_events SET lease_owner = $1, lease_until = " HERALD_PG_TS("$2")
+                              " WHERE position = ANY($3::bigint[]) RETURNING " HERALD_PG_ROW_COLUMNS,
+                              request.owner, until, bigint_array(positions));
+      tx.commit();
+      std::vector<StoredEvent> rows;
+      rows.reserve(r.size());
+      for (const auto& row : r) rows.push_back(read_row(row));
+      std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
+      return rows;
+    });
+  }
+
+  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) override {
+    if (positions.empty()) return;
+    pool_.with("mark delivered", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      relay_commit(tx);
+      tx.exec_params("UPDATE herald_events SET delivered_at = " HERALD_PG_TS("$1")
+                     ", lease_owner = NULL, lease_until = NULL WHERE position = ANY($2::bigint[]) AND delivered_at IS NULL",
+                     static_cast<long long>(to_micros(at)), bigint_array(positions));
+      tx.commit();
+    });
+  }
+
+  void mark_failed(const std::vector<DeliveryFailure>& failures) override {
+    if (failures.empty()) return;
+    std::vector<std::int64_t> positions, next;
+    std::vector<bool> dead;
+    std::vector<std::string> errors;
+    for (const auto& f : failures) {
+      positions.push_back(f.position);
+      next.push_back(to_micros(f.next_attempt_at));
+      dead.push_back(f.dead);
+      errors.push_back(f.error);
+    }
+    pool_.with("mark failed", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      relay_commit(tx);
+      tx.exec_params(
+          "UPDATE herald_events e SET delivery_attempts = e.delivery_attempts + 1, next_attempt_at = " HERALD_PG_TS("f.next_us")
+          ", dead_letter = f.dead, last_error = f.error, lease_owner = NULL, lease_until = NULL "
+          "FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::text[]) AS f(position, next_us, dead, error) "
+          "WHERE e.position = f.position AND e.delivered_at IS NULL",
+          bigint_array(positions), bigint_array(next), bool_array(dead), text_array(errors));
+      tx.commit();
+    });
+  }
+
+  void release(const std::vector<std::int64_t>& positions, const std::string& owner) override {
+    if (positions.empty()) return;
+    pool_.with("release", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      relay_commit(tx);
+      tx.exec_params("UPDATE herald_events SET lease_owner = NULL, lease_until = NULL "
+                     "WHERE position = ANY($1::bigint[]) AND lease_owner = $2",
+                     bigint_array(positions), owner);
+      tx.commit();
+    });
+  }
+
+  std::vector<StoredEvent> dead_letters(std::size_t limit) override {
+    return pool_.with("dead letters", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      auto r = tx.exec_params("SELECT " HERALD_PG_ROW_COLUMNS
+                              " FROM herald_events WHERE dead_letter ORDER BY position LIMIT $1",
+                              static_cast<long long>(std::min<std::size_t>(limit, INT64_MAX)));
+      std::vector<StoredEvent> rows;
+      for (const auto& row : r) rows.push_back(read_row(row));
+      return rows;
+    });
+  }
+
+  std::size_t retry_dead_letters(const std::optional<std::string>& id) override {
+    auto n = pool_.with("retry dead letters", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto r = tx.exec_params("UPDATE herald_events SET dead_letter = false, delivery_attempts = 0, "
+                              "next_attempt_at = NULL, last_error = NULL WHERE dead_letter AND ($1 = '' OR id = $1)",
+                              id.value_or(std::string()));
+      tx.commit();
+      return static_cast<std::size_t>(r.affected_rows());
+    });
+    if (id && n == 0) throw NotFoundError("no dead event with id '" + *id + "' in " + describe());
+    return n;
+  }
+
+  std::string describe() const override { return pool_.config().describe; }
+
+ private:
+  Pool pool_;
+};
+
+}  // namespace
+
+std::shared_ptr<EventStore> make_event_store(ConnectionConfig config) {
+  return std::make_shared<PgEventStore>(std::move(config));
+}
+
+}  // namespace herald::postgres

@@ -1,0 +1,93 @@
+#include "rows.hpp"
+
+#include <unordered_map>
+
+#include "herald/store_support.hpp"
+
+namespace herald::postgres {
+
+namespace {
+
+constexpr const char* insert_one_sql =
+    "INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
+    "occurred_at, created_at) VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, " HERALD_PG_TS("$8") ", "
+    HERALD_PG_TS("$9") ") RETURNING position";
+
+// Many rows in one statement: arrays in, unnest with ordinality so the
+// identity column numbers them in the order given.
+constexpr const char* insert_many_sql =
+    "INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
+    "occurred_at, created_at) "
+    "SELECT u.id, u.type, u.aggregate_type, u.aggregate_id, u.ordering_key, u.payload::json, u.metadata::json, "
+    HERALD_PG_TS("u.occurred_at") ", " HERALD_PG_TS("$9") " "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) "
+    "WITH ORDINALITY AS u(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, occurred_at, n) "
+    "ORDER BY u.n RETURNING id, position";
+
+}  // namespace
+
+std::vector<std::int64_t> insert_events(pqxx::transaction_base& tx, std::vector<Envelope>& events,
+                                        std::string_view default_source) {
+  // Validate all first: an invalid event must not leave half a batch behind.
+  for (auto& e : events) prepare_for_append(e, default_source);
+  std::int64_t created = to_micros(now_micros());
+  std::vector<std::int64_t> positions;
+  positions.reserve(events.size());
+  auto insert = [&] {
+    if (events.size() == 1) {
+      const Envelope& e = events[0];
+      auto r = tx.exec_params(insert_one_sql, e.id, e.type, e.aggregatetype, e.aggregateid, ordering_key(e),
+                              e.data.empty() ? nullptr : e.data.c_str(), encode_metadata(e),
+                              static_cast<long long>(to_micros(e.time)), static_cast<long long>(created));
+      positions.push_back(r[0][0].as<std::int64_t>());
+      return;
+    }
+    std::vector<std::string> ids, types, agg_types, agg_ids, keys, payloads, metadata;
+    std::vector<bool> no_payload;
+    std::vector<std::int64_t> times;
+    for (const auto& e : events) {
+      ids.push_back(e.id);
+      types.push_back(e.type);
+      agg_types.push_back(e.aggregatetype);
+      agg_ids.push_back(e.aggregateid);
+      keys.push_back(ordering_key(e));
+      payloads.push_back(e.data);
+      no_payload.push_back(e.data.empty());
+      metadata.push_back(encode_metadata(e));
+      times.push_back(to_micros(e.time));
+    }
+    auto r = tx.exec_params(insert_many_sql, text_array(ids), text_array(types), text_array(agg_types),
+                            text_array(agg_ids), text_array(keys), text_array(payloads, no_payload),
+                            text_array(metadata), bigint_array(times), static_cast<long long>(created));
+    std::unordered_map<std::string, std::int64_t> by_id;
+    for (const auto& row : r) by_id[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+    for (const auto& e : events) {
+      auto it = by_id.find(e.id);
+      if (it == by_id.end()) throw StoreError("postgres: append: event " + e.id + " was not inserted (duplicate id in the batch?)");
+      positions.push_back(it->second);
+    }
+  };
+  try {
+    guarded("append", insert);
+  } catch (const StoreError& ex) {
+    if (std::string_view(ex.what()).find("[23505]") != std::string_view::npos)
+      throw StoreError(std::string("postgres: append: an event id is already in the store: ") + ex.what());
+    throw;
+  }
+  return positions;
+}
+
+StoredEvent read_row(const pqxx::row& row) {
+  StoredEvent r;
+  r.position = row[0].as<std::int64_t>();
+  r.event = decode_stored(row[1].c_str(), row[2].is_null() ? std::string_view() : std::string_view(row[2].c_str(), row[2].size()));
+  r.created_at = from_micros(row[3].as<std::int64_t>());
+  if (!row[4].is_null()) r.delivered_at = from_micros(row[4].as<std::int64_t>());
+  r.delivery_attempts = row[5].as<int>();
+  if (!row[6].is_null()) r.next_attempt_at = from_micros(row[6].as<std::int64_t>());
+  r.dead_letter = row[7].as<bool>();
+  if (!row[8].is_null()) r.last_error = row[8].as<std::string>();
+  return r;
+}
+
+}  // namespace herald::postgres

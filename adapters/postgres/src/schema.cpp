@@ -1,0 +1,87 @@
+// herald's tables in PostgreSQL, created or migrated when a store opens.
+
+#include <string>
+
+#include "herald/postgres/outbox.hpp"
+#include "pg_connection.hpp"
+
+namespace herald::postgres {
+
+namespace {
+
+// Columns beyond the documented ones: `ordering_key` (aggregate, else
+// partition key: the relay keeps its events in order) and
+// `lease_owner`/`lease_until` (the relay that claimed a row, until when).
+// payload and metadata are `json`, not `jsonb`, so the text reads back as it
+// was written and an Envelope round-trips exactly. Indexes are few on
+// purpose: the relay updates every row twice (lease, delivered) and those
+// updates cannot be HOT, so each index costs on every delivery.
+constexpr const char* migrations[] = {
+    // 1: the event table, idempotency marks.
+    R"sql(
+CREATE TABLE herald_events (
+  position          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id                text        NOT NULL UNIQUE,
+  type              text        NOT NULL,
+  aggregate_type    text        NOT NULL DEFAULT '',
+  aggregate_id      text        NOT NULL DEFAULT '',
+  ordering_key      text        NOT NULL DEFAULT '',
+  payload           json,
+  metadata          json        NOT NULL,
+  occurred_at       timestamptz NOT NULL,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  delivered_at      timestamptz,
+  delivery_attempts integer     NOT NULL DEFAULT 0,
+  next_attempt_at   timestamptz,
+  dead_letter       boolean     NOT NULL DEFAULT false,
+  last_error        text,
+  lease_owner       text,
+  lease_until       timestamptz
+);
+CREATE INDEX herald_events_pending ON herald_events(position)
+  WHERE delivered_at IS NULL AND NOT dead_letter;
+CREATE INDEX herald_events_held ON herald_events(ordering_key, position)
+  WHERE delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL);
+CREATE INDEX herald_events_aggregate ON herald_events(aggregate_type, aggregate_id, position);
+CREATE INDEX herald_events_dead ON herald_events(position) WHERE dead_letter;
+CREATE TABLE herald_idempotency (
+  group_name text        NOT NULL,
+  event_id   text        NOT NULL,
+  state      text        NOT NULL,
+  updated_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (group_name, event_id)
+);
+CREATE INDEX herald_idempotency_expiry ON herald_idempotency(expires_at);
+)sql",
+};
+constexpr int latest_version = static_cast<int>(std::size(migrations));
+
+int current_version(pqxx::transaction_base& tx) {
+  auto exists = tx.exec("SELECT to_regclass('herald_meta') IS NOT NULL");
+  if (!exists[0][0].as<bool>()) return 0;
+  auto r = tx.exec("SELECT value FROM herald_meta WHERE key = 'schema_version'");
+  return r.empty() ? 0 : std::stoi(r[0][0].as<std::string>());
+}
+
+}  // namespace
+
+void ensure_schema(pqxx::transaction_base& tx) {
+  guarded("migrate schema", [&] {
+    if (current_version(tx) == latest_version) return;
+    // Processes opening the store at once migrate one after the other.
+    tx.exec("SELECT pg_advisory_xact_lock(hashtext('herald schema ' || current_schema()))");
+    int version = current_version(tx);
+    if (version > latest_version)
+      throw StoreError("postgres: the database has herald schema version " + std::to_string(version) +
+                       ", newer than this build knows (" + std::to_string(latest_version) + "); upgrade herald");
+    tx.exec("CREATE TABLE IF NOT EXISTS herald_meta (key text PRIMARY KEY, value text NOT NULL)");
+    for (int v = version; v < latest_version; ++v) tx.exec(migrations[v]);
+    tx.exec_params(
+        "INSERT INTO herald_meta(key, value) VALUES ('schema_version', $1) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        std::to_string(latest_version));
+  });
+}
+
+}  // namespace herald::postgres

@@ -1,0 +1,158 @@
+#include "dead_letter_queues.hpp"
+
+#include "herald/codec.hpp"
+
+namespace herald::rabbitmq {
+
+DeadLetterQueues::DeadLetterQueues(const Settings& settings, const Topology& topology, Publisher& publisher,
+                                   DecodeOptions decode)
+    : settings_(settings), topology_(topology), publisher_(publisher), decode_(decode), loop_("admin", settings, *this) {}
+
+DeadLetterQueues::~DeadLetterQueues() { stop(); }
+
+void DeadLetterQueues::stop() {
+  std::lock_guard lock(start_mutex_);
+  stopped_ = true;
+  if (started_) loop_.stop();
+}
+
+void DeadLetterQueues::on_connected(Connection& c) {
+  channel_ = c.next_channel();
+  c.open_channel(channel_);
+}
+
+void DeadLetterQueues::on_disconnected(const std::string&) { channel_ = 0; }
+
+amqp_channel_t DeadLetterQueues::channel(Connection& c) {
+  if (channel_ == 0 || !c.channel_open(channel_)) {  // a passive declare of a missing queue closes it
+    channel_ = c.next_channel();
+    c.open_channel(channel_);
+  }
+  return channel_;
+}
+
+template <class R>
+R DeadLetterQueues::run(std::function<R(Connection&, amqp_channel_t)> fn) {
+  {
+    std::lock_guard lock(start_mutex_);
+    if (stopped_) throw ClosedError("rabbitmq: bus is closed");
+    if (!started_) {
+      loop_.start();
+      started_ = true;
+    }
+  }
+  return loop_.call<R>([&](Connection* c) -> R {
+    if (!c) throw TransportError("rabbitmq: not connected to the broker (" + loop_.last_error() + ")");
+    return fn(*c, channel(*c));
+  });
+}
+
+std::optional<DeadLetterQueues::Got> DeadLetterQueues::get(Connection& c, amqp_channel_t ch, const std::string& queue) {
+  amqp_rpc_reply_t reply = amqp_basic_get(c.get(), ch, bytes_of(queue), 0);
+  c.check(reply, ch, "basic.get from queue '" + queue + "'");
+  if (reply.reply.id != AMQP_BASIC_GET_OK_METHOD) return std::nullopt;  // basic.get-empty
+  const auto* ok = static_cast<const amqp_basic_get_ok_t*>(reply.reply.decoded);
+  Got got;
+  got.tag = ok->delivery_tag;
+  got.message.delivery_tag = ok->delivery_tag;
+  got.message.redelivered = ok->redelivered != 0;
+  got.message.exchange = to_string(ok->exchange);
+  got.message.routing_key = to_string(ok->routing_key);
+  amqp_message_t message;
+  c.check(amqp_read_message(c.get(), ch, &message, 0), ch, "reading a message from queue '" + queue + "'");
+  got.message.properties = Properties::from(message.properties);
+  got.message.body = to_string(message.body);
+  amqp_destroy_message(&message);
+  return got;
+}
+
+DeadLetter DeadLetterQueues::letter_of(const Got& got) const {
+  DeadLetter d = DeadLetter::from_headers(got.message.properties.headers.strings_with_prefix(header::dead_letter_prefix));
+  if (d.reason == dead_letter_reason_decode) {
+    d.raw_body = got.message.body;
+    return d;
+  }
+  try {
+    d.event = decode(got.message.body, decode_);
+  } catch (const std::exception&) {
+    d.raw_body = got.message.body;
+  }
+  return d;
+}
+
+std::vector<DeadLetter> DeadLetterQueues::list(const std::string& group, std::size_t limit) {
+  const std::string dlq = Topology::dead_letter_queue(topology_.group_queue(group));
+  return run<std::vector<DeadLetter>>([&](Connection& c, amqp_channel_t ch) {
+    std::vector<DeadLetter> out;
+    if (!Topology::ready_count(c, ch, dlq)) return out;  // no such queue: no dead letters
+    std::uint64_t last = 0;
+    try {
+      while (out.size() < limit) {
+        auto got = get(c, ch, dlq);
+        if (!got) break;
+        last = got->tag;
+        out.push_back(letter_of(*got));
+      }
+    } catch (...) {
+      if (last && c.channel_open(ch)) amqp_basic_nack(c.get(), ch, last, 1, 1);
+      throw;
+    }
+    // Back in place, in their order.
+    if (last) c.check_status(amqp_basic_nack(c.get(), ch, last, 1, 1), "requeueing listed dead letters");
+    return out;
+  });
+}
+
+std::size_t DeadLetterQueues::replay(const std::string& group, const std::optional<std::string>& id) {
+  const std::string queue = topology_.group_queue(group);
+  const std::string dlq = Topology::dead_letter_queue(queue);
+  return run<std::size_t>([&](Connection& c, amqp_channel_t ch) -> std::size_t {
+    if (!Topology::ready_count(c, ch, queue))
+      throw NotFoundError("rabbitmq: group '" + group + "' has no queue '" + queue +
+                          "' to replay into (subscribe the group first)");
+    ch = channel(c);
+    if (!Topology::ready_count(c, ch, dlq)) return 0;
+    std::size_t replayed = 0;
+    std::uint64_t last = 0;
+    bool kept = false;
+    try {
+      while (auto got = get(c, ch, dlq)) {
+        last = got->tag;
+        bool match = !id || got->message.properties.message_id == *id;
+        if (id && !match) {
+          DeadLetter d = letter_of(*got);
+          match = d.event.id == *id;
+        }
+        if (!match) {
+          kept = true;
+          continue;
+        }
+        auto props = std::make_shared<Properties>(got->message.properties);
+        strip_bookkeeping(props->headers);
+        props->expiration.clear();
+        std::vector<OutMessage> one;
+        one.push_back(OutMessage::to_queue(got->message.body, std::move(props), nullptr, queue));
+        publisher_.publish(std::move(one), settings_.options.publish_timeout);
+        c.check_status(amqp_basic_ack(c.get(), ch, got->tag, 0), "acking a replayed dead letter");
+        ++replayed;
+      }
+    } catch (...) {
+      if (last && c.channel_open(ch)) amqp_basic_nack(c.get(), ch, last, 1, 1);
+      throw;
+    }
+    if (kept) c.check_status(amqp_basic_nack(c.get(), ch, last, 1, 1), "requeueing kept dead letters");
+    return replayed;
+  });
+}
+
+std::size_t DeadLetterQueues::purge(const std::string& group) {
+  const std::string dlq = Topology::dead_letter_queue(topology_.group_queue(group));
+  return run<std::size_t>([&](Connection& c, amqp_channel_t ch) -> std::size_t {
+    if (!Topology::ready_count(c, ch, dlq)) return 0;
+    amqp_queue_purge_ok_t* ok = amqp_queue_purge(c.get(), ch, bytes_of(dlq));
+    c.check(amqp_get_rpc_reply(c.get()), ch, "purging queue '" + dlq + "'");
+    return ok ? ok->message_count : 0;
+  });
+}
+
+}  // namespace herald::rabbitmq

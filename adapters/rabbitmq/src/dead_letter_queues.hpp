@@ -1,0 +1,59 @@
+#pragma once
+// Listing, replaying and purging `<queue>.dlq` on a connection and thread of
+// their own, started on first use. Private to herald::rabbitmq.
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "herald/dead_letter.hpp"
+#include "publisher.hpp"
+
+namespace herald::rabbitmq {
+
+class DeadLetterQueues final : public LoopClient {
+ public:
+  DeadLetterQueues(const Settings& settings, const Topology& topology, Publisher& publisher, DecodeOptions decode);
+  ~DeadLetterQueues() override;
+
+  /// Up to `limit` letters, oldest first. Reads them with basic.get and puts
+  /// them back in place (nack, requeue) in one go: nothing is lost, but
+  /// another reader at the same moment sees fewer.
+  std::vector<DeadLetter> list(const std::string& group, std::size_t limit);
+  /// Republishes the letters (all, or the one with event id `id`) to the
+  /// group's queue, each acked only after the broker confirmed its copy.
+  /// Throws NotFoundError when the group has no queue.
+  std::size_t replay(const std::string& group, const std::optional<std::string>& id);
+  std::size_t purge(const std::string& group);
+  void stop();
+
+  // LoopClient (I/O thread)
+  void on_connected(Connection& c) override;
+  void on_disconnected(const std::string& why) override;
+  void on_message(Connection&, amqp_method_number_t, Delivery&&) override {}
+
+ private:
+  struct Got {
+    std::uint64_t tag = 0;
+    Delivery message;
+  };
+  template <class R>
+  R run(std::function<R(Connection&, amqp_channel_t)> fn);
+  amqp_channel_t channel(Connection& c);
+  std::optional<Got> get(Connection& c, amqp_channel_t ch, const std::string& queue);
+  DeadLetter letter_of(const Got& got) const;
+
+  const Settings& settings_;
+  const Topology& topology_;
+  Publisher& publisher_;
+  DecodeOptions decode_;
+  IoLoop loop_;
+  std::mutex start_mutex_;
+  bool started_ = false;
+  bool stopped_ = false;
+  amqp_channel_t channel_ = 0;  // I/O thread only
+};
+
+}  // namespace herald::rabbitmq

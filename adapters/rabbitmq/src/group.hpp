@@ -1,0 +1,187 @@
+#pragma once
+// One consumer group as seen by one bus: its queue, the subscriptions
+// (members) of this bus in it, the channel it consumes on, and what happens
+// to each delivery (decode, handler, retry through a delay queue, dead
+// letter). Private to herald::rabbitmq.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "delivery_tags.hpp"
+#include "dispatcher.hpp"
+#include "herald/bus.hpp"
+#include "publisher.hpp"
+
+namespace herald::rabbitmq {
+
+/// One subscription. Shared between the caller's Subscription handle, the
+/// group and the workers running its handler.
+struct Member {
+  std::uint64_t id = 0;
+  std::string pattern;
+  Invoker invoke;
+  RetryPolicy retry;
+  int concurrency = 1;
+  std::atomic<bool> active{true};
+  std::atomic<int> running{0};
+  std::mutex mutex;  // only to wait until running drops to 0
+  std::condition_variable idle;
+};
+
+/// The longest an ack waits for others to share its frame.
+inline constexpr std::chrono::milliseconds ack_delay{2};
+
+/// The member whose handler runs on this thread, or nullptr.
+const Member* running_member() noexcept;
+
+using MakeDeadLetter = std::function<DeadLetter(const Envelope& event, const std::string& group, int attempts,
+                                                Timestamp first_failure, const std::string& last_error,
+                                                std::string reason)>;
+
+/// What groups need from their bus.
+struct GroupServices {
+  const Settings& settings;
+  const Topology& topology;
+  Publisher& publisher;
+  Metrics& metrics;
+  DecodeOptions decode;
+  MakeDeadLetter make_dead_letter;
+  std::function<void()> wake_io;   // acks are due: the I/O thread sends them now
+  std::function<void()> nudge_io;  // acks are waiting: make sure they go within ack_delay
+};
+
+/// A finished delivery, for the I/O thread to ack (or requeue).
+struct Ack {
+  std::uint64_t generation = 0;
+  int lane = 0;
+  std::uint64_t tag = 0;
+  bool requeue = false;
+};
+
+/// One consuming channel of a group: on its queue, or on its queue of
+/// redelivered messages. I/O thread only.
+struct Lane {
+  amqp_channel_t channel = 0;
+  std::string consumer_tag;
+  std::uint16_t prefetch = 0;           // of the running consumer
+  DeliveryTags outstanding;  // delivered, not acked yet
+};
+
+class Group {
+ public:
+  /// lanes[main_lane] consumes the group queue with the group's prefetch;
+  /// lanes[redelivered_lane] consumes `<queue>.redelivered` one message at a
+  /// time, so a message that crashes its consumer is the only one in flight
+  /// there and only its count grows.
+  static constexpr int main_lane = 0;
+  static constexpr int redelivered_lane = 1;
+
+  Group(std::string name, std::string queue, GroupServices& services);
+  ~Group();
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+
+  const std::string& name() const noexcept { return name_; }
+  const std::string& queue() const noexcept { return queue_; }
+
+  // Members (thread-safe).
+  void add(std::shared_ptr<Member> member);
+  /// Returns whether members are left.
+  bool remove(const std::shared_ptr<Member>& member);
+  std::vector<std::string> patterns() const;
+  int concurrency() const;
+  bool has_members() const;
+  /// basic.qos prefetch for the group's consumer.
+  std::uint16_t prefetch() const;
+
+  // Deliveries (I/O thread): collected while frames are read, handed to the
+  // workers together by hand_over().
+  void deliver(int lane, Delivery&& delivery);
+  void hand_over();
+  /// A new channel consumes for the group: deliveries of older ones are stale.
+  void set_generation(std::uint64_t generation) noexcept { generation_.store(generation); }
+  std::uint64_t generation() const noexcept { return generation_.load(); }
+  /// The channel is gone: queued deliveries will come again from the broker.
+  void channel_lost();
+  std::vector<Ack> take_acks();
+  bool has_acks() const noexcept { return has_acks_.load(std::memory_order_acquire); }
+  /// Acks that should go now: a full batch, or the broker waits for them
+  /// because a lane's prefetch window is used up.
+  bool acks_due() const noexcept;
+  /// Acks that waited long enough for a batch (or flush/close wants them): send anyway.
+  bool acks_overdue(std::chrono::steady_clock::time_point now) const noexcept;
+  /// The I/O thread's view of a lane, for the workers' ack decisions.
+  void set_lane_state(int lane, std::size_t unacked, std::size_t window) noexcept {
+    unacked_[lane].store(unacked, std::memory_order_relaxed);
+    window_[lane].store(window, std::memory_order_relaxed);
+  }
+
+  /// No more handler runs: queued deliveries stay unacked (the broker
+  /// requeues them when the channel closes). Waits for running handlers
+  /// unless called from one of them.
+  void close_intake();
+  /// Undoes close_intake() (a member joined while the last one was leaving).
+  void reopen_intake();
+  Dispatcher& dispatcher() noexcept { return dispatcher_; }
+  /// Delay queues this bus sent retries of the group to.
+  std::vector<std::string> retry_queues() const;
+
+  // I/O thread state.
+  Lane lanes[2];
+  std::set<std::string> bound;  // patterns bound on the current connection
+  std::string error;            // why the last (re)subscribe failed
+  bool consuming() const noexcept { return lanes[main_lane].channel != 0; }
+  std::string queue_of(int lane) const {
+    return lane == main_lane ? queue_ : Topology::redelivered_queue(queue_);
+  }
+
+ private:
+  void handle(Job& job);
+  void set_concurrency(int total);
+  std::shared_ptr<Member> pick(const std::string& type);
+  void ack(const Job& job, bool requeue = false);
+  void dead_letter(Job& job, const DeadLetter& letter);
+  void retry(Job& job, int attempts, Timestamp first_failure, const std::string& error, std::chrono::milliseconds delay);
+  void redeliver_later(Job& job, int redeliveries);
+  bool move(Job& job, OutMessage message);
+
+  std::string name_;
+  std::string queue_;
+  GroupServices& services_;
+
+  mutable std::shared_mutex members_mutex_;
+  std::vector<std::shared_ptr<Member>> members_;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Member>>> by_type_;  // cache, cleared on change
+  std::atomic<std::uint64_t> next_{0};
+
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> closing_{false};
+
+  std::mutex acks_mutex_;
+  std::vector<Ack> acks_;
+  std::atomic<bool> has_acks_{false};
+  std::atomic<int> total_concurrency_{0};
+  std::atomic<std::size_t> ack_batch_{1};  // wake the I/O thread at this many acks
+  std::atomic<std::size_t> pending_acks_{0};
+  std::atomic<std::chrono::steady_clock::rep> first_pending_{0};  // when the oldest waiting ack was queued
+  std::atomic<std::size_t> unacked_[2] = {0, 0};  // per lane, as the broker counts them
+  std::atomic<std::size_t> window_[2] = {0, 0};   // per lane prefetch
+
+  mutable std::mutex retry_mutex_;
+  std::set<std::string> retry_queues_;
+
+  std::vector<Job> incoming_;  // I/O thread only
+
+  Dispatcher dispatcher_;  // last: its threads use everything above
+};
+
+}  // namespace herald::rabbitmq

@@ -1,0 +1,107 @@
+#pragma once
+// Messages as the transport handles them: what arrives on a channel and what
+// goes out to the publisher. Private to herald::rabbitmq.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "amqp.hpp"
+#include "headers.hpp"
+
+namespace herald::rabbitmq {
+
+/// Header names herald writes. Retry bookkeeping travels with the message,
+/// so any member of the group (in any process) continues the count.
+namespace header {
+inline constexpr std::string_view partitionkey = "x-herald-partitionkey";
+inline constexpr std::string_view attempts = "x-herald-attempts";          // failed handler runs so far
+inline constexpr std::string_view redeliveries = "x-herald-redeliveries";  // deliveries lost without an ack
+inline constexpr std::string_view first_failure = "x-herald-first-failure";
+inline constexpr std::string_view last_error = "x-herald-last-error";
+inline constexpr std::string_view retry_prefix = "x-herald-";  // everything above; not the dead-letter record
+inline constexpr std::string_view dead_letter_prefix = "x-herald-dl-";
+}  // namespace header
+
+/// Removes retry bookkeeping and any dead-letter record, keeping the rest
+/// (the partition key, foreign headers).
+void strip_bookkeeping(Headers& headers);
+
+/// The basic properties herald keeps when it copies a message (retry, dead
+/// letter, replay). Owns its strings.
+struct Properties {
+  std::string content_type;
+  std::string content_encoding;
+  std::string message_id;
+  std::string correlation_id;
+  std::string type;
+  std::string app_id;
+  std::string expiration;  // per-message TTL in ms, for delay queues
+  std::uint64_t timestamp = 0;
+  bool has_timestamp = false;
+  Headers headers;
+
+  static Properties from(const amqp_basic_properties_t& p);
+  /// Fills `out` with views into this object (persistent delivery mode).
+  void fill(amqp_basic_properties_t& out) const;
+};
+
+/// A message that arrived on a channel: basic.deliver, basic.return or basic.get-ok.
+struct Delivery {
+  amqp_channel_t channel = 0;
+  std::uint64_t delivery_tag = 0;
+  bool redelivered = false;
+  std::string exchange;
+  std::string routing_key;
+  Properties properties;
+  std::string body;
+  // basic.return only
+  int reply_code = 0;
+  std::string reply_text;
+};
+
+/// A queue with its declaration arguments (used to declare it before a
+/// publish to it through the default exchange).
+struct QueueDecl {
+  std::string name;
+  Headers arguments;
+};
+
+/// One message for the publisher. Events keep body, routing key, message id
+/// and partition key in one buffer (one allocation on the hot path); messages
+/// herald moves carry full properties instead.
+class OutMessage {
+ public:
+  OutMessage() = default;
+  /// `exchange` must outlive the publisher (the options' string).
+  static OutMessage event(std::string_view exchange, std::string buffer, std::size_t body_size, std::string_view routing_key,
+                          std::string_view message_id, std::string_view partitionkey, bool mandatory);
+  /// A copy to `queue` through the default exchange, declared first when `ensure` is set.
+  static OutMessage to_queue(std::string body, std::shared_ptr<const Properties> properties,
+                             std::shared_ptr<const QueueDecl> ensure, std::string queue);
+
+  std::string_view exchange() const noexcept { return exchange_; }
+  std::string_view body() const noexcept { return std::string_view(buffer_).substr(0, body_size_); }
+  std::string_view routing_key() const noexcept { return std::string_view(buffer_).substr(body_size_, key_size_); }
+  std::string_view message_id() const noexcept {
+    return properties_ ? std::string_view(properties_->message_id)
+                       : std::string_view(buffer_).substr(body_size_ + key_size_, id_size_);
+  }
+  std::string_view partitionkey() const noexcept {
+    return std::string_view(buffer_).substr(body_size_ + key_size_ + id_size_);
+  }
+  bool mandatory() const noexcept { return mandatory_; }
+  const Properties* properties() const noexcept { return properties_.get(); }
+  const QueueDecl* ensure() const noexcept { return ensure_.get(); }
+
+ private:
+  std::string_view exchange_;
+  std::string buffer_;
+  std::uint32_t body_size_ = 0, key_size_ = 0, id_size_ = 0;
+  bool mandatory_ = false;
+  std::shared_ptr<const Properties> properties_;
+  std::shared_ptr<const QueueDecl> ensure_;
+};
+
+}  // namespace herald::rabbitmq

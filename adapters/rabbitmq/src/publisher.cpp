@@ -1,0 +1,283 @@
+#include "publisher.hpp"
+
+#include <optional>
+
+#include "herald/codec.hpp"
+
+namespace herald::rabbitmq {
+
+struct Publisher::Batch {
+  std::vector<OutMessage> messages;
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::size_t remaining = 0;
+  std::optional<Failure> error;  // the first
+  std::atomic<bool> abandoned{false};  // the caller stopped waiting: unsent ones are dropped
+};
+
+Publisher::Failure Publisher::Failure::of(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    return {e.code(), e.what(), e.retriable()};
+  } catch (const std::exception& e) {
+    return {ErrorCode::transport, e.what(), true};
+  }
+}
+
+void Publisher::Failure::raise() const {
+  switch (code) {
+    case ErrorCode::config: throw ConfigError(message);
+    case ErrorCode::not_found: throw NotFoundError(message);
+    case ErrorCode::closed: throw ClosedError(message);
+    case ErrorCode::timeout: throw TimeoutError(message);
+    case ErrorCode::transport: throw TransportError(message, retriable);
+    default: throw PublishError(message, retriable);
+  }
+}
+
+Publisher::Publisher(const Settings& settings, const Topology& topology)
+    : settings_(settings), topology_(topology), loop_("publisher", settings, *this) {}
+
+Publisher::~Publisher() { stop(); }
+
+void Publisher::start() { loop_.start(); }
+
+void Publisher::stop() {
+  if (stopped_.exchange(true)) return;
+  loop_.stop();
+  // The I/O thread is gone: what it did not finish fails.
+  const Failure closed{ErrorCode::closed, "rabbitmq: the bus was closed before the broker confirmed", false};
+  for (auto& s : queue_) finish(s, &closed);
+  for (auto& p : pending_)
+    if (!p.done) finish(p.slot, &closed);
+  queue_.clear();
+  pending_.clear();
+}
+
+void Publisher::publish(std::vector<OutMessage> messages, std::chrono::milliseconds timeout) {
+  if (messages.empty()) return;
+  if (stopped_.load()) throw ClosedError("rabbitmq: bus is closed");
+  auto batch = std::make_shared<Batch>();
+  const std::size_t n = messages.size();
+  batch->messages = std::move(messages);
+  batch->remaining = n;
+  outstanding_.fetch_add(n);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  loop_.post([this, batch, n](Connection*) {
+    if (stopped_.load() && !loop_.on_loop_thread()) {
+      const Failure closed{ErrorCode::closed, "rabbitmq: bus is closed", false};
+      for (std::size_t i = 0; i < n; ++i) finish(Slot{batch, i}, &closed);
+      return;
+    }
+    for (std::size_t i = 0; i < n; ++i) queue_.push_back(Slot{batch, i});
+  });
+
+  std::unique_lock lock(batch->mutex);
+  bool settled = batch->cv.wait_until(lock, deadline, [&] { return batch->remaining == 0 || batch->error; });
+  if (batch->error) {
+    batch->abandoned = true;
+    Failure failure = *batch->error;
+    lock.unlock();
+    failure.raise();
+  }
+  if (settled) return;
+  batch->abandoned = true;
+  std::size_t left = batch->remaining;
+  lock.unlock();
+  std::string why;
+  if (!loop_.connected()) why = "; the broker is unreachable (" + loop_.last_error() + "), still reconnecting";
+  throw TimeoutError("rabbitmq: " + std::to_string(left) + " of " + std::to_string(n) +
+                     " message(s) to exchange '" + topology_.exchange() + "' not confirmed by the broker within " +
+                     std::to_string(timeout.count()) + " ms" + why);
+}
+
+bool Publisher::wait_idle(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(idle_mutex_);
+  return idle_cv_.wait_until(lock, deadline, [&] { return outstanding_.load() == 0; });
+}
+
+void Publisher::finish(const Slot& slot, const Failure* failure) {
+  Batch& b = *slot.batch;
+  {
+    std::lock_guard lock(b.mutex);
+    if (failure && !b.error) b.error = *failure;
+    --b.remaining;
+    if (b.remaining == 0 || failure) b.cv.notify_all();
+  }
+  if (outstanding_.fetch_sub(1) == 1) {
+    std::lock_guard lock(idle_mutex_);
+    idle_cv_.notify_all();
+  }
+}
+
+void Publisher::on_connected(Connection& c) {
+  channel_ = c.next_channel();
+  c.open_channel(channel_);
+  amqp_confirm_select(c.get(), channel_);
+  c.check(amqp_get_rpc_reply(c.get()), channel_, "confirm.select");
+  topology_.declare_exchange(c, channel_);
+  next_seq_ = 1;
+  unconfirmed_ = 0;
+  declared_.clear();
+}
+
+void Publisher::on_disconnected(const std::string&) {
+  // Unconfirmed messages go out again, first and in their order, once the
+  // connection is back: at-least-once.
+  std::deque<Slot> resend;
+  for (auto& p : pending_)
+    if (!p.done) resend.push_back(std::move(p.slot));
+  queue_.insert(queue_.begin(), std::make_move_iterator(resend.begin()), std::make_move_iterator(resend.end()));
+  pending_.clear();
+  unconfirmed_ = 0;
+  channel_ = 0;
+}
+
+void Publisher::on_channel_closed(Connection& c, amqp_channel_t channel, const std::string& error) {
+  if (channel != channel_) return;
+  // The oldest unconfirmed message is the likely culprit (an exchange that
+  // vanished, no permission): it fails with the broker's reason, the rest go again.
+  for (auto& p : pending_) {
+    if (p.done) continue;
+    p.done = true;
+    const Failure failure{ErrorCode::publish, error, true};
+    finish(p.slot, &failure);
+    break;
+  }
+  on_disconnected(error);
+  on_connected(c);
+}
+
+void Publisher::on_method(Connection&, amqp_channel_t channel, const amqp_method_t& method) {
+  if (channel != channel_) return;
+  if (method.id == AMQP_BASIC_ACK_METHOD) {
+    const auto* m = static_cast<const amqp_basic_ack_t*>(method.decoded);
+    confirm(m->delivery_tag, m->multiple != 0, true);
+  } else if (method.id == AMQP_BASIC_NACK_METHOD) {
+    const auto* m = static_cast<const amqp_basic_nack_t*>(method.decoded);
+    confirm(m->delivery_tag, m->multiple != 0, false);
+  }
+}
+
+void Publisher::on_message(Connection&, amqp_method_number_t kind, Delivery&& message) {
+  if (kind != AMQP_BASIC_RETURN_METHOD || message.channel != channel_) return;
+  // basic.return precedes the confirm of the same message; match it by id and key.
+  for (auto& p : pending_) {
+    if (p.done || !p.returned.empty()) continue;
+    const OutMessage& m = p.slot.batch->messages[p.slot.index];
+    if (m.message_id() != message.properties.message_id || m.routing_key() != message.routing_key) continue;
+    const std::string reason = std::to_string(message.reply_code) + " " + message.reply_text;
+    if (m.exchange().empty()) {
+      declared_.erase(message.routing_key);
+      p.returned = "rabbitmq: queue '" + message.routing_key + "' does not exist (message " +
+                   message.properties.message_id + " returned: " + reason + ")";
+    } else {
+      p.returned = "rabbitmq: event " + message.properties.message_id + " is unroutable: no queue is bound to exchange '" +
+                   message.exchange + "' for routing key '" + message.routing_key + "' (" + reason +
+                   "); subscribe a group first, or set unroutable=keep";
+    }
+    return;
+  }
+}
+
+void Publisher::confirm(std::uint64_t tag, bool multiple, bool ack) {
+  if (pending_.empty()) return;
+  if (multiple) {
+    for (auto& p : pending_) {
+      if (p.seq > tag) break;
+      if (!p.done) settle(p, ack);
+    }
+  } else if (tag >= pending_.front().seq && tag - pending_.front().seq < pending_.size()) {
+    Pending& p = pending_[static_cast<std::size_t>(tag - pending_.front().seq)];
+    if (!p.done) settle(p, ack);
+  }
+  while (!pending_.empty() && pending_.front().done) pending_.pop_front();
+}
+
+void Publisher::settle(Pending& p, bool ack) {
+  p.done = true;
+  --unconfirmed_;
+  if (!ack) {
+    const OutMessage& m = p.slot.batch->messages[p.slot.index];
+    const Failure failure{ErrorCode::publish,
+                          "rabbitmq: the broker refused (basic.nack) message " + std::string(m.message_id()) +
+                              " with routing key '" + std::string(m.routing_key()) + "' to exchange '" +
+                              std::string(m.exchange()) +
+                              "' (a queue is full with x-overflow=reject-publish, or the broker failed to store it)",
+                          true};
+    finish(p.slot, &failure);
+  } else if (!p.returned.empty()) {
+    const Failure failure{ErrorCode::publish, p.returned, false};
+    finish(p.slot, &failure);
+  } else {
+    finish(p.slot);
+  }
+  p.slot.batch.reset();
+}
+
+bool Publisher::has_work() const {
+  return channel_ != 0 && !queue_.empty() && unconfirmed_ < static_cast<std::size_t>(settings_.options.confirm_window);
+}
+
+bool Publisher::on_idle(Connection* c) {
+  if (!c || channel_ == 0) return false;
+  const auto window = static_cast<std::size_t>(settings_.options.confirm_window);
+  bool sent = false;
+  while (!queue_.empty() && unconfirmed_ < window && channel_ != 0) {
+    Slot s = std::move(queue_.front());
+    queue_.pop_front();
+    if (s.batch->abandoned.load(std::memory_order_relaxed)) {
+      finish(s);  // its caller gave up (timeout or an earlier failure)
+      continue;
+    }
+    const OutMessage& m = s.batch->messages[s.index];
+    if (const QueueDecl* decl = m.ensure(); decl && !declared_.count(decl->name)) {
+      try {
+        topology_.declare(*c, channel_, *decl);
+        declared_.insert(decl->name);
+      } catch (const ConnectionLost&) {
+        queue_.push_front(std::move(s));
+        throw;
+      } catch (const std::exception&) {
+        const Failure failure = Failure::of(std::current_exception());
+        finish(s, &failure);
+        if (!c->channel_open(channel_)) {  // the failed declare closed the channel
+          on_disconnected("declare failed");
+          on_connected(*c);
+        }
+        continue;
+      }
+    }
+
+    amqp_basic_properties_t props{};
+    amqp_table_entry_t key_entry{};
+    if (const Properties* full = m.properties()) {
+      full->fill(props);
+    } else {
+      props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+      props.content_type = bytes_of(cloudevents_json);
+      props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+      props.message_id = bytes_of(m.message_id());
+      if (!m.partitionkey().empty()) {
+        key_entry.key = bytes_of(header::partitionkey);
+        key_entry.value.kind = AMQP_FIELD_KIND_UTF8;
+        key_entry.value.value.bytes = bytes_of(m.partitionkey());
+        props._flags |= AMQP_BASIC_HEADERS_FLAG;
+        props.headers = amqp_table_t{1, &key_entry};
+      }
+    }
+    int rc = amqp_basic_publish(c->get(), channel_, bytes_of(m.exchange()), bytes_of(m.routing_key()),
+                                m.mandatory() ? 1 : 0, 0, &props, bytes_of(m.body()));
+    if (rc != AMQP_STATUS_OK) {
+      queue_.push_front(std::move(s));
+      c->check_status(rc, "publishing to exchange '" + topology_.exchange() + "'");
+    }
+    pending_.push_back(Pending{next_seq_++, std::move(s), false, {}});
+    ++unconfirmed_;
+    sent = true;
+  }
+  return sent;
+}
+
+}  // namespace herald::rabbitmq

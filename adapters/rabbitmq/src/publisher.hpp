@@ -1,0 +1,97 @@
+#pragma once
+// Publishing with confirms on the publisher's own connection and thread.
+// Callers hand over whole batches and block until the broker confirmed every
+// message; the I/O thread keeps up to `confirm_window` messages in flight,
+// and resends what was not confirmed when the connection comes back
+// (at-least-once). Private to herald::rabbitmq.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "io_loop.hpp"
+#include "topology.hpp"
+
+namespace herald::rabbitmq {
+
+class Publisher final : public LoopClient {
+ public:
+  Publisher(const Settings& settings, const Topology& topology);
+  ~Publisher() override;
+
+  /// Connects and declares the exchange. Throws TransportError / ConfigError.
+  void start();
+  /// Fails what is still waiting with ClosedError and stops the thread.
+  void stop();
+
+  /// Blocks until the broker confirmed every message. Throws PublishError
+  /// (nack, unroutable: naming the routing key), ConfigError (a queue to
+  /// declare conflicts), TimeoutError after `timeout` (naming the broker and
+  /// why it is unreachable), ClosedError after stop(). Thread-safe.
+  void publish(std::vector<OutMessage> messages, std::chrono::milliseconds timeout);
+  /// Waits until every message handed over so far is confirmed or failed.
+  bool wait_idle(std::chrono::steady_clock::time_point deadline);
+  /// Messages handed over and not yet confirmed or failed.
+  std::size_t outstanding() const noexcept { return outstanding_.load(); }
+
+  // LoopClient (I/O thread)
+  void on_connected(Connection& c) override;
+  void on_disconnected(const std::string& why) override;
+  void on_method(Connection& c, amqp_channel_t channel, const amqp_method_t& method) override;
+  void on_message(Connection& c, amqp_method_number_t kind, Delivery&& message) override;
+  void on_channel_closed(Connection& c, amqp_channel_t channel, const std::string& error) override;
+  bool on_idle(Connection* c) override;
+  bool has_work() const override;
+
+ private:
+  struct Batch;
+  struct Slot {
+    std::shared_ptr<Batch> batch;
+    std::size_t index = 0;
+  };
+  struct Pending {
+    std::uint64_t seq = 0;
+    Slot slot;
+    bool done = false;
+    std::string returned;  // why the broker returned it (mandatory), "" if it did not
+  };
+
+  /// Why a message failed, as data: exceptions are not handed between threads.
+  struct Failure {
+    ErrorCode code = ErrorCode::publish;
+    std::string message;
+    bool retriable = false;
+    static Failure of(std::exception_ptr error);  // on the thread that caught it
+    [[noreturn]] void raise() const;              // a fresh exception on the caller's thread
+  };
+
+  void confirm(std::uint64_t tag, bool multiple, bool ack);
+  void settle(Pending& p, bool ack);
+  void finish(const Slot& slot, const Failure* failure = nullptr);
+
+  const Settings& settings_;
+  const Topology& topology_;
+  IoLoop loop_;
+
+  // I/O thread only.
+  amqp_channel_t channel_ = 0;
+  std::uint64_t next_seq_ = 1;
+  std::size_t unconfirmed_ = 0;
+  std::deque<Slot> queue_;        // to send, in order
+  std::deque<Pending> pending_;   // sent, by ascending seq
+  std::set<std::string> declared_;  // queues declared on this connection
+
+  std::atomic<std::size_t> outstanding_{0};
+  std::atomic<bool> stopped_{false};
+  std::mutex idle_mutex_;
+  std::condition_variable idle_cv_;
+};
+
+}  // namespace herald::rabbitmq

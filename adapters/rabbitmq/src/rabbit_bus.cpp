@@ -1,0 +1,140 @@
+#include "rabbit_bus.hpp"
+
+#include <atomic>
+#include <thread>
+
+#include "consumer.hpp"
+#include "dead_letter_queues.hpp"
+#include "herald/codec.hpp"
+#include "publisher.hpp"
+#include "settings.hpp"
+#include "topology.hpp"
+
+namespace herald::rabbitmq {
+
+namespace {
+
+// flush() asks the broker this often while something is still in flight.
+constexpr std::chrono::milliseconds flush_poll{10};
+
+/// Threads: one I/O thread for publishing, one for consuming (started by the
+/// first subscribe), one for dead-letter administration (started on first
+/// use), and per consumer group as many handler threads as its
+/// subscriptions' concurrency. Handlers never run on an I/O thread.
+class RabbitBus final : public EventBus {
+ public:
+  RabbitBus(const BusConfig& config, Settings settings)
+      : EventBus(config.metrics, config.decode, config.source),
+        settings_(std::move(settings)),
+        topology_(settings_.options),
+        publisher_(std::make_unique<Publisher>(settings_, topology_)) {
+    publisher_->start();
+    consumer_ = std::make_shared<Consumer>(
+        settings_, GroupServices{settings_, topology_, *publisher_, metrics(), decode_options(),
+                                 [this](const Envelope& e, const std::string& group, int attempts, Timestamp first,
+                                        const std::string& error, std::string reason) {
+                                   return make_dead_letter(e, group, attempts, first, error, std::move(reason));
+                                 },
+                                 nullptr, nullptr});
+    dead_letters_ = std::make_unique<DeadLetterQueues>(settings_, topology_, *publisher_, decode_options());
+  }
+
+  ~RabbitBus() override { close(); }
+
+  /// Returns true once (1) every publish of this bus is confirmed, and (2) for
+  /// every group this bus subscribes to: no delivery is in flight here
+  /// (handler running, ack or retry copy pending), and the group's queue and
+  /// the delay queues this bus sent its retries to hold no ready message.
+  /// Events taken by other processes of the group are theirs to finish.
+  bool flush(std::chrono::milliseconds timeout) override {
+    if (closed_.load()) return true;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      if (!publisher_->wait_idle(deadline)) return false;
+      if (consumer_->drained() && publisher_->outstanding() == 0) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(flush_poll);
+    }
+  }
+
+  void close() override {
+    if (closed_.exchange(true)) return;
+    consumer_->stop();  // running handlers finish first; their retries still publish
+    publisher_->wait_idle(std::chrono::steady_clock::now() + settings_.options.publish_timeout);
+    dead_letters_->stop();
+    publisher_->stop();
+  }
+
+  std::vector<DeadLetter> dead_letters(const std::string& group, std::size_t limit) override {
+    check_open();
+    return dead_letters_->list(group, limit);
+  }
+  std::size_t replay_dead_letters(const std::string& group, const std::optional<std::string>& id) override {
+    check_open();
+    return dead_letters_->replay(group, id);
+  }
+  std::size_t purge_dead_letters(const std::string& group) override {
+    check_open();
+    return dead_letters_->purge(group);
+  }
+
+  Features features() const override {
+    Features f;
+    f.name = "rabbitmq";
+    f.persistent = true;
+    f.broker = true;
+    f.ordered_per_key = true;
+    return f;
+  }
+
+ protected:
+  void do_publish(std::vector<Envelope>& events) override {
+    check_open();
+    std::vector<OutMessage> messages;
+    messages.reserve(events.size());
+    for (const auto& e : events) messages.push_back(message_of(e));
+    publisher_->publish(std::move(messages), settings_.options.publish_timeout);
+  }
+  void do_publish_one(Envelope& event) override { do_publish_ref(event); }
+  void do_publish_ref(const Envelope& event) override {
+    check_open();
+    std::vector<OutMessage> one;
+    one.push_back(message_of(event));
+    publisher_->publish(std::move(one), settings_.options.publish_timeout);
+  }
+  Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
+    check_open();
+    return consumer_->subscribe(spec, std::move(invoke));
+  }
+
+ private:
+  void check_open() const {
+    if (closed_.load(std::memory_order_acquire)) throw ClosedError("rabbitmq: bus is closed");
+  }
+
+  OutMessage message_of(const Envelope& e) const {
+    std::string buffer;
+    // Room for the JSON and what OutMessage appends, so encoding allocates once.
+    buffer.reserve(320 + e.data.size() + e.type.size() + e.id.size() + e.partitionkey.size() + e.subject.size() +
+                   e.source.size());
+    encode_to(e, buffer);
+    const std::size_t body = buffer.size();
+    return OutMessage::event(settings_.options.exchange, std::move(buffer), body, e.type, e.id, e.partitionkey,
+                             settings_.options.unroutable == Unroutable::error);
+  }
+
+  Settings settings_;
+  Topology topology_;
+  std::unique_ptr<Publisher> publisher_;
+  std::shared_ptr<Consumer> consumer_;
+  std::unique_ptr<DeadLetterQueues> dead_letters_;
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<EventBus> make_rabbit_bus(const BusConfig& config) {
+  return std::make_unique<RabbitBus>(config, read_settings(config));
+}
+
+}  // namespace herald::rabbitmq

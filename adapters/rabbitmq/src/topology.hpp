@@ -1,0 +1,59 @@
+#pragma once
+// Names and declarations of what herald creates on the broker:
+//
+//   exchange (topic, durable) ──binding key = pattern──▶ <prefix><group>   (classic or quorum)
+//      │ alternate-exchange (unroutable=keep)                 ▲ dead-letter exchange "" after the TTL
+//      ▼                                                      │
+//   <exchange>.unroutable (fanout) ──▶ <exchange>.unroutable  <queue>.retry.<n>  (per-message TTL)
+//                                                          <queue>.redelivered (prefetch 1)
+//                                                          <queue>.dlq        (dead letters)
+//
+// Every declaration is idempotent; one that conflicts with what exists gives
+// a ConfigError that names the object and the difference. Private to
+// herald::rabbitmq.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "connection.hpp"
+#include "message.hpp"
+
+namespace herald::rabbitmq {
+
+class Topology {
+ public:
+  explicit Topology(const RabbitOptions& options) : options_(options) {}
+
+  const std::string& exchange() const noexcept { return options_.exchange; }
+  std::string unroutable_name() const { return options_.exchange + ".unroutable"; }
+  std::string group_queue(const std::string& group) const { return options_.queue_prefix + group; }
+  static std::string retry_queue(const std::string& queue, int attempt) {
+    return queue + ".retry." + std::to_string(attempt);
+  }
+  static std::string dead_letter_queue(const std::string& queue) { return queue + ".dlq"; }
+  /// Where deliveries that ended without an outcome (a crash) wait, to be
+  /// handled one at a time.
+  static std::string redelivered_queue(const std::string& queue) { return queue + ".redelivered"; }
+
+  /// The topic exchange, and in unroutable=keep mode its alternate exchange and queue.
+  void declare_exchange(Connection& c, amqp_channel_t channel) const;
+  /// The group's queue (type, single active consumer, expiry from the options).
+  void declare_group_queue(Connection& c, amqp_channel_t channel, const std::string& queue) const;
+  void bind(Connection& c, amqp_channel_t channel, const std::string& queue, const std::string& pattern) const;
+  /// Delay queue for attempt `attempt`: messages wait their TTL, then go back to `queue`.
+  std::shared_ptr<const QueueDecl> retry_decl(const std::string& queue, int attempt) const;
+  std::shared_ptr<const QueueDecl> dead_letter_decl(const std::string& queue) const;
+  std::shared_ptr<const QueueDecl> redelivered_decl(const std::string& queue) const;
+  /// Declares a durable queue with the arguments of `decl`.
+  void declare(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const;
+  /// Ready messages in `queue`, or nullopt when it does not exist. A missing
+  /// queue closes the channel: the caller must open it again.
+  static std::optional<std::uint32_t> ready_count(Connection& c, amqp_channel_t channel, const std::string& queue);
+
+ private:
+  void add_expiry(Headers& arguments) const;
+  const RabbitOptions& options_;
+};
+
+}  // namespace herald::rabbitmq

@@ -1,0 +1,26 @@
+#pragma once
+// Reading and writing herald_events rows. Private to herald::sqlite.
+
+#include <vector>
+
+#include "herald/event_store.hpp"
+#include "sqlite_db.hpp"
+
+namespace herald::sqlite {
+
+/// The INSERT for insert_events.
+extern const char* const insert_sql;
+/// Columns read_row expects, in order.
+#define HERALD_SQLITE_ROW_COLUMNS \
+  "position, metadata, payload, created_at, delivered_at, delivery_attempts, next_attempt_at, dead_letter, last_error"
+
+/// Prepares (id, time, source, context) and inserts `events` with `insert`
+/// (a Statement of insert_sql); returns their positions. The caller holds
+/// the transaction.
+std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vector<Envelope>& events,
+                                        std::string_view default_source);
+
+/// The row at the statement's current step (columns HERALD_SQLITE_ROW_COLUMNS).
+StoredEvent read_row(const Statement& s);
+
+}  // namespace herald::sqlite

@@ -1,0 +1,264 @@
+// The SQLite event store: one connection, serialised by a mutex; WAL mode
+// lets other processes (a relay, the CLI) read and write the same file.
+
+#include <mutex>
+
+#include "herald/errors.hpp"
+#include "herald/store_support.hpp"
+#include "rows.hpp"
+#include "sqlite_store.hpp"
+
+namespace herald::sqlite {
+
+namespace {
+
+constexpr std::size_t max_page = 10'000;
+
+// Rows that hold up later rows of their ordering key: failed ones waiting
+// for their next attempt, and ones claimed by a relay. The literal terms
+// repeat herald_events_held's WHERE so SQLite uses that (small) index.
+constexpr const char* claim_sql = R"sql(
+WITH blocked AS (
+  SELECT ordering_key, min(position) AS first FROM herald_events
+  WHERE delivered_at IS NULL AND dead_letter = 0 AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
+    AND ordering_key <> '' AND (next_attempt_at > ?1 OR lease_until > ?1)
+  GROUP BY ordering_key)
+SELECT )sql" HERALD_SQLITE_ROW_COLUMNS R"sql( FROM herald_events e
+WHERE e.delivered_at IS NULL AND e.dead_letter = 0
+  AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?1)
+  AND (e.lease_until IS NULL OR e.lease_until <= ?1)
+  AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = e.ordering_key AND k.first < e.position)
+ORDER BY e.position LIMIT ?2
+)sql";
+
+class SqliteEventStore final : public EventStore {
+ public:
+  explicit SqliteEventStore(const SqliteOptions& options)
+      : describe_("sqlite:" + (options.path == ":memory:" ? std::string(":memory:") : "//" + options.path)),
+        db_(open_database(options)),
+        insert_(db_.get(), insert_sql, true),
+        claim_(db_.get(), claim_sql, true),
+        // One statement for the whole batch: the positions come as a JSON array.
+        delivered_(db_.get(),
+                   "UPDATE herald_events SET delivered_at = ?1, lease_owner = NULL, lease_until = NULL "
+                   "WHERE position IN (SELECT value FROM json_each(?2)) AND delivered_at IS NULL",
+                   true),
+        failed_(db_.get(),
+                "UPDATE herald_events SET delivery_attempts = delivery_attempts + 1, next_attempt_at = ?1, "
+                "dead_letter = ?2, last_error = ?3, lease_owner = NULL, lease_until = NULL "
+                "WHERE position = ?4 AND delivered_at IS NULL",
+                true),
+        release_(db_.get(),
+                 "UPDATE herald_events SET lease_owner = NULL, lease_until = NULL WHERE position = ?1 AND lease_owner = ?2",
+                 true) {}
+
+  std::vector<std::int64_t> append(std::vector<Envelope>& events) override {
+    if (events.empty()) return {};
+    std::lock_guard lock(mutex_);
+    Transaction tx(db_.get());
+    auto positions = insert_events(db_.get(), insert_, events, "herald");
+    tx.commit();
+    return positions;
+  }
+
+  std::optional<StoredEvent> find(const std::string& id) override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(), "SELECT " HERALD_SQLITE_ROW_COLUMNS " FROM herald_events WHERE id = ?1");
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_row(s);
+  }
+
+  EventPage timeline(const std::string& aggregate_type, const std::string& aggregate_id, const std::string& cursor,
+                     std::size_t limit) override {
+    if (aggregate_type.empty() || aggregate_id.empty())
+      throw ConfigError("timeline: aggregate type and id are both required");
+    if (limit == 0 || limit > max_page)
+      throw ConfigError("timeline: limit must be from 1 to " + std::to_string(max_page));
+    std::int64_t after = cursor.empty() ? 0 : parse_cursor(cursor);
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(), "SELECT " HERALD_SQLITE_ROW_COLUMNS
+                           " FROM herald_events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND position > ?3 "
+                           "ORDER BY position LIMIT ?4");
+    s.bind(1, aggregate_type).bind(2, aggregate_id).bind(3, after).bind(4, static_cast<std::int64_t>(limit + 1));
+    EventPage page;
+    while (s.step()) {
+      if (page.events.size() == limit) {
+        page.next_cursor = make_cursor(page.events.back().position);
+        break;
+      }
+      page.events.push_back(read_row(s));
+    }
+    return page;
+  }
+
+  ScanResult scan(const EventFilter& filter, std::int64_t after, std::size_t limit) override {
+    filter.validate();
+    if (limit == 0) throw ConfigError("scan: limit must be at least 1");
+    bool exact_type = !filter.type_pattern.empty() && filter.type_pattern.find_first_of("*#") == std::string::npos;
+    std::string sql = "SELECT " HERALD_SQLITE_ROW_COLUMNS " FROM herald_events WHERE position > ?1 AND position <= ?2";
+    if (exact_type) sql += " AND type = ?3";
+    if (!filter.aggregate_type.empty()) sql += " AND aggregate_type = ?4";
+    if (!filter.aggregate_id.empty()) sql += " AND aggregate_id = ?5";
+    sql += " ORDER BY position LIMIT ?6";
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(), sql);
+    s.bind(1, std::max(after, filter.from_position - 1)).bind(2, filter.to_position);
+    if (exact_type) s.bind(3, filter.type_pattern);
+    if (!filter.aggregate_type.empty()) s.bind(4, filter.aggregate_type);
+    if (!filter.aggregate_id.empty()) s.bind(5, filter.aggregate_id);
+    s.bind(6, static_cast<std::int64_t>(limit));
+    ScanResult result;
+    result.scanned_to = after;
+    std::size_t read = 0;
+    while (s.step()) {
+      ++read;
+      result.scanned_to = s.integer(0);
+      StoredEvent row = read_row(s);
+      if (filter.accepts(row.position, row.event)) result.events.push_back(std::move(row));
+    }
+    result.finished = read < limit;
+    if (result.finished) result.scanned_to = std::max(result.scanned_to, std::min(filter.to_position, last_position()));
+    return result;
+  }
+
+  OutboxStatus status() override { return read_status(true); }
+  OutboxStatus backlog() override { return read_status(false); }
+
+  std::uint64_t count_pending() override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(), "SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0");
+    s.step();
+    return static_cast<std::uint64_t>(s.integer(0));
+  }
+
+  std::vector<StoredEvent> claim(const ClaimRequest& request) override {
+    if (request.owner.empty()) throw ConfigError("claim: owner must not be empty");
+    std::int64_t now = to_micros(request.now);
+    std::int64_t until = now + std::chrono::duration_cast<std::chrono::microseconds>(request.lease).count();
+    std::lock_guard lock(mutex_);
+    Transaction tx(db_.get());
+    // One relay at a time on a SQLite store: the others stand by until the
+    // holder's lease runs out (it renews it on every claim).
+    {
+      Statement holder(db_.get(), "SELECT owner, until FROM herald_relay_lease WHERE name = 'relay'");
+      if (holder.step() && holder.text(0) != request.owner && holder.integer(1) > now) return {};
+    }
+    Statement take(db_.get(),
+                   "INSERT INTO herald_relay_lease(name, owner, until) VALUES ('relay', ?1, ?2) "
+                   "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until");
+    take.bind(1, request.owner).bind(2, until).run();
+    // The relay lease covers the rows too: while it holds, no other relay
+    // claims, so rows need no lease of their own (that would be an UPDATE of
+    // every row of every batch).
+    std::vector<StoredEvent> rows;
+    {
+      ResetGuard reset(claim_);
+      claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit));
+      while (claim_.step()) rows.push_back(read_row(claim_));
+    }
+    tx.commit();
+    return rows;
+  }
+
+  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) override {
+    if (positions.empty()) return;
+    std::string list = "[";
+    for (auto p : positions) list += std::to_string(p) + ',';
+    list.back() = ']';
+    std::lock_guard lock(mutex_);
+    delivered_.bind(1, to_micros(at)).bind(2, list);
+    delivered_.run();
+  }
+
+  void mark_failed(const std::vector<DeliveryFailure>& failures) override {
+    if (failures.empty()) return;
+    std::lock_guard lock(mutex_);
+    Transaction tx(db_.get());
+    for (const auto& f : failures) {
+      failed_.bind(1, to_micros(f.next_attempt_at))
+          .bind(2, static_cast<std::int64_t>(f.dead ? 1 : 0))
+          .bind(3, f.error)
+          .bind(4, f.position);
+      failed_.run();
+    }
+    tx.commit();
+  }
+
+  void release(const std::vector<std::int64_t>& positions, const std::string& owner) override {
+    if (positions.empty()) return;
+    std::lock_guard lock(mutex_);
+    Transaction tx(db_.get());
+    for (auto p : positions) {
+      release_.bind(1, p).bind(2, owner);
+      release_.run();
+    }
+    tx.commit();
+  }
+
+  std::vector<StoredEvent> dead_letters(std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(), "SELECT " HERALD_SQLITE_ROW_COLUMNS
+                           " FROM herald_events WHERE dead_letter = 1 ORDER BY position LIMIT ?1");
+    s.bind(1, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+    std::vector<StoredEvent> rows;
+    while (s.step()) rows.push_back(read_row(s));
+    return rows;
+  }
+
+  std::size_t retry_dead_letters(const std::optional<std::string>& id) override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(), id ? "UPDATE herald_events SET dead_letter = 0, delivery_attempts = 0, next_attempt_at = NULL, "
+                                "last_error = NULL WHERE dead_letter = 1 AND id = ?1"
+                              : "UPDATE herald_events SET dead_letter = 0, delivery_attempts = 0, next_attempt_at = NULL, "
+                                "last_error = NULL WHERE dead_letter = 1");
+    if (id) s.bind(1, *id);
+    s.run();
+    auto n = static_cast<std::size_t>(sqlite3_changes(db_.get()));
+    if (id && n == 0) throw NotFoundError("no dead event with id '" + *id + "' in " + describe_);
+    return n;
+  }
+
+  std::string describe() const override { return describe_; }
+
+ private:
+  OutboxStatus read_status(bool count_delivered) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(), std::string(R"sql(
+      SELECT
+        (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0),
+        (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0 AND delivery_attempts > 0),
+        )sql") + (count_delivered ? "(SELECT count(*) FROM herald_events WHERE delivered_at IS NOT NULL)" : "0") + R"sql(,
+        (SELECT count(*) FROM herald_events WHERE dead_letter = 1),
+        (SELECT created_at FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0 ORDER BY position LIMIT 1),
+        (SELECT coalesce(max(position), 0) FROM herald_events))sql");
+    s.step();
+    OutboxStatus st;
+    st.pending = static_cast<std::uint64_t>(s.integer(0));
+    st.retrying = static_cast<std::uint64_t>(s.integer(1));
+    st.delivered = static_cast<std::uint64_t>(s.integer(2));
+    st.dead = static_cast<std::uint64_t>(s.integer(3));
+    if (auto t = s.optional_integer(4)) st.oldest_pending = from_micros(*t);
+    st.last_position = s.integer(5);
+    return st;
+  }
+
+  std::int64_t last_position() {
+    Statement s(db_.get(), "SELECT coalesce(max(position), 0) FROM herald_events");
+    s.step();
+    return s.integer(0);
+  }
+
+  std::string describe_;
+  std::mutex mutex_;
+  DbHandle db_;
+  Statement insert_, claim_, delivered_, failed_, release_;
+};
+
+}  // namespace
+
+std::shared_ptr<EventStore> make_event_store(const SqliteOptions& options) {
+  return std::make_shared<SqliteEventStore>(options);
+}
+
+}  // namespace herald::sqlite

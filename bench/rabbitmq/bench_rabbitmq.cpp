@@ -1,0 +1,204 @@
+// RabbitMQ transport beside the raw rabbitmq-c baseline (bench/raw/raw_rabbitmq.hpp),
+// doing the same work in the same run:
+//   publish: N persistent events, publisher confirms, 256 in flight;
+//   consume: the N events from a queue, manual acks, prefetch 256.
+// The baseline sends the very bytes herald puts on the wire (herald::encode,
+// done once before its timed loop); herald encodes inside its own. Then the
+// publish -> handler latency at a fixed 1,000 events/s.
+//
+//   bench_rabbitmq [events=50000] [rounds=5]     (broker: HERALD_RABBITMQ_PORT, default 5672)
+//
+// Goal: herald >= 95% of the baseline, publishing and consuming. Rounds
+// alternate which side goes first; a shared machine shifts both, so besides
+// the ratio of the median rates the median of each round's own ratio is shown.
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "herald/codec.hpp"
+#include "herald/config.hpp"
+#include "raw_rabbitmq.hpp"
+#include "stats.hpp"
+
+using namespace herald;
+using namespace herald::bench;
+
+namespace {
+
+constexpr int window = 256;  // confirm window and prefetch, both sides
+
+int port() {
+  const char* p = std::getenv("HERALD_RABBITMQ_PORT");
+  return p && *p ? std::atoi(p) : 5672;
+}
+
+std::string url() { return "amqp://guest:guest@127.0.0.1:" + std::to_string(port()) + "/"; }
+
+std::string run_id() { return std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000007); }
+
+// Order events of about 400 bytes on the wire, like the baseline's own workload.
+std::vector<Envelope> make_events(std::size_t n) {
+  static const char* const types[] = {"order.created", "order.paid", "order.shipped"};
+  std::vector<Envelope> events;
+  events.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    Envelope e = Envelope::make(types[i % 3], {{"order_id", i}, {"note", std::string(200, 'x')}}, "/bench/herald");
+    e.subject = "order-" + std::to_string(i);
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+BusConfig herald_config(const std::string& name) {
+  BusConfig c = BusConfig::from_url(url());
+  c.options["exchange"] = "herald.bench." + name;
+  c.options["queue_prefix"] = "herald.bench.";
+  c.options["queue_expires"] = "10m";
+  c.options["unroutable"] = "drop";  // as the baseline: no alternate exchange
+  c.options["confirm_window"] = std::to_string(window);
+  c.options["prefetch_multiplier"] = std::to_string(window);  // concurrency 1 → prefetch 256
+  return c;
+}
+
+struct Rates {
+  double publish = 0, consume = 0;
+};
+
+Rates run_raw(const std::vector<Envelope>& events) {
+  RawRabbitConfig cfg;
+  cfg.port = port();
+  cfg.confirm_window = window;
+  cfg.prefetch = window;
+  std::vector<std::string> bodies, keys, ids;
+  for (const auto& e : events) {
+    bodies.push_back(encode(e));  // herald's bytes, encoded before the clock starts
+    keys.push_back(e.type);
+    ids.push_back(e.id);
+  }
+  raw_rabbitmq_prepare(cfg);
+  RawRate pub = raw_rabbitmq_publish(cfg, bodies, keys, ids);
+  RawRate sub = raw_rabbitmq_consume(cfg, events.size());
+  return {pub.per_second(), sub.per_second()};
+}
+
+Rates run_herald(std::vector<Envelope> events) {
+  const std::size_t n = events.size();
+  auto bus = make_bus(herald_config("t" + run_id()));
+  // Declare the group's queue and binding, then leave: the events wait in it.
+  { auto declare = bus->subscribe({.pattern = "order.*", .group = "throughput"}, [](const Envelope&) {}); }
+
+  auto start = SteadyClock::now();
+  bus->publish(std::move(events));
+  double publish_seconds = seconds_since(start);
+
+  std::atomic<std::size_t> handled{0};
+  SteadyClock::time_point first{}, last{};
+  std::mutex mutex;
+  std::condition_variable done;
+  auto sub = bus->subscribe({.pattern = "order.*", .group = "throughput"}, [&](const Envelope&) {
+    std::size_t k = handled.fetch_add(1) + 1;
+    if (k == 1) first = SteadyClock::now();
+    if (k == n) {
+      last = SteadyClock::now();
+      std::lock_guard lock(mutex);
+      done.notify_all();
+    }
+  });
+  std::unique_lock lock(mutex);
+  if (!done.wait_for(lock, std::chrono::seconds(300), [&] { return handled.load() >= n; }))
+    throw std::runtime_error("herald: handled " + std::to_string(handled.load()) + " of " + std::to_string(n));
+  return {n / publish_seconds, n / std::chrono::duration<double>(last - first).count()};
+}
+
+// Publish -> handler latency at a fixed rate. Publishing blocks for the
+// broker's confirm, so a few publisher threads share the schedule.
+void run_latency(double rate, std::size_t n) {
+  auto bus = make_bus(herald_config("l" + run_id()));
+  std::vector<double> latency_us;
+  latency_us.reserve(n);
+  std::mutex mutex;
+  auto sub = bus->subscribe({.pattern = "order.*", .group = "latency"}, [&](const Envelope& e) {
+    auto sent = SteadyClock::time_point(SteadyClock::duration(e.payload()["sent"].get<long long>()));
+    std::lock_guard lock(mutex);
+    latency_us.push_back(std::chrono::duration<double, std::micro>(SteadyClock::now() - sent).count());
+  });
+  constexpr int publishers = 8;
+  const auto start = SteadyClock::now() + std::chrono::milliseconds(100);
+  const auto interval = std::chrono::duration<double>(1.0 / rate);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < publishers; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::size_t i = static_cast<std::size_t>(t); i < n; i += publishers) {
+        auto at = start + std::chrono::duration_cast<SteadyClock::duration>(interval * static_cast<double>(i));
+        std::this_thread::sleep_until(at);  // the schedule, not synchronisation
+        Envelope e = Envelope::make("order.created", {{"sent", SteadyClock::now().time_since_epoch().count()},
+                                                      {"note", std::string(200, 'x')}});
+        bus->publish(std::move(e));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto elapsed = seconds_since(start);
+  if (!bus->flush(std::chrono::seconds(60))) throw std::runtime_error("latency: not drained");
+  std::lock_guard lock(mutex);
+  if (latency_us.size() != n) throw std::runtime_error("latency: handled " + std::to_string(latency_us.size()));
+  std::vector<double> steady(latency_us.begin() + static_cast<std::ptrdiff_t>(n / 10), latency_us.end());  // without warm-up
+  std::printf("  publish -> handler latency at %.0f events/s (achieved %.0f/s, %zu events): p50 %.2f ms, p99 %.2f ms\n",
+              rate, n / elapsed, steady.size(), percentile_us(steady, 50) / 1000, percentile_us(steady, 99) / 1000);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 50'000;
+  const int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
+  try {
+    const std::vector<Envelope> events = make_events(n);
+    std::size_t bytes = 0;
+    for (const auto& e : events) bytes += encode(e).size();
+    std::printf("rabbitmq transport vs raw rabbitmq-c, %zu persistent events of %zu bytes, confirm window %d, "
+                "prefetch %d, 127.0.0.1:%d, median of %d rounds\n",
+                n, bytes / std::max<std::size_t>(n, 1), window, window, port(), rounds);
+    std::vector<double> hp, hc, rp, rc, pub_ratio, con_ratio;
+    for (int r = 1; r <= rounds; ++r) {
+      Rates raw, her;
+      if (r % 2) {
+        raw = run_raw(events);
+        her = run_herald(events);
+      } else {
+        her = run_herald(events);
+        raw = run_raw(events);
+      }
+      std::printf("  round %d: publish herald %8.0f/s raw %8.0f/s (%.2fx) | consume herald %8.0f/s raw %8.0f/s (%.2fx)\n",
+                  r, her.publish, raw.publish, her.publish / raw.publish, her.consume, raw.consume,
+                  her.consume / raw.consume);
+      hp.push_back(her.publish);
+      hc.push_back(her.consume);
+      rp.push_back(raw.publish);
+      rc.push_back(raw.consume);
+      pub_ratio.push_back(her.publish / raw.publish);
+      con_ratio.push_back(her.consume / raw.consume);
+    }
+    print_ratio("publish with confirms", median(hp), median(rp), 0.95);
+    print_ratio("consume with acks", median(hc), median(rc), 0.95);
+    std::printf("  median of the rounds' own ratios: publish %.2fx, consume %.2fx\n", median(pub_ratio), median(con_ratio));
+    run_latency(1000, 5000);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_rabbitmq: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,255 @@
+// Event store and relay throughput.
+//   bench_store [relay_events]        (default 50000)
+//
+// Appends per second in transactions of 1 and of 100 events, on SQLite
+// (beside plain sqlite3 inserts of the same rows) and PostgreSQL
+// (HERALD_BENCH_PG_URL, default the test server); relay throughput from each
+// store to the memory transport and, when built with herald::kafka, to Kafka
+// (HERALD_BENCH_KAFKA, default 127.0.0.1:9092). Goal: SQLite -> Kafka above
+// 20,000 events/s.
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+
+#ifdef HERALD_BENCH_WITH_POSTGRES
+#include <pqxx/pqxx>
+#endif
+
+#include "herald/config.hpp"
+#include "herald/event_store.hpp"
+#include "herald/relay.hpp"
+#include "herald/sqlite/outbox.hpp"
+#include "herald/store_support.hpp"
+#include "stats.hpp"
+
+using namespace herald;
+using namespace herald::bench;
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+std::string unique_suffix() {
+  std::random_device rd;
+  return std::to_string(rd() % 1'000'000'000);
+}
+
+Envelope sample_event(int n) {
+  std::string order = std::to_string(n % 1000);
+  Envelope e = Envelope::make("order.created", {{"orderId", order}, {"amount", 99.5}, {"currency", "EUR"}, {"n", n}},
+                              "bench");
+  e.aggregatetype = "order";
+  e.aggregateid = order;
+  e.partitionkey = order;
+  return e;
+}
+
+/// A scratch store location: a SQLite file or a PostgreSQL schema, removed at the end.
+class Scratch {
+ public:
+  Scratch(std::string kind) : kind_(std::move(kind)) {
+    if (kind_ == "sqlite") {
+      path_ = (std::filesystem::temp_directory_path() / ("herald-bench-" + unique_suffix() + ".db")).string();
+      url_ = "sqlite://" + path_;
+    } else {
+      schema_ = "bench_" + unique_suffix();
+      std::string base = env_or("HERALD_BENCH_PG_URL", "postgresql://herald:herald@127.0.0.1:5432/herald");
+      url_ = base + (base.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema_;
+      base_ = base;
+    }
+  }
+  ~Scratch() {
+    if (!path_.empty())
+      for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + s);
+#ifdef HERALD_BENCH_WITH_POSTGRES
+    if (!schema_.empty()) {
+      try {
+        pqxx::connection c(base_.substr(0, base_.find('?')));
+        pqxx::nontransaction n(c);
+        n.exec("DROP SCHEMA IF EXISTS " + n.quote_name(schema_) + " CASCADE");
+      } catch (const std::exception&) {
+      }
+    }
+#endif
+  }
+  const std::string& url() const { return url_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string kind_, url_, path_, schema_, base_;
+};
+
+double appends_per_second(const std::string& kind, int batch, int total) {
+  Scratch scratch(kind);
+  auto store = open_event_store(scratch.url());
+  std::vector<Envelope> events;
+  for (int n = 0; n < total; ++n) events.push_back(sample_event(n));
+  auto start = SteadyClock::now();
+  for (int i = 0; i < total; i += batch) {
+    std::vector<Envelope> chunk(events.begin() + i, events.begin() + std::min(total, i + batch));
+    store->append(chunk);
+  }
+  return total / seconds_since(start);
+}
+
+// The same rows through plain sqlite3: one prepared INSERT, the strings
+// encoded beforehand (herald's append also validates and encodes them).
+double raw_sqlite_appends_per_second(int batch, int total) {
+  Scratch scratch("sqlite");
+  open_event_store(scratch.url());  // the same table and indexes
+  sqlite3* db = nullptr;
+  sqlite3_open(scratch.path().c_str(), &db);
+  sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr);
+  struct Row {
+    std::string id, type, agg_type, agg_id, key, payload, metadata;
+    std::int64_t time;
+  };
+  std::vector<Row> rows;
+  for (int n = 0; n < total; ++n) {
+    Envelope e = sample_event(n);
+    rows.push_back({e.id, e.type, e.aggregatetype, e.aggregateid, ordering_key(e), e.data, encode_metadata(e),
+                    to_micros(e.time)});
+  }
+  sqlite3_stmt* insert = nullptr;
+  sqlite3_prepare_v2(db,
+                     "INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
+                     "occurred_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     -1, &insert, nullptr);
+  auto start = SteadyClock::now();
+  for (int i = 0; i < total; i += batch) {
+    sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    for (int j = i; j < std::min(total, i + batch); ++j) {
+      const Row& r = rows[static_cast<std::size_t>(j)];
+      sqlite3_bind_text(insert, 1, r.id.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 2, r.type.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 3, r.agg_type.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 4, r.agg_id.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 5, r.key.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 6, r.payload.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 7, r.metadata.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_int64(insert, 8, r.time);
+      sqlite3_bind_int64(insert, 9, r.time);
+      sqlite3_step(insert);
+      sqlite3_reset(insert);
+    }
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  }
+  double rate = total / seconds_since(start);
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  return rate;
+}
+
+struct RelayResult {
+  double per_second = 0;
+  RelayStats stats;
+};
+
+// Fills the store (not timed), then relays everything to `bus` and waits
+// until the transport has it (memory: handled; Kafka: acknowledged).
+RelayResult relay_rate(const std::string& kind, EventBus& bus, int total, const std::function<std::size_t()>& received) {
+  Scratch scratch(kind);
+  auto store = open_event_store(scratch.url());
+  for (int i = 0; i < total; i += 1000) {
+    std::vector<Envelope> chunk;
+    for (int n = i; n < std::min(total, i + 1000); ++n) chunk.push_back(sample_event(n));
+    store->append(chunk);
+  }
+  RelayOptions options;
+  options.batch_size = 1000;
+  options.owner = "bench";
+  RelayResult result;
+  std::size_t before = received ? received() : 0;
+  auto start = SteadyClock::now();
+  while (store->count_pending() > 0) result.stats += relay_pass(*store, bus, options);
+  if (!bus.flush(std::chrono::seconds(60))) throw std::runtime_error("the transport did not take every event in 60 s");
+  if (received) {
+    auto deadline = SteadyClock::now() + std::chrono::seconds(60);
+    while (received() - before < static_cast<std::size_t>(total) && SteadyClock::now() < deadline) {
+    }
+  }
+  result.per_second = total / seconds_since(start);
+  if (result.stats.delivered != static_cast<std::uint64_t>(total))
+    throw std::runtime_error("relay delivered " + std::to_string(result.stats.delivered) + " of " + std::to_string(total));
+  return result;
+}
+
+template <class F>
+void row(const char* label, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    std::printf("  %-34s FAILED: %s\n", label, e.what());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int relay_events = argc > 1 ? std::atoi(argv[1]) : 50'000;
+  if (relay_events <= 0) {
+    std::fprintf(stderr, "usage: bench_store [relay_events]\n");
+    return 2;
+  }
+  std::vector<std::string> kinds{"sqlite"};
+#ifdef HERALD_BENCH_WITH_POSTGRES
+  kinds.push_back("postgres");
+#endif
+
+  std::printf("appends (each batch one transaction of the store's own)\n");
+  for (const auto& kind : kinds) {
+    for (int batch : {1, 100}) {
+      int total = batch == 1 ? (kind == "sqlite" ? 5'000 : 2'000) : 50'000;
+      std::string label = kind + ", " + std::to_string(batch) + " per transaction";
+      row(label.c_str(), [&] {
+        double rate = appends_per_second(kind, batch, total);
+        if (kind == "sqlite") {
+          double raw = raw_sqlite_appends_per_second(batch, total);
+          std::printf("  %-34s herald %12.0f/s   raw sqlite3 %12.0f/s   ratio %5.2fx\n", label.c_str(), rate, raw,
+                      rate / raw);
+        } else
+          std::printf("  %-34s herald %12.0f/s\n", label.c_str(), rate);
+      });
+    }
+  }
+
+  std::printf("relay (store -> transport, batches of 1000, %d events)\n", relay_events);
+  for (const auto& kind : kinds) {
+    std::string label = kind + " -> memory";
+    row(label.c_str(), [&] {
+      auto bus = make_bus("memory://?workers=1");
+      std::atomic<std::size_t> handled{0};
+      auto sub = bus->subscribe({.pattern = "order.*", .group = "bench"}, [&](const Envelope&) { ++handled; });
+      auto r = relay_rate(kind, *bus, relay_events, [&] { return handled.load(); });
+      std::printf("  %-34s %12.0f events/s  (%llu publish calls)\n", label.c_str(), r.per_second,
+                  static_cast<unsigned long long>(r.stats.publish_calls));
+    });
+  }
+#ifdef HERALD_BENCH_WITH_KAFKA
+  for (const auto& kind : kinds) {
+    std::string label = kind + " -> kafka";
+    row(label.c_str(), [&] {
+      // One topic for every run (herald-bench-store.order): nothing consumes it.
+      std::string url = "kafka://" + env_or("HERALD_BENCH_KAFKA", "127.0.0.1:9092") + "?topic_prefix=herald-bench-store.";
+      auto bus = make_bus(url);
+      auto r = relay_rate(kind, *bus, relay_events, nullptr);
+      std::printf("  %-34s %12.0f events/s  (goal > 20000/s%s)\n", label.c_str(), r.per_second,
+                  kind == "sqlite" ? (r.per_second > 20'000 ? ": met" : ": NOT met") : ", for SQLite");
+    });
+  }
+#else
+  std::printf("  (kafka: not built; configure with herald::kafka for SQLite -> Kafka)\n");
+#endif
+  return 0;
+}

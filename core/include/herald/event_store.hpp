@@ -1,0 +1,200 @@
+#pragma once
+// The event store: one table of events that serves as the transactional
+// outbox (the relay delivers its undelivered rows), the source of replays and
+// the per-aggregate timeline.
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "herald/envelope.hpp"
+
+namespace herald {
+
+/// One row of the store: the event and its delivery state.
+struct StoredEvent {
+  /// Monotonically increasing, assigned at append; orders the store and
+  /// makes the cursors.
+  std::int64_t position = 0;
+  Envelope event;
+  Timestamp created_at{};
+  std::optional<Timestamp> delivered_at;
+  /// Failed publish attempts so far.
+  int delivery_attempts = 0;
+  /// Not before this time does the relay try again (after a failure).
+  std::optional<Timestamp> next_attempt_at;
+  /// The relay gave up on it after the maximum attempts.
+  bool dead_letter = false;
+  std::string last_error;
+
+  bool pending() const noexcept { return !delivered_at && !dead_letter; }
+  /// {"position", "event" (CloudEvents JSON), "created_at", "delivered_at",
+  /// "delivery_attempts", "next_attempt_at", "dead_letter", "last_error"};
+  /// times RFC 3339, absent ones null. For the CLI and the HTTP admin.
+  nlohmann::json to_json() const;
+};
+
+/// A page of a listing and where the next one starts.
+struct EventPage {
+  std::vector<StoredEvent> events;
+  /// Pass back to get the next page; empty when this is the last one.
+  std::string next_cursor;
+};
+
+/// Which stored events a scan (replay, listing) covers. Positions are
+/// inclusive; empty strings mean "any".
+struct EventFilter {
+  std::int64_t from_position = 1;
+  std::int64_t to_position = std::numeric_limits<std::int64_t>::max();
+  /// A herald pattern (`order.*`, `#.failed.#`) or an exact type.
+  std::string type_pattern;
+  std::string aggregate_type;
+  std::string aggregate_id;
+
+  /// Throws ConfigError for a bad pattern or an empty range.
+  void validate() const;
+  /// Whether `event` (at `position`) passes.
+  bool accepts(std::int64_t position, const Envelope& event) const;
+};
+
+/// One step of a scan: the events found, and how far the scan got (rows
+/// the filter refused are skipped over too).
+struct ScanResult {
+  std::vector<StoredEvent> events;
+  /// Highest position examined; continue after it.
+  std::int64_t scanned_to = 0;
+  /// Nothing beyond scanned_to within the filter's range.
+  bool finished = false;
+};
+
+/// Counts for `herald outbox status` and the /metrics gauges.
+struct OutboxStatus {
+  std::uint64_t pending = 0;    // not delivered and not dead (includes rows waiting for a retry)
+  std::uint64_t retrying = 0;   // pending rows that failed at least once
+  std::uint64_t delivered = 0;  // 0 from EventStore::backlog()
+  std::uint64_t dead = 0;
+  /// created_at of the oldest pending row.
+  std::optional<Timestamp> oldest_pending;
+  /// Highest position in the store (0 when empty).
+  std::int64_t last_position = 0;
+};
+
+/// What a relay asks for when it claims rows.
+struct ClaimRequest {
+  /// The relay's clock: rows whose next_attempt_at is later stay put.
+  Timestamp now{};
+  /// Claimed rows belong to `owner` until now + lease; a relay that dies
+  /// holding them loses them when the lease runs out.
+  std::chrono::milliseconds lease{30'000};
+  std::string owner;
+  std::size_t limit = 500;
+};
+
+/// The outcome of a failed publish for one claimed row.
+struct DeliveryFailure {
+  std::int64_t position = 0;
+  std::string error;
+  Timestamp next_attempt_at{};
+  /// Set dead_letter: the relay gives up on the row.
+  bool dead = false;
+};
+
+/// Durable, ordered storage of events. Implementations (sqlite://,
+/// postgresql://) are opened by URL with open_event_store(). All functions are
+/// thread-safe and block on the database; they throw StoreError (retriable()
+/// when the database was unreachable or busy) and NotFoundError as stated.
+///
+/// \code
+///   auto store = herald::open_event_store("sqlite:///var/lib/orders/events.db");
+///   store->append(herald::Envelope::make("order.created", {{"order_id", "42"}}));
+///   auto page = store->timeline("order", "42");
+/// \endcode
+class EventStore {
+ public:
+  virtual ~EventStore();
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  /// Appends `events` in one transaction of the store's own, filling id,
+  /// time and source (`default_source`) where empty and the context ids
+  /// inside a handler (as EventBus::publish does). Returns their positions.
+  /// To append inside your own transaction use herald/sqlite/outbox.hpp or
+  /// herald/postgres/outbox.hpp instead. Throws ConfigError/DecodeError for
+  /// an invalid event (nothing is appended then).
+  virtual std::vector<std::int64_t> append(std::vector<Envelope>& events) = 0;
+  std::int64_t append(Envelope& event);
+  std::int64_t append(Envelope&& event);
+
+  /// The event with this id, or nullopt.
+  virtual std::optional<StoredEvent> find(const std::string& id) = 0;
+  /// Like find(), but throws NotFoundError.
+  StoredEvent get(const std::string& id);
+
+  /// Events of one aggregate in position order, `limit` at a time. `cursor`
+  /// is "" for the first page or a next_cursor from the previous page;
+  /// throws ConfigError for a cursor this store did not make.
+  virtual EventPage timeline(const std::string& aggregate_type, const std::string& aggregate_id,
+                             const std::string& cursor = {}, std::size_t limit = 100) = 0;
+
+  /// Events passing `filter` with position > `after`, in position order,
+  /// at most `limit`.
+  virtual ScanResult scan(const EventFilter& filter, std::int64_t after, std::size_t limit) = 0;
+
+  /// Counts and ages over the whole table (counting delivered rows reads
+  /// them all: for status pages, not for loops or scrapes).
+  virtual OutboxStatus status() = 0;
+  /// status() without `delivered` (left 0): costs in proportion to the
+  /// pending and dead rows, not the table. For metrics.
+  virtual OutboxStatus backlog() = 0;
+  /// Rows not yet delivered nor dead; the cheapest check.
+  virtual std::uint64_t count_pending() = 0;
+
+  // --- the relay's side -----------------------------------------------------
+
+  /// Claims up to `limit` due, pending rows in position order for
+  /// `request.owner`. A row is left out while an earlier pending row of the
+  /// same ordering key (aggregate, else partition key) is not claimed with
+  /// it, so one aggregate's events are delivered in order and a failing row
+  /// blocks the later ones. Rows leased to another live owner are skipped.
+  virtual std::vector<StoredEvent> claim(const ClaimRequest& request) = 0;
+  /// Marks rows delivered and ends their lease.
+  virtual void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) = 0;
+  /// Counts a failed attempt on each row, sets its next attempt or its dead
+  /// flag, and ends its lease.
+  virtual void mark_failed(const std::vector<DeliveryFailure>& failures) = 0;
+  /// Ends the lease of rows `owner` claimed but did not try (they keep
+  /// their attempt count).
+  virtual void release(const std::vector<std::int64_t>& positions, const std::string& owner) = 0;
+
+  /// Dead rows, oldest first.
+  virtual std::vector<StoredEvent> dead_letters(std::size_t limit = 100) = 0;
+  /// Makes dead rows (all, or the one with event id `id`) pending again
+  /// with their attempt count reset. Returns how many.
+  virtual std::size_t retry_dead_letters(const std::optional<std::string>& id = {}) = 0;
+
+  /// The URL the store was opened with, password hidden.
+  virtual std::string describe() const = 0;
+
+ protected:
+  EventStore() = default;
+};
+
+/// Opens (creating or migrating the schema) the store at `url`:
+/// `sqlite:///abs/path.db`, `sqlite://relative.db`, `sqlite::memory:`,
+/// `postgresql://user:pass@host:5432/db` (`postgres://` too). Query options
+/// are the adapter's (see herald/sqlite/options.hpp, herald/postgres/options.hpp).
+/// Throws ConfigError for an unknown scheme (naming the registered ones) or
+/// option, StoreError when the database cannot be opened.
+std::shared_ptr<EventStore> open_event_store(std::string_view url);
+
+/// The store URL from HERALD_STORE_URL, or `fallback` when unset.
+std::string store_url_from_env(const std::string& fallback = {});
+
+}  // namespace herald

@@ -1,0 +1,89 @@
+#pragma once
+// The transactional outbox for code without a transaction of its own: a bus
+// whose publish appends to an event store, and a relay that delivers the
+// rows to the real transport.
+//
+// Code that has a transaction appends in it with herald/sqlite/outbox.hpp
+// (`sqlite3*`) or herald/postgres/outbox.hpp (`pqxx::work`), so that the
+// business write and its events commit or roll back together.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "herald/bus.hpp"
+#include "herald/config.hpp"
+#include "herald/event_store.hpp"
+#include "herald/relay.hpp"
+
+namespace herald {
+
+struct OutboxBusOptions {
+  /// Run a Relay inside this bus. Off when a separate `herald outbox relay`
+  /// process delivers.
+  bool run_relay = true;
+  RelayOptions relay = RelayOptions::from_env();
+};
+
+/// An EventBus whose publish() returns once the events are committed to the
+/// store (durable: they survive a crash of the process) and whose
+/// subscribe() passes through to the transport bus. Its relay delivers the
+/// stored events to the transport. Thread-safe like every EventBus.
+///
+/// \code
+///   auto bus = herald::make_outbox_bus(herald::BusConfig::from_env(),
+///                                      "sqlite:///var/lib/orders/events.db");
+///   bus->subscribe({.pattern = "order.*", .group = "mailer"}, send_mail);
+///   bus->publish(herald::Envelope::make("order.created", {{"order_id", "42"}}));
+/// \endcode
+class OutboxBus final : public EventBus {
+ public:
+  /// `inner` is the transport the relay delivers to and subscriptions use.
+  /// `metrics` null: a Metrics of its own (the inner bus keeps its own too).
+  OutboxBus(std::shared_ptr<EventStore> store, std::unique_ptr<EventBus> inner, OutboxBusOptions options = {},
+            std::shared_ptr<Metrics> metrics = nullptr, std::string default_source = "herald");
+  ~OutboxBus() override;
+
+  /// Wakes the relay and waits until the store has no pending row, then
+  /// flushes the transport. Returns false on timeout (for instance while
+  /// rows wait for a retry). Without a relay of its own only the transport
+  /// is flushed.
+  bool flush(std::chrono::milliseconds timeout) override;
+  /// Stops the relay, then closes the transport.
+  void close() override;
+
+  /// The transport's dead letters (handler failures); the store's own dead
+  /// rows (publish failures) are store().dead_letters().
+  std::vector<DeadLetter> dead_letters(const std::string& group, std::size_t limit = 100) override;
+  std::size_t replay_dead_letters(const std::string& group, const std::optional<std::string>& id = {}) override;
+  std::size_t purge_dead_letters(const std::string& group) override;
+  /// The transport's features, persistent, named "outbox+<transport>".
+  Features features() const override;
+
+  EventStore& store() const noexcept { return *store_; }
+  EventBus& transport() const noexcept { return *inner_; }
+  /// The in-process relay, or nullptr without one.
+  Relay* relay() const noexcept { return relay_.get(); }
+
+ protected:
+  void do_publish(std::vector<Envelope>& events) override;
+  void do_publish_one(Envelope& event) override;
+  Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override;
+
+ private:
+  std::shared_ptr<EventStore> store_;
+  std::unique_ptr<EventBus> inner_;
+  std::unique_ptr<Relay> relay_;  // declared after what it uses: destroyed first
+  std::mutex close_mutex_;
+  bool closed_ = false;
+};
+
+/// The transport from `transport` (make_bus) behind an outbox in the store
+/// at `store_url` (open_event_store). Shares the transport's source.
+std::unique_ptr<OutboxBus> make_outbox_bus(const BusConfig& transport, std::string_view store_url,
+                                           OutboxBusOptions options = {});
+
+}  // namespace herald

@@ -1,0 +1,94 @@
+#include "herald/outbox.hpp"
+
+#include <algorithm>
+
+#include "herald/errors.hpp"
+
+namespace herald {
+
+OutboxBus::OutboxBus(std::shared_ptr<EventStore> store, std::unique_ptr<EventBus> inner, OutboxBusOptions options,
+                     std::shared_ptr<Metrics> metrics, std::string default_source)
+    : EventBus(std::move(metrics), inner ? inner->decode_options() : DecodeOptions{}, std::move(default_source)),
+      store_(std::move(store)),
+      inner_(std::move(inner)) {
+  if (!store_) throw ConfigError("outbox: store is null");
+  if (!inner_) throw ConfigError("outbox: transport bus is null");
+  if (options.run_relay) relay_ = std::make_unique<Relay>(*store_, *inner_, std::move(options.relay));
+}
+
+OutboxBus::~OutboxBus() { close(); }
+
+void OutboxBus::do_publish(std::vector<Envelope>& events) {
+  {
+    std::lock_guard lock(close_mutex_);
+    if (closed_) throw ClosedError("outbox: publish after close");
+  }
+  store_->append(events);
+  if (relay_) relay_->wake();
+}
+
+void OutboxBus::do_publish_one(Envelope& event) {
+  std::vector<Envelope> one;
+  one.push_back(std::move(event));
+  do_publish(one);
+}
+
+Subscription OutboxBus::do_subscribe(const SubscribeSpec& spec, Invoker invoke) {
+  // The transport runs the handler through `invoke` (this bus's metrics and
+  // context) and retries or dead-letters it when the attempt failed.
+  return inner_->subscribe(spec, [invoke = std::move(invoke)](const Envelope& event) {
+    Attempt attempt = invoke(event);
+    if (!attempt.ok) throw Error(ErrorCode::handler, attempt.error, true);
+  });
+}
+
+bool OutboxBus::flush(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds::zero(), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                           deadline - std::chrono::steady_clock::now()));
+  };
+  if (relay_) {
+    while (store_->count_pending() > 0) {
+      if (left() == std::chrono::milliseconds::zero()) return false;
+      relay_->wait_for_pass(std::min(left(), std::chrono::milliseconds(1000)));
+    }
+  }
+  return inner_->flush(left());
+}
+
+void OutboxBus::close() {
+  {
+    std::lock_guard lock(close_mutex_);
+    if (closed_) return;
+    closed_ = true;
+  }
+  if (relay_) relay_->stop();
+  inner_->close();
+}
+
+std::vector<DeadLetter> OutboxBus::dead_letters(const std::string& group, std::size_t limit) {
+  return inner_->dead_letters(group, limit);
+}
+
+std::size_t OutboxBus::replay_dead_letters(const std::string& group, const std::optional<std::string>& id) {
+  return inner_->replay_dead_letters(group, id);
+}
+
+std::size_t OutboxBus::purge_dead_letters(const std::string& group) { return inner_->purge_dead_letters(group); }
+
+Features OutboxBus::features() const {
+  Features f = inner_->features();
+  f.name = "outbox+" + f.name;
+  f.persistent = true;
+  return f;
+}
+
+std::unique_ptr<OutboxBus> make_outbox_bus(const BusConfig& transport, std::string_view store_url,
+                                           OutboxBusOptions options) {
+  auto store = open_event_store(store_url);
+  return std::make_unique<OutboxBus>(std::move(store), make_bus(transport), std::move(options), nullptr,
+                                     transport.source);
+}
+
+}  // namespace herald

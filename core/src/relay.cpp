@@ -1,0 +1,270 @@
+#include "herald/relay.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <set>
+
+#include "herald/errors.hpp"
+#include "herald/store_support.hpp"
+
+namespace herald {
+
+namespace {
+
+long long env_number(const char* name, long long fallback, long long min, long long max) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  std::string_view text(v);
+  long long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+    throw ConfigError(std::string(name) + "='" + std::string(text) + "' is not a whole number from " +
+                      std::to_string(min) + " to " + std::to_string(max));
+  return value;
+}
+
+std::string make_owner() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%08x", rd());
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" + suffix;
+}
+
+Timestamp clock_now(const RelayOptions& o) { return o.clock ? o.clock() : now_micros(); }
+
+// Failures that say the transport as a whole is down, not that this one
+// event is refused: the rest of the batch would fail the same way.
+bool transport_wide(const std::exception& ex) {
+  auto* e = dynamic_cast<const Error*>(&ex);
+  if (!e) return false;
+  return e->code() == ErrorCode::transport || e->code() == ErrorCode::timeout || e->code() == ErrorCode::closed;
+}
+
+// Dead rows show in the bus metrics as group "outbox" (event_dead_letter_total).
+constexpr const char* relay_group = "outbox";
+
+class BatchDelivery {
+ public:
+  BatchDelivery(EventStore& store, EventBus& bus, const RelayOptions& options, RelayStats& stats)
+      : store_(store), bus_(bus), options_(options), stats_(stats) {}
+
+  void deliver(std::vector<StoredEvent>& rows) {
+    Timestamp now = clock_now(options_);
+    std::vector<Envelope> events;
+    events.reserve(rows.size());
+    for (const auto& r : rows) events.push_back(r.event);
+    try {
+      ++stats_.publish_calls;
+      bus_.publish(std::move(events));
+      std::vector<std::int64_t> positions;
+      positions.reserve(rows.size());
+      for (const auto& r : rows) positions.push_back(r.position);
+      store_.mark_delivered(positions, clock_now(options_));
+      stats_.delivered += rows.size();
+      return;
+    } catch (...) {
+      // The batch call does not say which events were accepted: find out one
+      // by one, in order (those accepted already go out twice; consumers are
+      // idempotent).
+    }
+    one_by_one(rows, now);
+  }
+
+ private:
+  void one_by_one(std::vector<StoredEvent>& rows, Timestamp now) {
+    std::set<std::string> blocked;  // ordering keys with a failed row in this batch
+    std::vector<std::int64_t> delivered, untried;
+    std::vector<DeliveryFailure> failures;
+    std::optional<std::string> transport_down;
+    for (auto& row : rows) {
+      std::string key = ordering_key(row.event);
+      if (!key.empty() && blocked.count(key)) {
+        untried.push_back(row.position);
+        continue;
+      }
+      if (transport_down) {
+        failures.push_back(failure(row, *transport_down, now));
+        if (!key.empty()) blocked.insert(key);
+        continue;
+      }
+      try {
+        ++stats_.publish_calls;
+        bus_.publish(row.event);
+        delivered.push_back(row.position);
+      } catch (const std::exception& ex) {
+        failures.push_back(failure(row, ex.what(), now));
+        if (!key.empty()) blocked.insert(key);
+        if (transport_wide(ex)) transport_down = ex.what();
+      } catch (...) {
+        failures.push_back(failure(row, "unknown exception (not derived from std::exception)", now));
+        if (!key.empty()) blocked.insert(key);
+      }
+    }
+    if (!delivered.empty()) store_.mark_delivered(delivered, clock_now(options_));
+    if (!failures.empty()) store_.mark_failed(failures);
+    if (!untried.empty()) store_.release(untried, options_.owner);
+    stats_.delivered += delivered.size();
+  }
+
+  DeliveryFailure failure(const StoredEvent& row, const std::string& error, Timestamp now) {
+    int attempts = row.delivery_attempts + 1;
+    DeliveryFailure f;
+    f.position = row.position;
+    f.error = error;
+    f.dead = !options_.retry.should_retry(attempts);
+    f.next_attempt_at = now + std::chrono::duration_cast<std::chrono::microseconds>(options_.retry.delay_after(attempts));
+    ++stats_.failed;
+    if (f.dead) {
+      ++stats_.dead_lettered;
+      bus_.metrics().consumer(row.event.type, relay_group).dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    }
+    return f;
+  }
+
+  EventStore& store_;
+  EventBus& bus_;
+  const RelayOptions& options_;
+  RelayStats& stats_;
+};
+
+}  // namespace
+
+RelayOptions RelayOptions::from_env() { return from_env(RelayOptions{}); }
+
+RelayOptions RelayOptions::from_env(RelayOptions o) {
+  o.interval = std::chrono::milliseconds(env_number("HERALD_OUTBOX_INTERVAL_MS", o.interval.count(), 1, 3'600'000));
+  o.retry.max_attempts = static_cast<int>(env_number("HERALD_OUTBOX_MAX_ATTEMPTS", o.retry.max_attempts, 1, 1'000'000));
+  o.batch_size = static_cast<std::size_t>(
+      env_number("HERALD_OUTBOX_BATCH_SIZE", static_cast<long long>(o.batch_size), 1, 100'000));
+  o.lease = std::chrono::milliseconds(env_number("HERALD_OUTBOX_LEASE_MS", o.lease.count(), 100, 86'400'000));
+  return o;
+}
+
+void RelayOptions::validate() const {
+  if (interval <= std::chrono::milliseconds::zero()) throw ConfigError("relay: interval must be positive");
+  if (batch_size == 0) throw ConfigError("relay: batch_size must be at least 1");
+  if (lease <= std::chrono::milliseconds::zero()) throw ConfigError("relay: lease must be positive");
+  retry.validate();
+}
+
+RelayStats& RelayStats::operator+=(const RelayStats& o) noexcept {
+  claimed += o.claimed;
+  delivered += o.delivered;
+  failed += o.failed;
+  dead_lettered += o.dead_lettered;
+  passes += o.passes;
+  store_errors += o.store_errors;
+  publish_calls += o.publish_calls;
+  return *this;
+}
+
+RelayStats relay_pass(EventStore& store, EventBus& bus, const RelayOptions& options, std::size_t max_batches) {
+  options.validate();
+  RelayOptions named;
+  const RelayOptions* o = &options;
+  if (options.owner.empty()) {
+    named = options;
+    named.owner = make_owner();
+    o = &named;
+  }
+  RelayStats stats;
+  stats.passes = 1;
+  BatchDelivery delivery(store, bus, *o, stats);
+  for (std::size_t batch = 0; batch < max_batches; ++batch) {
+    ClaimRequest request{.now = clock_now(*o), .lease = o->lease, .owner = o->owner, .limit = o->batch_size};
+    auto rows = store.claim(request);
+    stats.claimed += rows.size();
+    if (rows.empty()) break;
+    delivery.deliver(rows);
+    if (rows.size() < o->batch_size) break;
+  }
+  return stats;
+}
+
+Relay::Relay(EventStore& store, EventBus& bus, RelayOptions options)
+    : store_(store), bus_(bus), options_(std::move(options)) {
+  options_.validate();
+  if (options_.owner.empty()) options_.owner = make_owner();
+  thread_ = std::thread([this] { run(); });
+}
+
+Relay::~Relay() { stop(); }
+
+void Relay::wake() {
+  std::lock_guard lock(mutex_);
+  woken_ = true;
+  wake_cv_.notify_all();
+}
+
+void Relay::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    wake_cv_.notify_all();
+    pass_cv_.notify_all();
+  }
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+RelayStats Relay::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+bool Relay::wait_for_pass(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  // A pass already running may have claimed before the caller's change:
+  // wait for one that starts after now.
+  std::uint64_t target = passes_started_ + 1;
+  woken_ = true;
+  wake_cv_.notify_all();
+  return pass_cv_.wait_for(lock, timeout, [&] { return stopping_ || passes_done_ >= target; }) && !stopping_;
+}
+
+void Relay::run() {
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      ++passes_started_;
+      woken_ = false;
+    }
+    RelayStats pass;
+    bool more = false;
+    try {
+      pass = relay_pass(store_, bus_, options_, 1);
+      more = pass.claimed >= options_.batch_size;
+    } catch (...) {
+      pass.passes = 1;
+      pass.store_errors = 1;
+      std::string error = "unknown exception (not derived from std::exception)";
+      try {
+        throw;
+      } catch (const std::exception& ex) {
+        error = ex.what();
+      } catch (...) {
+      }
+      if (options_.on_error) {
+        try {
+          options_.on_error(error);
+        } catch (...) {
+          // A throwing error callback must not end the relay.
+        }
+      }
+    }
+    std::unique_lock lock(mutex_);
+    stats_ += pass;
+    ++passes_done_;
+    pass_cv_.notify_all();
+    if (!more) wake_cv_.wait_for(lock, options_.interval, [&] { return stopping_ || woken_; });
+  }
+}
+
+}  // namespace herald

@@ -1,0 +1,19 @@
+#include "harness.hpp"
+#include "wait.hpp"
+
+namespace herald::test {
+
+// HERALD_TEST_AMQP_URL picks the broker. Each namespace gets its own exchange
+// and queue prefix; the broker deletes the queues some minutes after the test.
+TransportUnderTest transport_under_test() {
+  return {"rabbitmq", [](const std::string& ns) {
+            BusConfig c = BusConfig::from_url(env_or("HERALD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"));
+            c.options["exchange"] = "herald.test." + ns;
+            c.options["queue_prefix"] = "herald.test.";
+            c.options["queue_expires"] = "10m";
+            c.options["amqp.connection_name"] = "conformance " + ns;
+            return c;
+          }};
+}
+
+}  // namespace herald::test

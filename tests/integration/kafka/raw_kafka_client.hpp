@@ -1,0 +1,130 @@
+#pragma once
+// Plain librdkafka for the integration tests: write records exactly as a
+// foreign producer would, and read back what herald put on the wire.
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "wait.hpp"
+
+namespace herald::test {
+
+inline std::string kafka_brokers() { return env_or("HERALD_TEST_KAFKA_BROKERS", "127.0.0.1:9092"); }
+
+struct RawRecord {
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+  std::string key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  /// The last header called `name`, or "" when absent.
+  std::string header(const std::string& name) const {
+    for (auto it = headers.rbegin(); it != headers.rend(); ++it)
+      if (it->first == name) return it->second;
+    return {};
+  }
+  bool has_header(const std::string& name) const {
+    for (const auto& h : headers)
+      if (h.first == name) return true;
+    return false;
+  }
+};
+
+namespace raw_detail {
+struct Destroy {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+  void operator()(rd_kafka_topic_partition_list_t* l) const { rd_kafka_topic_partition_list_destroy(l); }
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
+  void operator()(rd_kafka_headers_t* h) const { rd_kafka_headers_destroy(h); }
+};
+using Client = std::unique_ptr<rd_kafka_t, Destroy>;
+
+inline Client make(rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& props) {
+  std::unique_ptr<rd_kafka_conf_t, Destroy> conf(rd_kafka_conf_new());
+  char err[512];
+  for (const auto& [k, v] : props)
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+      throw std::runtime_error("raw kafka: " + k + ": " + err);
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof err);
+  if (!rk) throw std::runtime_error(std::string("raw kafka: ") + err);
+  (void)conf.release();
+  return Client(rk);
+}
+}  // namespace raw_detail
+
+/// Produces one record and waits for its delivery.
+inline void produce_raw(const std::string& topic, const std::string& key, const std::string& value,
+                        const std::vector<std::pair<std::string, std::string>>& headers) {
+  auto rk = raw_detail::make(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_brokers()}, {"enable.idempotence", "true"}});
+  std::unique_ptr<rd_kafka_headers_t, raw_detail::Destroy> hdrs(rd_kafka_headers_new(headers.size()));
+  for (const auto& [n, v] : headers) rd_kafka_header_add(hdrs.get(), n.data(), static_cast<ssize_t>(n.size()), v.data(), static_cast<ssize_t>(v.size()));
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
+      RD_KAFKA_V_VALUE(value.empty() ? nullptr : const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_HEADERS(hdrs.get()), RD_KAFKA_V_END);
+  if (err) throw std::runtime_error(std::string("raw kafka: produce: ") + rd_kafka_err2str(err));
+  (void)hdrs.release();
+  if (rd_kafka_flush(rk.get(), 30000) != RD_KAFKA_RESP_ERR_NO_ERROR || rd_kafka_outq_len(rk.get()) > 0)
+    throw std::runtime_error("raw kafka: record not delivered within 30 s");
+}
+
+/// Reads `topic` from the beginning of every partition until `count`
+/// records arrived or `timeout` passed; returns what arrived.
+inline std::vector<RawRecord> read_topic(const std::string& topic, std::size_t count,
+                                         std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto rk = raw_detail::make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", kafka_brokers()},
+                                                 {"group.id", unique_name("raw-reader")},
+                                                 {"enable.auto.commit", "false"}});
+  const rd_kafka_metadata_t* raw = nullptr;
+  std::vector<RawRecord> out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int partitions = 0;
+  while (partitions == 0 && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
+    if (rd_kafka_metadata(rk.get(), 0, rkt, &raw, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::unique_ptr<const rd_kafka_metadata_t, raw_detail::Destroy> md(raw);
+      if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) partitions = md->topics[0].partition_cnt;
+    }
+    rd_kafka_topic_destroy(rkt);
+  }
+  if (partitions == 0) return out;
+  std::unique_ptr<rd_kafka_topic_partition_list_t, raw_detail::Destroy> list(rd_kafka_topic_partition_list_new(partitions));
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk.get(), list.get());
+  while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+    std::unique_ptr<rd_kafka_message_t, raw_detail::Destroy> m(rd_kafka_consumer_poll(rk.get(), 100));
+    if (!m || m->err) continue;
+    RawRecord r;
+    r.topic = rd_kafka_topic_name(m->rkt);
+    r.partition = m->partition;
+    r.offset = m->offset;
+    if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
+    rd_kafka_headers_t* h = nullptr;
+    if (rd_kafka_message_headers(m.get(), &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name;
+      const void* value;
+      size_t size;
+      for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+        r.headers.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : std::string());
+    }
+    out.push_back(std::move(r));
+  }
+  rd_kafka_consumer_close(rk.get());
+  return out;
+}
+
+}  // namespace herald::test

@@ -1,0 +1,133 @@
+// The store commands of the herald CLI (outbox, events, replay), run as a
+// child process against a scratch store.
+
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+
+#include "failing_bus.hpp"
+#include "herald/relay.hpp"
+#include "scratch_store.hpp"
+
+using namespace herald;
+using namespace herald::test;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// `args` is passed to sh: the tests quote what needs quoting.
+Run herald_cli(const std::string& args, const std::string& store_url = {}) {
+  std::string command = (store_url.empty() ? std::string("env -u HERALD_STORE_URL ") : "HERALD_STORE_URL='" + store_url + "' ") +
+                        HERALD_CLI + std::string(" ") + args + " 2>&1";
+  Run run;
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe);
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
+  int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+Envelope order_event(const std::string& order_id, int n) {
+  Envelope e = Envelope::make("order.updated", {{"order_id", order_id}, {"n", n}}, "orders");
+  e.aggregatetype = "order";
+  e.aggregateid = order_id;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("herald outbox status and relay work on the store named by HERALD_STORE_URL", "[cli][outbox]") {
+  ScratchStore scratch("sqlite");
+  auto store = scratch.open();
+  for (int n = 0; n < 3; ++n) store->append(order_event("42", n));
+
+  auto status = herald_cli("outbox status", scratch.url());
+  INFO(status.output);
+  CHECK(status.exit_code == 0);
+  CHECK_THAT(status.output, Catch::Contains("pending:    3"));
+  CHECK_THAT(status.output, Catch::Contains("oldest pending:"));
+
+  auto relay = herald_cli("outbox relay --once --url memory://", scratch.url());
+  INFO(relay.output);
+  CHECK(relay.exit_code == 0);
+  CHECK_THAT(relay.output, Catch::Contains("delivered 3"));
+  CHECK(store->count_pending() == 0);
+
+  auto json = herald_cli("outbox status --json --store " + scratch.url());
+  CHECK(nlohmann::json::parse(json.output)["delivered"] == 3);
+}
+
+TEST_CASE("herald events list pages a timeline and events show prints one event", "[cli][timeline]") {
+  ScratchStore scratch("sqlite");
+  auto store = scratch.open();
+  Envelope first = order_event("42", 0);
+  store->append(first);
+  for (int n = 1; n < 3; ++n) store->append(order_event("42", n));
+  store->append(order_event("7", 0));
+
+  auto page = herald_cli("events list --aggregate order:42 --limit 2", scratch.url());
+  INFO(page.output);
+  CHECK(page.exit_code == 0);
+  CHECK_THAT(page.output, Catch::Contains(first.id));
+  CHECK_THAT(page.output, Catch::Contains("more: --cursor p2"));
+  auto last = herald_cli("events list --aggregate order:42 --limit 2 --cursor p2", scratch.url());
+  CHECK_THAT(last.output, Catch::Contains("(end)"));
+  CHECK_THAT(last.output, !Catch::Contains(first.id));
+
+  auto show = herald_cli("events show " + first.id + " --json", scratch.url());
+  CHECK(show.exit_code == 0);
+  CHECK(nlohmann::json::parse(show.output)["event"]["id"] == first.id);
+  auto missing = herald_cli("events show nope", scratch.url());
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output, Catch::Contains("no event with id 'nope'"));
+  CHECK(herald_cli("events list --aggregate order", scratch.url()).exit_code == 2);
+}
+
+TEST_CASE("herald outbox dead list and retry show and revive dead rows", "[cli][dead-letter]") {
+  ScratchStore scratch("sqlite");
+  auto store = scratch.open();
+  Envelope poison = order_event("1", 0);
+  store->append(poison);
+  FailingBus bus;
+  bus.refuse([](const Envelope&) -> std::optional<std::string> { return "refused by the test"; });
+  RelayOptions options;
+  options.retry.max_attempts = 1;
+  REQUIRE(relay_pass(*store, bus, options).dead_lettered == 1);
+
+  auto list = herald_cli("outbox dead list", scratch.url());
+  INFO(list.output);
+  CHECK_THAT(list.output, Catch::Contains(poison.id) && Catch::Contains("refused by the test") &&
+                              Catch::Contains("1 dead event(s)"));
+  auto retry = herald_cli("outbox dead retry " + poison.id, scratch.url());
+  CHECK_THAT(retry.output, Catch::Contains("made 1 dead event(s) pending again"));
+  CHECK(store->get(poison.id).pending());
+}
+
+TEST_CASE("herald replay publishes a position range to the transport", "[cli][replay]") {
+  ScratchStore scratch("sqlite");
+  auto store = scratch.open();
+  for (int n = 0; n < 5; ++n) store->append(order_event("42", n));
+  auto replay = herald_cli("replay --from 2 --to 4 --type 'order.*' --url memory://", scratch.url());
+  INFO(replay.output);
+  CHECK(replay.exit_code == 0);
+  CHECK_THAT(replay.output, Catch::Contains("replayed 3 event(s)"));
+}
+
+TEST_CASE("herald store commands need a store and never print its password", "[cli][config]") {
+  auto none = herald_cli("outbox status");
+  CHECK(none.exit_code == 2);
+  CHECK_THAT(none.output, Catch::Contains("--store") && Catch::Contains("HERALD_STORE_URL"));
+
+  auto secret = herald_cli("outbox status --store 'postgresql://herald:hunter2@127.0.0.1:1/herald'");
+  INFO(secret.output);
+  CHECK(secret.exit_code != 0);
+  CHECK_THAT(secret.output, Catch::Contains("herald:***@") && !Catch::Contains("hunter2"));
+}

@@ -1,0 +1,128 @@
+// The transactional outbox: events commit or roll back with the business
+// write; the outbox bus turns publish into an append.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+
+#include "herald/config.hpp"
+#include "herald/errors.hpp"
+#include "herald/outbox.hpp"
+#include "scratch_store.hpp"
+#include "wait.hpp"
+
+using namespace herald;
+using namespace herald::test;
+
+TEST_CASE("a rolled-back business write leaves no event and a committed one has its events", "[outbox]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  auto app = scratch.connect();
+
+  Envelope lost = Envelope::make("order.created", {{"order_id", "1"}});
+  app->begin();
+  app->write_order("1", "created");
+  app->append(lost);
+  CHECK_FALSE(lost.id.empty());  // filled in by append
+  app->rollback();
+  CHECK(app->count_orders() == 0);
+  CHECK_FALSE(store->find(lost.id));
+
+  Envelope created = Envelope::make("order.created", {{"order_id", "2"}});
+  Envelope paid = Envelope::make("order.paid", {{"order_id", "2"}});
+  app->begin();
+  app->write_order("2", "paid");
+  app->append(created);
+  app->append(paid);
+  CHECK_FALSE(store->find(created.id));  // not visible before the commit
+  app->commit();
+  CHECK(app->count_orders() == 1);
+  auto a = store->find(created.id);
+  auto b = store->find(paid.id);
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->position < b->position);
+  CHECK(a->pending());
+  CHECK(store->status().pending == 2);
+}
+
+TEST_CASE("an outbox bus makes publish an append and delivers through its relay", "[outbox][relay]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  OutboxBusOptions options;
+  options.relay.interval = std::chrono::milliseconds(20);
+  auto bus = make_outbox_bus(BusConfig::from_url("memory://?workers=2"), scratch.url(), options);
+  CHECK(bus->features().name == "outbox+memory");
+  CHECK(bus->features().persistent);
+
+  Recorder<std::string> seen;
+  auto sub = bus->subscribe({.pattern = "order.*", .group = "mailer"}, [&](const Envelope& e) { seen.add(e.id); });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    Envelope e = Envelope::make("order.created", {{"n", i}});
+    e.partitionkey = "k" + std::to_string(i % 3);
+    bus->publish(e);
+    ids.push_back(e.id);
+  }
+  REQUIRE(bus->flush(std::chrono::seconds(30)));
+  auto got = seen.items();
+  std::sort(got.begin(), got.end());
+  std::sort(ids.begin(), ids.end());
+  CHECK(got == ids);
+  auto st = bus->store().status();
+  CHECK(st.pending == 0);
+  CHECK(st.delivered == 20);
+  CHECK(bus->metrics().snapshot().total_published() == 20);
+  bus->close();
+  CHECK_THROWS_AS(bus->publish(Envelope::make("order.created")), ClosedError);
+}
+
+TEST_CASE("an outbox bus without its own relay leaves rows for an outside relay", "[outbox][relay]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  OutboxBusOptions options;
+  options.run_relay = false;
+  auto bus = make_outbox_bus(BusConfig::from_url("memory://"), scratch.url(), options);
+  CHECK(bus->relay() == nullptr);
+  bus->publish(Envelope::make("order.created", {{"order_id", "9"}}));
+  CHECK(bus->store().count_pending() == 1);
+
+  Recorder<std::string> seen;
+  auto delivery = make_bus("memory://?dispatch=inline");
+  auto sub = delivery->subscribe({.pattern = "#", .group = "g"}, [&](const Envelope& e) { seen.add(e.type); });
+  auto stats = relay_pass(bus->store(), *delivery, RelayOptions{});
+  CHECK(stats.delivered == 1);
+  CHECK(seen.items() == std::vector<std::string>{"order.created"});
+  CHECK(bus->store().count_pending() == 0);
+}
+
+TEST_CASE("an outbox bus leaves handler retries and dead letters to its transport", "[outbox][dead-letter]") {
+  ScratchStore scratch("sqlite");
+  OutboxBusOptions options;
+  options.relay.interval = std::chrono::milliseconds(10);
+  auto bus = make_outbox_bus(BusConfig::from_url("memory://"), scratch.url(), options);
+  std::atomic<int> runs{0};
+  auto sub = bus->subscribe({.pattern = "payment.*",
+                             .group = "payments",
+                             .retry = {.max_attempts = 3, .initial_delay = std::chrono::milliseconds(1), .jitter = 0}},
+                            [&](const Envelope&) {
+                              ++runs;
+                              throw std::runtime_error("card declined");
+                            });
+  Envelope e = Envelope::make("payment.requested", {{"order_id", "45"}});
+  bus->publish(e);
+  REQUIRE(bus->flush(std::chrono::seconds(30)));
+  CHECK(runs == 3);
+  auto letters = bus->dead_letters("payments");
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].event.id == e.id);
+  CHECK(letters[0].last_error == "card declined");
+  // The relay delivered it: the store's row is not dead, the transport's letter is.
+  CHECK(bus->store().get(e.id).delivered_at);
+  // The transport's metrics see every handler run, retry and dead letter.
+  auto transport = bus->transport().metrics().snapshot().total("payments");
+  CHECK(transport.failed_attempts == 3);
+  CHECK(transport.dead_lettered == 1);
+}

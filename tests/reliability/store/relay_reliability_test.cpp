@@ -1,0 +1,260 @@
+// The relay under failure: killed mid-delivery, a transport that is down, a
+// database that restarts, two relay processes on one store.
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "failing_bus.hpp"
+#include "herald/config.hpp"
+#include "herald/errors.hpp"
+#include "herald/relay.hpp"
+#include "relay_process.hpp"
+#include "scratch_store.hpp"
+#include "wait.hpp"
+
+using namespace herald;
+using namespace herald::test;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+constexpr int total_events = 10'000;
+
+Envelope order_event(int n, int aggregates) {
+  std::string order = std::to_string(n % aggregates);
+  Envelope e = Envelope::make("order.updated", {{"order_id", order}, {"n", n}}, "orders");
+  e.aggregatetype = "order";
+  e.aggregateid = order;
+  e.partitionkey = order;
+  return e;
+}
+
+void fill(EventStore& store, int count, int aggregates) {
+  for (int start = 0; start < count; start += 500) {
+    std::vector<Envelope> batch;
+    for (int n = start; n < std::min(count, start + 500); ++n) batch.push_back(order_event(n, aggregates));
+    store.append(batch);
+  }
+}
+
+void make_consumer_tables(AppConnection& app, const std::string& kind) {
+  app.exec(kind == "sqlite" ? "CREATE TABLE deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, "
+                              "owner TEXT NOT NULL, aggregate TEXT NOT NULL, n INTEGER NOT NULL)"
+                            : "CREATE TABLE deliveries (seq bigserial PRIMARY KEY, event_id text NOT NULL, "
+                              "owner text NOT NULL, aggregate text NOT NULL, n integer NOT NULL)");
+}
+
+// Checks that each aggregate's events were first delivered in order.
+bool first_deliveries_in_order(AppConnection& app) {
+  std::map<std::string, long long> last;
+  std::set<std::pair<std::string, long long>> seen;
+  for (const auto& [aggregate, n] : app.pairs("SELECT aggregate, n FROM deliveries ORDER BY seq")) {
+    if (!seen.insert({aggregate, n}).second) continue;  // a redelivery
+    auto it = last.find(aggregate);
+    if (it != last.end() && it->second > n) return false;
+    last[aggregate] = n;
+  }
+  return true;
+}
+
+const std::map<std::string, std::string> helper_env{
+    {"HERALD_OUTBOX_INTERVAL_MS", "20"}, {"HERALD_OUTBOX_BATCH_SIZE", "100"}, {"HERALD_OUTBOX_LEASE_MS", "2000"}};
+
+}  // namespace
+
+TEST_CASE("a relay killed with SIGKILL mid-delivery loses no event and the idempotent consumer applies each once",
+          "[reliability][relay][kill]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  auto app = scratch.connect();
+  make_consumer_tables(*app, kind);
+  fill(*store, total_events, 50);
+  REQUIRE(store->count_pending() == total_events);
+
+  {
+    RelayProcess first(scratch.url(), "relay-1", helper_env);
+    REQUIRE(wait_until([&] { return app->scalar("SELECT count(*) FROM effects") >= total_events / 4; }, seconds(120)));
+    first.kill9();
+  }
+  auto pending_after_kill = store->count_pending();
+  INFO("pending after kill: " << pending_after_kill);
+  CHECK(pending_after_kill > 0);
+  CHECK(pending_after_kill < total_events);
+
+  RelayProcess second(scratch.url(), "relay-2", helper_env);
+  REQUIRE(wait_until([&] { return store->count_pending() == 0; }, seconds(240)));
+  CHECK(second.stop() == 0);
+
+  long long deliveries = app->scalar("SELECT count(*) FROM deliveries");
+  long long delivered_events = app->scalar("SELECT count(DISTINCT event_id) FROM deliveries");
+  long long effects = app->scalar("SELECT count(*) FROM effects");
+  long long effect_events = app->scalar("SELECT count(DISTINCT event_id) FROM effects");
+  WARN(kind << ": " << deliveries - delivered_events << " redeliveries after the kill, all suppressed by the inbox");
+  CHECK(delivered_events == total_events);  // none lost
+  CHECK(effect_events == total_events);
+  CHECK(effects == total_events);           // none took effect twice
+  CHECK(first_deliveries_in_order(*app));
+  CHECK(store->status().delivered == static_cast<std::uint64_t>(total_events));
+}
+
+#ifdef HERALD_TEST_WITH_RABBITMQ
+TEST_CASE("a relay killed with SIGKILL while publishing to RabbitMQ loses no event and the inbox applies each once",
+          "[reliability][relay][kill][rabbitmq]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  auto app = scratch.connect();
+  make_consumer_tables(*app, kind);
+  fill(*store, total_events, 50);
+
+  // The consumer runs here, on the broker; the relay process only publishes.
+  std::string ns = unique_name("store-kill");
+  std::string bus_url = env_or("HERALD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/") + "?exchange=herald.test." +
+                        ns + "&queue_prefix=herald.test.&queue_expires=10m";
+  auto consumer_app = scratch.connect();  // the handler's own connection
+  auto bus = make_bus(BusConfig::from_url(bus_url));
+  Handler inbox = consumer_app->inbox("consumer", nullptr, nullptr);
+  auto sub = bus->subscribe({.pattern = "#", .group = "consumer"}, [&](const Envelope& e) {
+    consumer_app->exec("INSERT INTO deliveries(event_id, owner, aggregate, n) VALUES ('" + e.id + "', 'broker', '" +
+                       e.aggregateid + "', " + std::to_string(e.payload().at("n").get<int>()) + ")");
+    inbox(e);
+  });
+
+  {
+    RelayProcess first(scratch.url(), "relay-1", helper_env, bus_url);
+    REQUIRE(wait_until([&] { return store->status().delivered >= total_events / 4; }, seconds(120)));
+    first.kill9();
+  }
+  auto pending_after_kill = store->count_pending();
+  CHECK(pending_after_kill > 0);
+
+  RelayProcess second(scratch.url(), "relay-2", helper_env, bus_url);
+  REQUIRE(wait_until([&] { return store->count_pending() == 0; }, seconds(240)));
+  CHECK(second.stop() == 0);
+  REQUIRE(wait_until([&] { return app->scalar("SELECT count(DISTINCT event_id) FROM effects") == total_events; },
+                     seconds(120)));
+  sub.cancel();
+
+  long long deliveries = app->scalar("SELECT count(*) FROM deliveries");
+  WARN(kind << " via RabbitMQ: " << deliveries - total_events << " redeliveries, all suppressed by the inbox");
+  CHECK(app->scalar("SELECT count(DISTINCT event_id) FROM deliveries") == total_events);  // none lost
+  CHECK(app->scalar("SELECT count(*) FROM effects") == total_events);                     // none took effect twice
+  CHECK(first_deliveries_in_order(*app));
+}
+#endif
+
+TEST_CASE("two relay processes on one store deliver no event twice and miss none", "[reliability][relay][lease]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  auto app = scratch.connect();
+  make_consumer_tables(*app, kind);
+  fill(*store, total_events, 50);
+
+  {
+    RelayProcess a(scratch.url(), "relay-a", helper_env);
+    RelayProcess b(scratch.url(), "relay-b", helper_env);
+    REQUIRE(wait_until([&] { return store->count_pending() == 0; }, seconds(240)));
+    CHECK(a.stop() == 0);
+    CHECK(b.stop() == 0);
+  }
+  long long by_a = app->scalar("SELECT count(*) FROM deliveries WHERE owner = 'relay-a'");
+  long long by_b = app->scalar("SELECT count(*) FROM deliveries WHERE owner = 'relay-b'");
+  WARN(kind << ": relay-a delivered " << by_a << ", relay-b " << by_b);
+  CHECK(app->scalar("SELECT count(*) FROM deliveries") == total_events);  // nothing twice
+  CHECK(app->scalar("SELECT count(DISTINCT event_id) FROM deliveries") == total_events);
+  CHECK(app->scalar("SELECT count(*) FROM effects") == total_events);
+  CHECK(first_deliveries_in_order(*app));
+  if (kind == "postgres") {
+    // Row claiming with SKIP LOCKED: both relays share the work.
+    CHECK(by_a > 0);
+    CHECK(by_b > 0);
+  } else {
+    // SQLite: one relay holds the lease, the other stands by.
+    CHECK(by_a + by_b == total_events);
+  }
+}
+
+TEST_CASE("while the transport is down rows stay pending with growing backoff and all are delivered once it is back",
+          "[reliability][relay][retry]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  FailingBus bus;
+  Recorder<std::string> seen;
+  auto sub = bus.subscribe({.pattern = "#", .group = "g"}, [&](const Envelope& e) { seen.add(e.id); });
+  fill(*store, 1000, 10);
+  bus.go_down();
+
+  RelayOptions options;
+  options.interval = milliseconds(10);
+  options.retry = {.max_attempts = 1000, .initial_delay = milliseconds(20), .multiplier = 2.0,
+                   .max_delay = milliseconds(400), .jitter = 0.0};
+  Relay relay(*store, bus, options);
+  auto head = store->scan({}, 0, 1).events.at(0).event.id;
+  // Watch the head row's waits grow: 20, 40, 80, 160 ms...
+  std::vector<std::int64_t> waits;
+  int last_attempts = 0;
+  REQUIRE(wait_until([&] {
+    auto row = store->get(head);
+    if (row.delivery_attempts > last_attempts && row.next_attempt_at) {
+      last_attempts = row.delivery_attempts;
+      waits.push_back(std::chrono::duration_cast<milliseconds>(*row.next_attempt_at - now_micros()).count());
+    }
+    return row.delivery_attempts >= 5;
+  }, seconds(60)));
+  CHECK(store->count_pending() == 1000);
+  CHECK(seen.size() == 0);
+  auto row = store->get(head);
+  CHECK(row.last_error == "broker unreachable (test)");
+  CHECK_FALSE(row.dead_letter);
+  INFO("observed waits (ms, from when they were seen): " << Catch::Detail::stringify(waits));
+  CHECK(waits.size() >= 2);
+
+  bus.heal();
+  REQUIRE(wait_until([&] { return store->count_pending() == 0; }, seconds(60)));
+  CHECK(seen.wait_for(1000, seconds(30)));
+  auto ids = seen.items();
+  CHECK(std::set<std::string>(ids.begin(), ids.end()).size() == 1000);
+}
+
+#ifdef HERALD_TEST_WITH_POSTGRES
+TEST_CASE("a relay rides out a PostgreSQL crash and delivers every event after the restart",
+          "[reliability][relay][postgres]") {
+  const std::string script = HERALD_SOURCE_DIR "/scripts/brokers/postgres";
+  ScratchStore scratch("postgres");
+  auto store = scratch.open();
+  fill(*store, 2000, 20);
+  auto bus = make_bus("memory://?dispatch=inline");
+  Recorder<std::string> seen;
+  auto sub = bus->subscribe({.pattern = "#", .group = "g"}, [&](const Envelope& e) { seen.add(e.id); });
+
+  RelayOptions options;
+  options.interval = milliseconds(50);
+  options.batch_size = 50;
+  std::atomic<int> store_errors{0};
+  options.on_error = [&](const std::string&) { ++store_errors; };
+  {
+    Relay relay(*store, *bus, options);
+    REQUIRE(seen.wait_for(200, seconds(60)));
+    REQUIRE(std::system((script + " kill9 >/dev/null").c_str()) == 0);
+    REQUIRE(wait_until([&] { return store_errors > 0; }, seconds(60)));  // the relay noticed
+    REQUIRE(std::system((script + " start >/dev/null").c_str()) == 0);
+    REQUIRE(wait_until([&] {
+      try {
+        return store->count_pending() == 0;
+      } catch (const StoreError&) {
+        return false;  // the pool reconnects on the next call
+      }
+    }, seconds(120)));
+  }
+  auto ids = seen.items();
+  CHECK(std::set<std::string>(ids.begin(), ids.end()).size() == 2000);  // none lost (some may repeat)
+  CHECK(store->status().delivered == 2000);
+}
+#endif
