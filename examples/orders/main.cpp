@@ -1,13 +1,23 @@
 // The orders demo: a small service on herald, start to finish.
 //
-//   orders_demo [--url URL]      (default: HERALD_URL, else memory://)
+//   orders_demo [--url URL] [--store URL | --no-outbox]
+//
+// --url picks the transport (default HERALD_URL, else memory://). When built
+// with the SQLite store, events go through the transactional outbox into
+// --store (default HERALD_STORE_URL, else a fresh SQLite file in the temp
+// directory) and an in-process relay delivers them.
 
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "events.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
+#ifdef HERALD_DEMO_WITH_SQLITE
+#include "herald/outbox.hpp"
+#endif
 #include "log.hpp"
 #include "order_service.hpp"
 #include "subscribers.hpp"
@@ -16,31 +26,74 @@ using namespace orders;
 
 namespace {
 
-herald::BusConfig config_from(int argc, char** argv) {
+struct DemoArgs {
   herald::BusConfig config = herald::BusConfig::from_env();
+  std::string store;  // "" without the outbox
+};
+
+DemoArgs args_from(int argc, char** argv) {
+  DemoArgs args;
+  if (const char* s = std::getenv("HERALD_STORE_URL"); s && *s) args.store = s;
+  bool outbox = true;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
       auto from_url = herald::BusConfig::from_url(argv[++i]);
-      config.url = from_url.url;
-      config.options = from_url.options;
+      args.config.url = from_url.url;
+      args.config.options = from_url.options;
+    } else if (std::strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
+      args.store = argv[++i];
+    } else if (std::strcmp(argv[i], "--no-outbox") == 0) {
+      outbox = false;
     } else {
-      throw herald::ConfigError(std::string("orders_demo: unknown argument '") + argv[i] + "' (usage: orders_demo [--url URL])");
+      throw herald::ConfigError(std::string("orders_demo: unknown argument '") + argv[i] +
+                                "' (usage: orders_demo [--url URL] [--store URL | --no-outbox])");
     }
   }
-  config.source = "orders-service";
-  return config;
+  args.config.source = "orders-service";
+#ifdef HERALD_DEMO_WITH_SQLITE
+  if (outbox && args.store.empty()) {
+    auto file = std::filesystem::temp_directory_path() / "herald-orders-demo.db";
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+    args.store = "sqlite://" + file.string();
+  }
+#else
+  if (!args.store.empty()) throw herald::ConfigError("orders_demo: built without the SQLite store; --store is not available");
+#endif
+  if (!outbox) args.store.clear();
+  return args;
 }
 
 int run(int argc, char** argv) {
-  herald::BusConfig config = config_from(argc, argv);
-  auto bus = herald::make_bus(config);
-  say("demo", "transport " + bus->features().name + " (" + herald::redact_url(config.url) + ")");
+  DemoArgs args = args_from(argc, argv);
+  const herald::BusConfig& config = args.config;
+  std::unique_ptr<herald::EventBus> bus;
+  herald::EventBus* transport = nullptr;  // where a broker redelivery would come from
+#ifdef HERALD_DEMO_WITH_SQLITE
+  herald::OutboxBus* outbox = nullptr;
+  if (!args.store.empty()) {
+    auto o = herald::make_outbox_bus(config, args.store);
+    outbox = o.get();
+    transport = &o->transport();
+    bus = std::move(o);
+    say("demo", "outbox in " + herald::redact_url(args.store) + ", relayed to " + transport->features().name + " (" +
+                    herald::redact_url(config.url) + ")");
+  }
+#endif
+  if (!bus) {
+    bus = herald::make_bus(config);
+    transport = bus.get();
+    say("demo", "transport " + bus->features().name + " (" + herald::redact_url(config.url) + "), no outbox");
+  }
 
   herald::Upcasters upcasters;
   upcasters.add("order.created", 1, [](nlohmann::json p) {
     p["currency"] = "EUR";  // v1 orders were always in euros
     return p;
   });
+  // Brokers keep dead letters between runs: start from a clean slate so the
+  // story below is this run's.
+  if (std::size_t stale = bus->purge_dead_letters("payments"))
+    say("demo", "purged " + std::to_string(stale) + " dead letter(s) left by an earlier run");
   auto idempotency = std::make_shared<herald::MemoryIdempotencyStore>();
   auto subscribers = subscribe_all(*bus, upcasters, idempotency);
   OrderService service(*bus, [&](herald::Envelope e) { bus->publish(std::move(e)); });
@@ -76,7 +129,7 @@ int run(int argc, char** argv) {
       if (e.partitionkey == "42") redelivered = e;
   }
   say("broker", "order 42's order.paid is delivered a second time (as after a consumer crash)");
-  bus->publish(redelivered);
+  transport->publish(redelivered);
   if (!bus->flush(std::chrono::seconds(30))) throw herald::TimeoutError("events were not handled within 30 s");
 
   std::cout << "\n--- dead letters (group payments) ---\n";
@@ -84,14 +137,28 @@ int run(int argc, char** argv) {
     std::cout << "  " << d.routing_key << " " << short_id(d.event.id) << "  reason=" << d.reason
               << " attempts=" << d.attempts << "\n    last error: " << d.last_error << '\n';
 
-  std::cout << "\n--- timeline of order 42 ---\n";
+  std::cout << "\n--- timeline of order 42 (as the timeline service saw it) ---\n";
   {
     std::lock_guard lock(subscribers->mutex);
     for (const auto& type : subscribers->timeline["42"]) std::cout << "  " << type << '\n';
   }
+#ifdef HERALD_DEMO_WITH_SQLITE
+  if (outbox) {
+    auto status = outbox->store().status();
+    std::cout << "\n--- outbox (" << outbox->store().describe() << ") ---\n"
+              << "  stored " << status.last_position << " events: " << status.delivered << " delivered by the relay, "
+              << status.pending << " pending, " << status.dead << " dead\n"
+              << "\n--- timeline of order 42 from the event store ---\n";
+    for (const auto& stored : outbox->store().timeline("order", "42", "", 50).events)
+      std::cout << "  #" << stored.position << "  " << herald::format_time(stored.event.time) << "  "
+                << stored.event.type << '\n';
+  }
+#endif
 
+  // Handler runs, retries and dead letters are counted where they happen:
+  // on the transport (behind the outbox, when there is one).
   auto m = bus->metrics().snapshot();
-  auto all = m.total();
+  auto all = transport->metrics().snapshot().total();
   std::cout << "\n--- summary ---\n"
             << "  events published:        " << m.total_published() << '\n'
             << "  handler runs ok:         " << all.delivered << '\n'

@@ -59,6 +59,8 @@ std::unique_ptr<Subscribers> subscribe_all(herald::EventBus& bus, herald::Upcast
         herald::Envelope paid = herald::Envelope::make("order.paid", {{"order_id", o.order_id}, {"amount", o.total}},
                                                        "payments-service");
         paid.partitionkey = o.order_id;
+        paid.aggregatetype = "order";
+        paid.aggregateid = o.order_id;
         bus.publish(paid);  // carries the order.created's correlation and causation ids
         say("payments", "charged order " + o.order_id + ", published order.paid");
       },

@@ -272,6 +272,7 @@ void GroupMember::poll_loop() {
 }
 
 void GroupMember::on_message_error(const rd_kafka_message_t& message) {
+  fprintf(stderr, "DBG %d msgerr %s\n", getpid(), rd_kafka_err2name(message.err));
   switch (message.err) {
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
     case RD_KAFKA_RESP_ERR__TRANSPORT:
@@ -293,6 +294,7 @@ void GroupMember::take(MessagePtr message) {
     on_message_error(*message);
     return;
   }
+  { static thread_local int n = 0; if (n++ % 500 == 0) fprintf(stderr, "DBG %d take %s/%d@%ld\n", getpid(), rd_kafka_topic_name(message->rkt), message->partition, (long)message->offset); }
   // Records come in runs from one partition: look it up once per run.
   if (message->rkt != last_rkt_ || message->partition != last_partition_id_) {
     auto found = partitions_.find({rd_kafka_topic_name(message->rkt), message->partition});

@@ -17,7 +17,9 @@ TEST_CASE("when a member is killed the group rebalances and the survivor finishe
   auto config = kafka_config(ns, {{"partitions", "4"}});
   const std::string prefix = config.options.at("topic_prefix");
   const std::string group = ns + "-workers";
-  auto bus = make_bus(config);
+  auto dconfig = config;
+  dconfig.options["kafka.consumer.debug"] = "fetch,topic";
+  auto bus = make_bus(dconfig);
 
   std::vector<Envelope> events;
   std::set<std::string> ids;
