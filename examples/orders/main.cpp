@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "events.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
@@ -52,7 +54,8 @@ DemoArgs args_from(int argc, char** argv) {
   args.config.source = "orders-service";
 #ifdef HERALD_DEMO_WITH_SQLITE
   if (outbox && args.store.empty()) {
-    auto file = std::filesystem::temp_directory_path() / "herald-orders-demo.db";
+    // One file per run, so runs side by side (tests) do not share a store.
+    auto file = std::filesystem::temp_directory_path() / ("herald-orders-demo-" + std::to_string(::getpid()) + ".db");
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
     args.store = "sqlite://" + file.string();
   }

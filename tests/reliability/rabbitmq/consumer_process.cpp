@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <future>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
@@ -49,8 +50,13 @@ int main(int argc, char** argv) {
 
   std::mutex mutex;
   std::condition_variable never;
+  // Events may arrive before "ready" is out; the parent reads "ready" first,
+  // so handlers wait for it (a crash before it would read as a failed start).
+  std::promise<void> ready;
+  std::shared_future<void> announced = ready.get_future().share();
   auto sub = bus->subscribe({.pattern = pattern, .group = group, .concurrency = concurrency, .retry = retry},
                             [&](const herald::Envelope& e) {
+                              announced.wait();
                               say("got " + e.id);
                               if (mode == "hold") {
                                 std::unique_lock lock(mutex);
@@ -62,6 +68,7 @@ int main(int argc, char** argv) {
                               }
                             });
   say("ready");
+  ready.set_value();
   // Runs until killed (or its stdin closes).
   std::string line;
   while (std::getline(std::cin, line)) {
