@@ -20,10 +20,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <librdkafka/rdkafka.h>
 
 #include "herald/codec.hpp"
 #include "herald/config.hpp"
@@ -69,6 +72,39 @@ BusConfig herald_config(const std::string& prefix) {
   c.options["kafka.consumer.heartbeat.interval.ms"] = "250";
   c.options["kafka.consumer.session.timeout.ms"] = "6000";
   return c;
+}
+
+// Deletes the topics whose names start with one of `prefixes`, so repeated
+// runs do not pile up data on the broker. Best effort: a failure is reported.
+void delete_topics(const std::vector<std::string>& prefixes) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers().c_str(), err, sizeof err);
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err),
+                                                        rd_kafka_destroy);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    std::fprintf(stderr, "bench_kafka: cleanup: %s\n", err);
+    return;
+  }
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk.get(), 1, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  std::vector<rd_kafka_DeleteTopic_t*> doomed;
+  for (int i = 0; i < md->topic_cnt; ++i)
+    for (const auto& p : prefixes)
+      if (std::string_view(md->topics[i].topic).substr(0, p.size()) == p) {
+        doomed.push_back(rd_kafka_DeleteTopic_new(md->topics[i].topic));
+        break;
+      }
+  rd_kafka_metadata_destroy(md);
+  if (doomed.empty()) return;
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(rd_kafka_queue_new(rk.get()), rd_kafka_queue_destroy);
+  rd_kafka_DeleteTopics(rk.get(), doomed.data(), doomed.size(), nullptr, queue.get());
+  if (rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 30000)) {
+    if (rd_kafka_event_error(ev)) std::fprintf(stderr, "bench_kafka: cleanup: %s\n", rd_kafka_event_error_string(ev));
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_DeleteTopic_destroy_array(doomed.data(), doomed.size());
 }
 
 struct Rates {
@@ -183,6 +219,7 @@ int main(int argc, char** argv) {
       const std::string tag = run + "-" + std::to_string(round);
       Rates raw = run_raw(events, "herald-bench-raw." + tag);
       Rates her = run_herald(events, "herald-bench." + tag + ".", "bench-" + tag);
+      delete_topics({"herald-bench-raw." + tag, "herald-bench." + tag + "."});
       std::printf("  round %d: produce raw %.0f/s herald %.0f/s; consume raw %.0f/s herald %.0f/s\n", round + 1,
                   raw.produce, her.produce, raw.consume, her.consume);
       best_raw.produce = std::max(best_raw.produce, raw.produce);
@@ -194,6 +231,7 @@ int main(int argc, char** argv) {
     print_ratio("produce (delivery reports)", best_herald.produce, best_raw.produce, 0.90);
     print_ratio("consume (handler, committed)", best_herald.consume, best_raw.consume, 0.90);
     run_latency("herald-bench." + run + "-latency.", "bench-latency-" + run);
+    delete_topics({"herald-bench." + run + "-latency."});
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kafka: %s\n", e.what());

@@ -24,7 +24,12 @@ struct BusServices {
         producer(std::make_unique<Producer>(options, redactor)),
         admin(producer->handle(), options, *redactor),
         decode(decode_options),
-        scheduler(std::move(sched)) {}
+        scheduler(std::move(sched)) {
+    // Consumers are made at subscribe; check their properties now, so a bad
+    // one fails make_bus like a bad producer property does.
+    ClientHooks probe(redactor);
+    make_conf(options, ClientRole::consumer, probe, {{"group.id", "herald-config-check"}});
+  }
 
   const KafkaOptions options;
   const TopicNaming naming;

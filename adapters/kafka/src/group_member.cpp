@@ -1,12 +1,11 @@
 #include "group_member.hpp"
 
 #include <algorithm>
-#include <cstdlib>
-#include <unistd.h>
 #include <functional>
 #include <pthread.h>
 
 #include "herald/errors.hpp"
+#include "offset_window.hpp"
 #include "retry_state.hpp"
 
 namespace herald::kafka {
@@ -46,8 +45,7 @@ struct GroupMember::Partition {
   const bool retry_topic;
 
   bool revoked = false;  // given up: records still here are dropped, results no longer count
-  std::deque<std::pair<std::int64_t, bool>> window;  // offsets taken, in order, finished?
-  std::int64_t next_commit = -1;  // first unfinished offset (or last taken + 1)
+  OffsetWindow window;
   std::int64_t commit_sent = -1;
   std::int64_t committed = -1;
   // Records that will settle by themselves: queued on a lane, in a handler,
@@ -56,22 +54,6 @@ struct GroupMember::Partition {
   int pending = 0;
   int waiting = 0;  // records waiting for a retry: the partition is paused
   bool paused = false;  // poll thread only: what librdkafka was told
-
-  // With tracker->mutex held.
-  void finish(std::int64_t offset) {
-    if (revoked) return;
-    auto it = std::lower_bound(window.begin(), window.end(), offset,
-                               [](const auto& entry, std::int64_t o) { return entry.first < o; });
-    if (it != window.end() && it->first == offset) it->second = true;
-    advance();
-  }
-  void advance() {
-    while (!window.empty() && window.front().second) {
-      next_commit = window.front().first + 1;
-      window.pop_front();
-    }
-    if (!window.empty()) next_commit = window.front().first;
-  }
 };
 
 /// One record on its way through the member.
@@ -105,7 +87,6 @@ struct GroupMember::Item {
   /// lane, kept when it cannot be decoded (its bytes go to the dead letter).
   MessagePtr message;
   bool decoded = false;
-  bool skip = false;
   Envelope event;
   std::string decode_error;  // set: the record could not be decoded
   int attempts = 0;   // handler runs, counting earlier deliveries (retry topic)
@@ -272,7 +253,6 @@ void GroupMember::poll_loop() {
 }
 
 void GroupMember::on_message_error(const rd_kafka_message_t& message) {
-  fprintf(stderr, "DBG %d msgerr %s\n", getpid(), rd_kafka_err2name(message.err));
   switch (message.err) {
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
     case RD_KAFKA_RESP_ERR__TRANSPORT:
@@ -294,7 +274,6 @@ void GroupMember::take(MessagePtr message) {
     on_message_error(*message);
     return;
   }
-  { static thread_local int n = 0; if (n++ % 500 == 0) fprintf(stderr, "DBG %d take %s/%d@%ld\n", getpid(), rd_kafka_topic_name(message->rkt), message->partition, (long)message->offset); }
   // Records come in runs from one partition: look it up once per run.
   if (message->rkt != last_rkt_ || message->partition != last_partition_id_) {
     auto found = partitions_.find({rd_kafka_topic_name(message->rkt), message->partition});
@@ -315,8 +294,6 @@ void GroupMember::take(MessagePtr message) {
   // A record waiting in the retry topic must not hold up its key's new records.
   item->park_key = partition->retry_topic ? "retry\x1f" + base : std::move(base);
   item->message = std::move(message);
-  static const bool early = std::getenv("HERALD_EXP_DECODE_ON_POLL") != nullptr;
-  if (early && !decode(*item)) item->skip = true;
   taken_.emplace_back(partition.get(), item->offset);
   lane_batches_[lane].push_back(LaneTask{std::move(item), {}});
 }
@@ -366,7 +343,7 @@ void GroupMember::dispatch() {
   if (taken_.empty()) return;
   {
     std::lock_guard lock(tracker_->mutex);
-    for (const auto& [partition, offset] : taken_) partition->window.emplace_back(offset, false);
+    for (const auto& [partition, offset] : taken_) partition->window.take(offset);
     for (auto& batch : lane_batches_)
       for (auto& task : batch) task.item->count();
   }
@@ -402,9 +379,10 @@ void GroupMember::commit(bool async) {
   {
     std::lock_guard lock(tracker_->mutex);
     for (auto& [id, p] : partitions_) {
-      if (p->revoked || p->next_commit < 0 || p->next_commit <= p->commit_sent) continue;
-      rd_kafka_topic_partition_list_add(list.get(), p->topic.c_str(), p->id)->offset = p->next_commit;
-      p->commit_sent = p->next_commit;
+      std::int64_t next = p->window.committable();
+      if (p->revoked || next < 0 || next <= p->commit_sent) continue;
+      rd_kafka_topic_partition_list_add(list.get(), p->topic.c_str(), p->id)->offset = next;
+      p->commit_sent = next;
     }
   }
   if (!list->cnt) return;
@@ -456,15 +434,6 @@ void GroupMember::release_partitions(bool commit_first) {
 }
 
 void GroupMember::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
-  {
-    std::string d = "REBAL " + std::to_string(getpid()) + " " + std::string(rd_kafka_err2name(err)) + ":";
-    for (int i = 0; i < list->cnt; ++i) d += " " + std::to_string(list->elems[i].partition);
-    {
-      std::lock_guard lock(tracker_->mutex);
-      for (auto& [id, p] : partitions_) d += " [" + std::to_string(p->id) + " next=" + std::to_string(p->next_commit) + " sent=" + std::to_string(p->commit_sent) + " win=" + std::to_string(p->window.size()) + " pend=" + std::to_string(p->pending) + "]";
-    }
-    fprintf(stderr, "DBG %ld %s\n", (long)(std::chrono::steady_clock::now().time_since_epoch().count()/1000000 % 100000), d.c_str());
-  }
   // Records taken in this poll round but not handed out yet belong to the
   // old assignment; their offsets were not counted, so nothing is lost.
   drop_pending();
@@ -605,10 +574,10 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
   }
   auto finish = [&] {
     std::lock_guard lock(tracker_->mutex);
-    p.finish(item->offset);
+    if (!p.revoked) p.window.finish(item->offset);
     item->uncount();
   };
-  if (item->skip || (!item->decoded && !decode(*item))) {
+  if (!item->decoded && !decode(*item)) {
     finish();  // a type this subscription does not want: committed with the rest
     return Outcome::done;
   }
@@ -753,7 +722,7 @@ void GroupMember::retry_produce(std::string topic, std::shared_ptr<const OutReco
                               if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return again(describe(err));
                               {
                                 std::lock_guard lock(partition->tracker->mutex);
-                                partition->finish(offset);
+                                if (!partition->revoked) partition->window.finish(offset);
                               }
                               release();
                             }));

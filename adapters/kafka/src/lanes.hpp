@@ -57,6 +57,9 @@ class Lanes {
     for (auto& l : lanes_) {
       l.ready.notify_all();
       if (l.thread.joinable()) l.thread.join();
+      std::deque<Task> dropped;
+      std::lock_guard lock(l.mutex);
+      dropped.swap(l.queue);
     }
   }
 

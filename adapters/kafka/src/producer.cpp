@@ -95,10 +95,6 @@ void Producer::delivery_report(rd_kafka_t*, const rd_kafka_message_t* message, v
   // no notification per report on the hot path.
 }
 
-void Producer::on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const std::string& reason) {
-  ClientHooks::on_error(rk, err, reason);
-}
-
 void Producer::poll_loop() {
   pthread_setname_np(pthread_self(), "herald-reports");
   while (!stop_.load(std::memory_order_acquire)) rd_kafka_poll(rk_.get(), 100);

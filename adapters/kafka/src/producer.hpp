@@ -86,7 +86,6 @@ class Producer final : public ClientHooks {
   void close(std::chrono::milliseconds timeout);
 
   rd_kafka_t* handle() const noexcept { return rk_.get(); }
-  void on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const std::string& reason) override;
 
  private:
   static void delivery_report(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);

@@ -80,8 +80,14 @@ KafkaOptions read_options(const BusConfig& config) {
   if (o.commit_interval.count() < 1) throw ConfigError("kafka: option 'commit_interval' must be at least 1ms");
   for (const auto* props : {&o.properties, &o.producer_properties, &o.consumer_properties})
     for (const auto& [k, v] : *props)
+    {
       if (k == "group.id" || k == "enable.auto.commit" || k == "enable.auto.offset.store")
         throw ConfigError("kafka: property '" + k + "' is managed by herald (use option 'group_prefix' for group ids)");
+      // herald's rebalance handling is the eager protocol's (assign / unassign).
+      if (k == "partition.assignment.strategy" && v.find("cooperative") != std::string::npos)
+        throw ConfigError("kafka: property 'partition.assignment.strategy' = '" + v +
+                          "': cooperative rebalancing is not supported (use range or roundrobin)");
+    }
   return o;
 }
 

@@ -25,12 +25,18 @@ std::vector<TopicPartitions> list_all_topics(rd_kafka_t* client, std::chrono::mi
 }
 
 std::vector<std::string> TopicAdmin::ensure(const std::vector<std::string>& topics) {
+  {
+    // Almost always every topic is known: do not queue behind a creation.
+    std::shared_lock lock(known_mutex_);
+    if (std::all_of(topics.begin(), topics.end(), [&](const std::string& t) { return known_.count(t) > 0; })) return {};
+  }
   std::lock_guard lock(mutex_);
   std::vector<std::string> missing;
   for (const auto& t : topics)
     if (!known_.count(t) && std::find(missing.begin(), missing.end(), t) == missing.end()) missing.push_back(t);
   if (missing.empty()) return {};
   if (!options_.create_topics) {
+    std::unique_lock known_lock(known_mutex_);
     known_.insert(missing.begin(), missing.end());
     return {};
   }
@@ -76,6 +82,7 @@ std::vector<std::string> TopicAdmin::ensure(const std::vector<std::string>& topi
     }
   }
   wait_for_leaders(missing);
+  std::unique_lock known_lock(known_mutex_);
   known_.insert(missing.begin(), missing.end());
   return created;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,8 @@ class TopicAdmin {
   rd_kafka_t* client_;
   const KafkaOptions& options_;
   const Redactor& redactor_;
-  std::mutex mutex_;  // one creation at a time; guards known_
+  std::mutex mutex_;               // one creation at a time
+  std::shared_mutex known_mutex_;  // guards known_
   std::set<std::string, std::less<>> known_;
 };
 

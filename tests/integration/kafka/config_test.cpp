@@ -3,6 +3,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
 #include "herald/errors.hpp"
 #include "kafka_fixture.hpp"
 
@@ -27,6 +34,8 @@ TEST_CASE("librdkafka properties pass through and are checked by librdkafka", "[
   CHECK_THROWS_WITH(make_bus("kafka://127.0.0.1:9092?kafka.producer.linger.ms=soon"), Catch::Contains("linger.ms"));
   CHECK_THROWS_WITH(make_bus("kafka://127.0.0.1:9092?kafka.producer.compression.type=zip"),
                     Catch::Contains("compression.type"));
+  CHECK_THROWS_WITH(make_bus("kafka://127.0.0.1:9092?kafka.consumer.session.timeout.ms=long"),
+                    Catch::Contains("session.timeout.ms"));
 
   // Accepted properties take effect: lz4-compressed records still arrive.
   KafkaFixture f({{"kafka.producer.compression.type", "lz4"}, {"kafka.client.id", "herald-it"}});
@@ -67,6 +76,57 @@ TEST_CASE("SASL passwords never appear in errors", "[kafka][config][secrets]") {
       CHECK_THAT(e.what(), !Catch::Contains(secret));
     }
   }
+}
+
+namespace {
+
+// Captures what the process writes to stderr (fd 2) while it lives.
+class StderrCapture {
+ public:
+  StderrCapture() : path_("/tmp/" + unique_name("herald-stderr") + ".log") {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    int fd = ::open(path_.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~StderrCapture() { restore(); std::remove(path_.c_str()); }
+  std::string text() {
+    restore();
+    std::ifstream in(path_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  std::string path_;
+  int saved_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("SASL passwords never appear in librdkafka's logs", "[kafka][config][secrets]") {
+  const std::string secret = "correct-horse-battery-staple";
+  StderrCapture capture;
+  {
+    // The broker speaks PLAINTEXT: the SASL handshake fails and is logged,
+    // and debug=conf,security logs the whole configuration.
+    BusConfig c = BusConfig::from_url("kafka://alice:" + secret + "@" + kafka_brokers());
+    c.options["create_topics"] = "false";
+    c.options["kafka.debug"] = "conf,security";
+    c.options["kafka.producer.message.timeout.ms"] = "1500";
+    auto bus = make_bus(c);
+    CHECK_THROWS_AS(bus->publish(Envelope::make("order.created", {{"n", 1}})), PublishError);
+  }
+  std::string log = capture.text();
+  CHECK_THAT(log, Catch::Contains("sasl"));  // it did log about SASL
+  CHECK_THAT(log, !Catch::Contains(secret));
 }
 
 TEST_CASE("a record the broker cannot take fails the publish with a publish error", "[kafka][publish]") {

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
     c.options["topic_prefix"] = argv[2];
     c.options["kafka.consumer.heartbeat.interval.ms"] = "250";
     c.options["kafka.consumer.session.timeout.ms"] = "6000";
+    // Takes few records at a time, so a kill lands with most still to do.
+    c.options["max_in_flight"] = "50";
     auto bus = herald::make_bus(c);
     auto sub = bus->subscribe({.pattern = "work.#", .group = argv[3]}, [](const herald::Envelope& e) {
       std::printf("%s\n", e.id.c_str());
