@@ -180,7 +180,13 @@ void run_latency(const std::string& prefix, const std::string& group) {
     std::lock_guard lock(mutex);
     samples.push_back(us);
   });
-  bus->publish(Envelope::make("order.created", {{"sent", SteadyClock::now().time_since_epoch().count()}}));  // warm-up
+  // Warm-up: until events flow (the first fetches of a new member), then measure.
+  for (int i = 0; i < 20; ++i) {
+    Envelope e = Envelope::make("order.created", {{"sent", SteadyClock::now().time_since_epoch().count()}});
+    e.partitionkey = "order-" + std::to_string(i);
+    bus->publish(std::move(e));
+  }
+  if (!bus->flush(std::chrono::seconds(30))) throw std::runtime_error("latency run: warm-up not handled");
   {
     std::lock_guard lock(mutex);
     samples.clear();

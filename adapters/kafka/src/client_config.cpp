@@ -97,6 +97,9 @@ ConfPtr make_conf(const KafkaOptions& options, ClientRole role, ClientHooks& hoo
       // Pattern subscriptions (regex) see new topics at this interval;
       // herald also refreshes when it creates a topic itself.
       props["topic.metadata.refresh.interval.ms"] = "10000";
+      // A partition that becomes fetchable while a fetch is parked on the
+      // broker waits for that fetch to return: bound it (librdkafka: 500).
+      props["fetch.wait.max.ms"] = "100";
       break;
     case ClientRole::reader:
       props["enable.auto.commit"] = "false";

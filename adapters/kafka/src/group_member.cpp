@@ -380,7 +380,10 @@ void GroupMember::commit(bool async) {
     std::lock_guard lock(tracker_->mutex);
     for (auto& [id, p] : partitions_) {
       std::int64_t next = p->window.committable();
-      if (p->revoked || next < 0 || next <= p->commit_sent) continue;
+      // A synchronous commit (rebalance, stop) does not trust an async one
+      // still in flight: that may fail while the group rebalances.
+      std::int64_t known = async ? p->commit_sent : p->committed;
+      if (p->revoked || next < 0 || next <= known) continue;
       rd_kafka_topic_partition_list_add(list.get(), p->topic.c_str(), p->id)->offset = next;
       p->commit_sent = next;
     }

@@ -57,12 +57,15 @@ TEST_CASE("when a member is killed the group rebalances and the survivor finishe
   REQUIRE(child_count() < ids.size());
 
   std::set<std::string> seen(by_child);
-  REQUIRE(wait_until(
+  bool finished = wait_until(
       [&] {
         for (const auto& id : survivor.items()) seen.insert(id);
         return seen.size() >= ids.size();
       },
-      std::chrono::seconds(60)));
+      std::chrono::seconds(120));
+  INFO("the child handled " << by_child.size() << ", the survivor " << survivor.size() << "; "
+                            << ids.size() - seen.size() << " not handled");
+  REQUIRE(finished);
   REQUIRE(bus->flush(std::chrono::seconds(30)));
   CHECK(seen == ids);
 }
