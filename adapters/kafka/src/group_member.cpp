@@ -117,7 +117,8 @@ GroupMember::GroupMember(PassKey, std::shared_ptr<BusServices> bus, const Subscr
       group_id_(bus_->options.group_prefix + spec.group),
       selection_(bus_->naming.select(spec.pattern, group_id_)),
       invoke_(std::move(invoke)),
-      tracker_(std::make_shared<Tracker>()) {
+      tracker_(std::make_shared<Tracker>()),
+      claim_(std::make_unique<GroupClaim>(bus_->options.brokers, group_id_, spec.pattern)) {
   pattern_.add(spec_.pattern, 1);
 }
 
@@ -209,7 +210,10 @@ void GroupMember::teardown() {
   if (lanes_) lanes_->stop();  // running handlers return, queued records are dropped
   for (auto& lane : parked_) lane.clear();
   drop_pending();
-  if (!rk_) return;
+  if (!rk_) {
+    claim_.reset();
+    return;
+  }
   // Dead letters and retries still being written finish, then the handled
   // offsets are committed and the group hears that we leave.
   release_partitions(true);
@@ -218,6 +222,7 @@ void GroupMember::teardown() {
   rd_kafka_consumer_close(rk_.get());
   queue_.reset();
   rk_.reset();
+  claim_.reset();
 }
 
 // ---------------------------------------------------------------- polling

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "bus_services.hpp"
+#include "group_claim.hpp"
 #include "herald/bus.hpp"
 #include "herald/pattern.hpp"
 #include "lanes.hpp"
@@ -141,6 +142,8 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   std::condition_variable state_changed_;
   bool assigned_ = false;     // a first assignment arrived
   bool rebalancing_ = true;   // partitions given up, new ones not yet assigned
+
+  std::unique_ptr<GroupClaim> claim_;  // this group's pattern in this process, until teardown
 
   std::atomic<bool> pause_dirty_{false};
   std::atomic<bool> commit_now_{false};
