@@ -18,6 +18,7 @@ thread_local const GroupMember* running_member = nullptr;
 
 constexpr std::size_t poll_batch = 1000;
 constexpr std::chrono::milliseconds poll_wait{100};
+constexpr std::chrono::milliseconds backpressure_poll_wait{5};
 constexpr std::chrono::seconds produce_retry_delay{1};
 
 }  // namespace
@@ -45,6 +46,10 @@ struct GroupMember::Partition {
   const bool retry_topic;
 
   bool revoked = false;  // given up: records still here are dropped, results no longer count
+  // Being given up: records not started yet are left to the next owner,
+  // unless one after them already started (the commit must cover it).
+  bool releasing = false;
+  std::int64_t highest_started = -1;
   OffsetWindow window;
   std::int64_t commit_sent = -1;
   std::int64_t committed = -1;
@@ -237,15 +242,18 @@ void GroupMember::poll_loop() {
       commit(true);
       last_commit = now;
     }
-    if (tracker_->in_flight.load(std::memory_order_acquire) >= bus_->options.max_in_flight) {
-      // Back-pressure: librdkafka keeps buffering up to its own limits
-      // (queued.max.messages.kbytes) and then stops fetching. Resume once
-      // half is done, looking every millisecond: no wake-up per record.
-      while (!stop_polling_.load() && tracker_->in_flight.load() > bus_->options.max_in_flight / 2)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
+    // Back-pressure: pause every partition until half the records in
+    // flight are done, and keep polling meanwhile, so rebalances are
+    // served and the group does not evict a member that is only busy.
+    std::size_t in_flight = tracker_->in_flight.load(std::memory_order_acquire);
+    bool full = backpressure_ ? in_flight > bus_->options.max_in_flight / 2 : in_flight >= bus_->options.max_in_flight;
+    if (full != backpressure_) {
+      backpressure_ = full;
+      apply_pauses();
     }
-    auto wait = std::min<std::chrono::milliseconds>(poll_wait, bus_->options.commit_interval);
+    // While paused, look again soon for the lanes to drain: no wake-up per record.
+    auto wait = backpressure_ ? backpressure_poll_wait
+                              : std::min<std::chrono::milliseconds>(poll_wait, bus_->options.commit_interval);
     rd_kafka_message_t* raw = rd_kafka_consumer_poll(rk_.get(), static_cast<int>(wait.count()));
     std::size_t n = 0;
     while (raw) {
@@ -367,7 +375,7 @@ void GroupMember::apply_pauses() {
   {
     std::lock_guard lock(tracker_->mutex);
     for (auto& [id, p] : partitions_) {
-      bool want = p->waiting > 0 && !p->revoked;
+      bool want = (p->waiting > 0 || backpressure_) && !p->revoked;
       if (want == p->paused) continue;
       p->paused = want;
       rd_kafka_topic_partition_list_add(want ? pause.get() : resume.get(), p->topic.c_str(), p->id);
@@ -419,9 +427,13 @@ void GroupMember::on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
 void GroupMember::release_partitions(bool commit_first) {
   {
     std::unique_lock lock(tracker_->mutex);
-    // Records already taken are handled first (and dead letters being
-    // written finish), so their offsets are committed and the next owner
-    // does not repeat them. Records waiting for a retry are given up.
+    // Records not started yet are left to the next owner: a member with
+    // full lanes would otherwise hold the whole group up while it works
+    // through them. Running handlers finish (and dead letters being written,
+    // and records before a started one, so the commit covers all this member
+    // handled and the next owner repeats none). Records waiting for a retry
+    // are given up.
+    for (auto& [id, p] : partitions_) p->releasing = true;
     tracker_->draining = true;
     tracker_->drained.wait_for(lock, bus_->options.drain_timeout, [&] {
       return std::all_of(partitions_.begin(), partitions_.end(), [](const auto& e) { return e.second->pending == 0; });
@@ -454,6 +466,7 @@ void GroupMember::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
           std::make_shared<Partition>(tracker_, tp.topic, tp.partition, !bus_->naming.is_event_topic(tp.topic));
     }
     rd_kafka_assign(rk_.get(), list);
+    if (backpressure_) pause_dirty_.store(true);  // the new partitions wait for the lanes too
     std::lock_guard lock(state_mutex_);
     assigned_ = true;
     rebalancing_ = false;
@@ -579,6 +592,8 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
   {
     std::lock_guard lock(tracker_->mutex);
     if (p.revoked) return Outcome::done;  // dropped: the next owner reads it again
+    if (p.releasing && item->offset > p.highest_started) return Outcome::done;  // likewise, nothing after it ran
+    p.highest_started = std::max(p.highest_started, item->offset);
   }
   auto finish = [&] {
     std::lock_guard lock(tracker_->mutex);

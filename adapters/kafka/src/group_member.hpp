@@ -14,6 +14,12 @@
 // (retry_topic=true); past the last attempt it goes to `<topic>.dlq` with
 // the dead-letter record in its headers. An undecodable record goes to the
 // dead-letter topic at once (reason decode_error, raw bytes kept).
+//
+// Under back-pressure (max_in_flight records not finished) the member
+// pauses its partitions and keeps polling, so it still takes part in
+// rebalances. When it gives partitions up, records not started yet are left
+// to the next owner; it waits only for those already running (and those
+// before them, so the committed offset covers everything it handled).
 
 #include <atomic>
 #include <chrono>
@@ -143,6 +149,7 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   bool assigned_ = false;     // a first assignment arrived
   bool rebalancing_ = true;   // partitions given up, new ones not yet assigned
 
+  bool backpressure_ = false;  // poll thread only: every partition paused until the lanes drain
   std::unique_ptr<GroupClaim> claim_;  // this group's pattern in this process, until teardown
 
   std::atomic<bool> pause_dirty_{false};
