@@ -21,7 +21,7 @@ struct BusServices {
       : options(std::move(opts)),
         naming(options),
         redactor(std::make_shared<const Redactor>(options)),
-        producer(std::make_unique<Producer>(options, redactor)),
+        producer(std::make_unique<Producer>(options, redactor, decode_options.max_data_bytes)),
         admin(producer->handle(), options, *redactor),
         decode(decode_options),
         scheduler(std::move(sched)) {
@@ -43,6 +43,8 @@ struct BusServices {
   std::function<DeadLetter(const Envelope&, const std::string& group, int attempts, Timestamp first_failure,
                            const std::string& last_error, std::string reason)>
       make_dead_letter;
+  /// Counts a dead letter made without make_dead_letter.
+  std::function<void(const std::string& type, const std::string& group)> count_dead_letter;
   /// Counts a scheduled retry.
   std::function<void(const std::string& type, const std::string& group)> count_retry;
   /// Called after this bus created topics, so pattern subscriptions see them now.

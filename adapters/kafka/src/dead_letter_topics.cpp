@@ -201,7 +201,7 @@ std::size_t DeadLetterTopics::replay(const std::string& group, const std::option
   Scan s = scan(group);
   std::vector<const Found*> chosen;
   for (const Found& f : s.live)
-    if (!id || f.letter.event.id == *id) chosen.push_back(&f);
+    if ((!id || f.letter.event.id == *id) && f.letter.reason != dead_letter_reason_forward) chosen.push_back(&f);
   if (chosen.empty()) return 0;
 
   const std::string group_id = bus_.options.group_prefix + group;

@@ -16,6 +16,12 @@
 
 namespace herald::kafka {
 
+/// A dead letter written in place of a record its retry or dead-letter
+/// topic refused for good (too large, not authorized): the event's
+/// attributes without its data. It is listed but not replayed; the original
+/// record is where the letter's topic, partition and offset say.
+inline constexpr const char* dead_letter_reason_forward = "forward_error";
+
 class DeadLetterTopics {
  public:
   explicit DeadLetterTopics(BusServices& bus) : bus_(bus) {}

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "herald/errors.hpp"
+#include "dead_letter_topics.hpp"
 #include "offset_window.hpp"
 #include "retry_state.hpp"
 
@@ -88,8 +89,10 @@ struct GroupMember::Item {
   PartitionPtr partition;
   std::int64_t offset = -1;
   std::string park_key;
-  /// The record as taken from librdkafka; decoded (and released) on the
-  /// lane, kept when it cannot be decoded (its bytes go to the dead letter).
+  /// The record as taken from librdkafka, decoded on the lane and kept
+  /// while the record is here: when it cannot be decoded, or its event not
+  /// encoded again for the retry or dead-letter topic, its bytes go to the
+  /// dead letter.
   MessagePtr message;
   bool decoded = false;
   Envelope event;
@@ -104,6 +107,16 @@ struct GroupMember::Item {
   std::int64_t origin_offset = -1;
   bool counted = false;     // in its partition's pending count
   bool handed_off = false;  // a produce report finishes it, not this object
+};
+
+/// What goes to the dead-letter topic when the retry or dead-letter topic
+/// refuses a record for good: the dead letter without the event's data.
+struct GroupMember::Fallback {
+  std::string topic;  // the dead-letter topic
+  std::string key;
+  Envelope event;     // its attributes, no data; empty id for a record that was not decoded
+  DeadLetter letter;  // the record's story so far (reason, attempts, errors, origin)
+  bool counted = false;  // the dead letter is in the metrics already
 };
 
 // ---------------------------------------------------------------- start/stop
@@ -152,7 +165,16 @@ std::shared_ptr<GroupMember> GroupMember::start(std::shared_ptr<BusServices> bus
   m->parked_.resize(lanes);
   m->lane_batches_.resize(lanes);
   GroupMember* self = m.get();
-  m->lanes_ = std::make_unique<Lanes<LaneTask>>(lanes, [self](std::size_t lane, LaneTask& task) { self->run_lane(lane, task); });
+  m->lanes_ = std::make_unique<Lanes<LaneTask>>(lanes, [self](std::size_t lane, LaneTask& task) {
+    try {
+      self->run_lane(lane, task);
+    } catch (const std::exception& ex) {
+      // Not expected (records that cannot be decoded or encoded are dead
+      // letters); should it happen the process lives on, and the record is
+      // read again after the next rebalance.
+      self->log(rd_kafka_name(self->rk_.get()), "LANE", "group '" + self->group_id_ + "': " + ex.what());
+    }
+  });
 
   auto topics = m->bus_->naming.subscription(m->selection_);
   PartitionListPtr list = make_partition_list(static_cast<int>(topics.size()));
@@ -348,7 +370,6 @@ bool GroupMember::decode(Item& item) {
     item.origin_partition = partition.id;
     item.origin_offset = item.offset;
   }
-  if (item.decode_error.empty()) item.message.reset();  // frees librdkafka's buffer early
   return true;
 }
 
@@ -670,30 +691,68 @@ void GroupMember::ensure_topic(const std::string& topic) {
   }
 }
 
-void GroupMember::dead_letter(ItemPtr& item, const std::string& reason) {
+namespace {
+
+// The record as it arrived, for a dead letter: herald's own retry and
+// dead-letter headers of an earlier hop are left out (the new ones follow).
+void copy_raw(const rd_kafka_message_t& m, OutRecord& record) {
+  record.key.clear();
+  record.value.clear();
+  record.headers.clear();
+  if (m.key) record.key.assign(static_cast<const char*>(m.key), m.key_len);
+  if (m.payload) record.value.assign(static_cast<const char*>(m.payload), m.len);
+  for (const auto& h : read_headers(&m))
+    if (h.name.substr(0, 9) != "x-herald-") record.headers.emplace_back(std::string(h.name), std::string(h.value));
+}
+
+}  // namespace
+
+bool GroupMember::encode(Item& item, OutRecord& record) {
+  try {
+    encode_record(item.event, bus_->options.mode, record);
+    return true;
+  } catch (const std::exception& ex) {
+    // A foreign record can decode and still not encode (a header that is
+    // not UTF-8 for structured mode, data_base64 that is not base64 for
+    // binary mode): it travels on as its bytes, like an undecodable one.
+    item.decode_error = std::string("the event cannot be encoded again for the retry or dead-letter topic: ") + ex.what();
+    if (!item.last_error.empty()) item.decode_error += " (the handler failed with: " + item.last_error + ")";
+    item.last_error = item.decode_error;
+    return false;
+  }
+}
+
+void GroupMember::dead_letter(ItemPtr& item, std::string reason) {
+  auto record = std::make_shared<OutRecord>();
+  if (item->decode_error.empty() && !encode(*item, *record)) reason = dead_letter_reason_decode;
+  if (!item->decode_error.empty()) copy_raw(*item->message, *record);
   DeadLetter d = bus_->make_dead_letter(item->event, spec_.group, item->attempts, item->first_failure,
-                                        item->last_error, reason);
+                                        item->last_error, std::move(reason));
   if (d.first_failure.time_since_epoch().count() == 0) d.first_failure = d.last_failure;
   d.topic = item->origin_topic;
   d.partition = item->origin_partition;
   d.offset = item->origin_offset;
-  auto record = std::make_shared<OutRecord>();
-  if (!item->decode_error.empty()) {
-    const rd_kafka_message_t& m = *item->message;
-    if (m.key) record->key.assign(static_cast<const char*>(m.key), m.key_len);
-    if (m.payload) record->value.assign(static_cast<const char*>(m.payload), m.len);
-  } else {
-    encode_record(item->event, bus_->options.mode, *record);
-  }
   for (auto& [name, value] : d.to_headers()) record->headers.emplace_back(name, std::move(value));
   std::string topic = bus_->naming.dlq_topic(bus_->naming.is_event_topic(item->origin_topic)
                                                  ? item->origin_topic
                                                  : bus_->naming.event_topic(item->event.type.empty() ? "unknown" : item->event.type));
+  auto fallback = std::make_shared<Fallback>();
+  fallback->topic = topic;
+  fallback->key = record->key;
+  // The item is done with after this: its event (without data, which the
+  // record holds already) moves to the fallback rather than being copied.
+  if (item->decode_error.empty()) fallback->event = std::move(item->event);
+  fallback->event.data = std::string();
+  d.event = Envelope();
+  fallback->letter = std::move(d);
+  fallback->counted = true;
   ensure_topic(topic);
-  produce_reliably(topic, std::move(record), item);
+  produce_reliably(topic, std::move(record), item, std::move(fallback));
 }
 
 void GroupMember::move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds delay) {
+  auto record = std::make_shared<OutRecord>();
+  if (!encode(*item, *record)) return dead_letter(item, dead_letter_reason_decode);
   RetryState s;
   s.attempts = item->attempts;
   s.first_failure = item->first_failure;
@@ -702,25 +761,39 @@ void GroupMember::move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds d
   s.origin_topic = item->origin_topic;
   s.origin_partition = item->origin_partition;
   s.origin_offset = item->origin_offset;
-  auto record = std::make_shared<OutRecord>();
-  encode_record(item->event, bus_->options.mode, *record);
   s.append_headers(*record);
   std::string event_topic =
       bus_->naming.is_event_topic(item->origin_topic) ? item->origin_topic : bus_->naming.event_topic(item->event.type);
   std::string topic = bus_->naming.retry_topic(event_topic, group_id_);
+
+  auto fallback = std::make_shared<Fallback>();
+  fallback->topic = bus_->naming.dlq_topic(event_topic);
+  fallback->key = record->key;
+  DeadLetter& d = fallback->letter;
+  d.group = spec_.group;
+  d.attempts = item->attempts;
+  d.first_failure = item->first_failure;
+  d.last_error = item->last_error;
+  d.routing_key = item->event.type;
+  d.topic = item->origin_topic;
+  d.partition = item->origin_partition;
+  d.offset = item->origin_offset;
+  fallback->event = std::move(item->event);  // as in dead_letter
+  fallback->event.data = std::string();
   ensure_topic(topic);
-  produce_reliably(topic, std::move(record), item);
+  produce_reliably(topic, std::move(record), item, std::move(fallback));
 }
 
-void GroupMember::produce_reliably(const std::string& topic, std::shared_ptr<const OutRecord> record, ItemPtr& item) {
+void GroupMember::produce_reliably(const std::string& topic, std::shared_ptr<const OutRecord> record, ItemPtr& item,
+                                   std::shared_ptr<const Fallback> fallback) {
   // From here the produce report settles the record (its pending and in-flight counts).
   item->handed_off = true;
   item->counted = false;
-  retry_produce(topic, std::move(record), item->partition, item->offset);
+  retry_produce(topic, std::move(record), item->partition, item->offset, std::move(fallback), false);
 }
 
 void GroupMember::retry_produce(std::string topic, std::shared_ptr<const OutRecord> record, PartitionPtr partition,
-                                std::int64_t offset) {
+                                std::int64_t offset, std::shared_ptr<const Fallback> fallback, bool last_resort) {
   std::weak_ptr<GroupMember> weak = weak_from_this();
   // Ends the record's bookkeeping here, whether it was written or not.
   auto release = [partition] {
@@ -728,30 +801,98 @@ void GroupMember::retry_produce(std::string topic, std::shared_ptr<const OutReco
     partition->tracker->release(partition->pending);
     partition->tracker->in_flight.fetch_sub(1, std::memory_order_acq_rel);
   };
-  auto again = [weak, topic, record, partition, offset, release](const std::string& why) {
+  // Errors that may clear (broker away, leader moving, timeout): the same
+  // record again in a second, for as long as it takes.
+  auto again = [weak, topic, record, partition, offset, fallback, last_resort, release](const std::string& why) {
     auto self = weak.lock();
     if (!self || self->stopping_.load()) return release();  // uncommitted: the next owner handles it again
     self->log(rd_kafka_name(self->rk_.get()), "PRODUCE",
               "group '" + self->group_id_ + "': cannot write to '" + topic + "' (" + why + "); trying again in 1 s");
-    self->bus_->scheduler->run_after(produce_retry_delay, [weak, topic, record, partition, offset, release] {
+    self->bus_->scheduler->run_after(produce_retry_delay, [weak, topic, record, partition, offset, fallback, last_resort, release] {
       auto s = weak.lock();
       if (!s || s->stopping_.load()) return release();
-      s->retry_produce(topic, record, partition, offset);
+      s->retry_produce(topic, record, partition, offset, fallback, last_resort);
+    });
+  };
+  // Errors that never clear: off the producer's thread (the fallback may
+  // create a topic), write the fallback or give up.
+  auto give_up = [weak, topic, partition, offset, fallback, last_resort, release](const std::string& why) {
+    auto self = weak.lock();
+    if (!self || self->stopping_.load()) return release();
+    self->bus_->scheduler->run_after(std::chrono::milliseconds(0), [weak, topic, partition, offset, fallback, last_resort, release, why] {
+      auto s = weak.lock();
+      if (!s || s->stopping_.load()) return release();
+      s->refused(topic, why, partition, offset, fallback, last_resort);
     });
   };
   try {
     bus_->producer->produce(topic, RD_KAFKA_PARTITION_UA, *record,
-                            std::make_unique<CallbackDelivery>([partition, offset, again, release](rd_kafka_resp_err_t err) {
-                              if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return again(describe(err));
+                            std::make_unique<CallbackDelivery>([partition, offset, again, give_up, release](rd_kafka_resp_err_t err) {
+                              if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                                return retriable(err) ? again(describe(err)) : give_up(describe(err));
                               {
                                 std::lock_guard lock(partition->tracker->mutex);
                                 if (!partition->revoked) partition->window.finish(offset);
                               }
                               release();
                             }));
+  } catch (const ClosedError&) {
+    release();  // the bus is closing: uncommitted, the next owner handles it again
+  } catch (const Error& ex) {
+    ex.retriable() ? again(ex.what()) : give_up(ex.what());
   } catch (const std::exception& ex) {
     again(ex.what());
   }
+}
+
+void GroupMember::refused(const std::string& topic, const std::string& why, PartitionPtr partition, std::int64_t offset,
+                          std::shared_ptr<const Fallback> fallback, bool last_resort) {
+  const DeadLetter& was = fallback->letter;
+  const std::string what = (fallback->event.id.empty() ? std::string("a record") : "event '" + fallback->event.id + "'") +
+                           " (from '" + was.topic + "' partition " + std::to_string(was.partition) + " offset " +
+                           std::to_string(was.offset) + ")";
+  if (last_resort) {
+    log(rd_kafka_name(rk_.get()), "PRODUCE",
+        "group '" + group_id_ + "': '" + topic + "' refuses the dead letter of " + what + " for good (" + why +
+            "); the record is given up and its offset committed");
+    {
+      std::lock_guard lock(partition->tracker->mutex);
+      if (!partition->revoked) partition->window.finish(offset);
+      partition->tracker->release(partition->pending);
+    }
+    partition->tracker->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
+  log(rd_kafka_name(rk_.get()), "PRODUCE",
+      "group '" + group_id_ + "': '" + topic + "' refuses " + what + " for good (" + why +
+          "); writing its dead letter without the data to '" + fallback->topic + "'");
+  DeadLetter d = was;
+  d.reason = dead_letter_reason_forward;
+  d.last_failure = now_micros();
+  if (d.first_failure.time_since_epoch().count() == 0) d.first_failure = d.last_failure;
+  // The cause first: the header keeps 4096 bytes.
+  d.last_error = "not written to '" + topic + "': " + why + "; dead-lettered without its data after: " + was.last_error;
+  if (!fallback->counted) bus_->count_dead_letter(fallback->event.type, spec_.group);
+
+  auto record = std::make_shared<OutRecord>();
+  if (!fallback->event.id.empty()) {
+    // The attributes as ce_ headers keep the event's id and type visible;
+    // without data it is not the event any more, so it is not replayed.
+    Envelope attributes = fallback->event;
+    attributes.data.clear();
+    attributes.extensions.erase("database64");
+    try {
+      encode_record(attributes, BindingMode::binary, *record);
+    } catch (const std::exception&) {
+      record->headers.clear();  // an extension that cannot be written: the dead-letter headers still are
+    }
+  }
+  record->key = fallback->key;
+  record->value.clear();
+  for (auto& [name, value] : d.to_headers()) record->headers.emplace_back(name, std::move(value));
+  std::string dlq = fallback->topic;
+  ensure_topic(dlq);
+  retry_produce(std::move(dlq), std::move(record), std::move(partition), offset, std::move(fallback), true);
 }
 
 }  // namespace herald::kafka

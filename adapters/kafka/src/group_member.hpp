@@ -13,7 +13,14 @@
 // in_process_attempts runs the record moves to `<topic>.retry.<group>`
 // (retry_topic=true); past the last attempt it goes to `<topic>.dlq` with
 // the dead-letter record in its headers. An undecodable record goes to the
-// dead-letter topic at once (reason decode_error, raw bytes kept).
+// dead-letter topic at once (reason decode_error, raw bytes kept), and so
+// does one that decodes but cannot be encoded again for those topics.
+//
+// Writing to the retry or dead-letter topic is tried again while the error
+// may clear; when the topic refuses the record for good (too large, not
+// authorized) a dead letter without the event's data takes its place
+// (reason forward_error), and if even that is refused the record is given
+// up with a log line: its offset is committed either way.
 //
 // Under back-pressure (max_in_flight records not finished) the member
 // pauses its partitions and keeps polling, so it still takes part in
@@ -82,6 +89,7 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   struct Partition;
   struct Item;
   struct Tracker;
+  struct Fallback;
 
  private:
   using PartitionPtr = std::shared_ptr<Partition>;
@@ -108,11 +116,18 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   void run_lane(std::size_t lane, LaneTask& task);
   Outcome attempt(std::size_t lane, ItemPtr& item);
   void wait_then_resume(std::size_t lane, Item& item, std::chrono::milliseconds delay);
-  void dead_letter(ItemPtr& item, const std::string& reason);
+  void dead_letter(ItemPtr& item, std::string reason);
   void move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds delay);
-  void produce_reliably(const std::string& topic, std::shared_ptr<const OutRecord> record, ItemPtr& item);
+  /// Fills `record` with the item's event; false (the item now carries a
+  /// decode error) when the event cannot be encoded in the bus's mode.
+  bool encode(Item& item, OutRecord& record);
+  void produce_reliably(const std::string& topic, std::shared_ptr<const OutRecord> record, ItemPtr& item,
+                        std::shared_ptr<const Fallback> fallback);
   void retry_produce(std::string topic, std::shared_ptr<const OutRecord> record, PartitionPtr partition,
-                     std::int64_t offset);
+                     std::int64_t offset, std::shared_ptr<const Fallback> fallback, bool last_resort);
+  /// `topic` refused the record for good: write the fallback instead, or give up.
+  void refused(const std::string& topic, const std::string& why, PartitionPtr partition, std::int64_t offset,
+               std::shared_ptr<const Fallback> fallback, bool last_resort);
   void ensure_topic(const std::string& topic);
   std::size_t lane_for(std::string_view key) const;
 

@@ -45,6 +45,9 @@ class KafkaBus final : public EventBus {
     services_->count_retry = [this](const std::string& type, const std::string& group) {
       metrics().consumer(type, group).retried.fetch_add(1, std::memory_order_relaxed);
     };
+    services_->count_dead_letter = [this](const std::string& type, const std::string& group) {
+      metrics().consumer(type, group).dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    };
     std::weak_ptr<Members> weak = members_;
     services_->topics_created = [weak] {
       if (auto members = weak.lock())

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+
 #include "herald/errors.hpp"
 
 namespace herald::kafka {
@@ -19,23 +21,24 @@ void BatchDelivery::forget(std::size_t n) {
   if (pending_ == 0) done_.notify_all();
 }
 
-namespace {
-
 bool retriable(rd_kafka_resp_err_t err) {
   switch (err) {
     case RD_KAFKA_RESP_ERR__FATAL:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
       return false;
     default:
       return true;
   }
 }
-
-}  // namespace
 
 void BatchDelivery::on_report(rd_kafka_resp_err_t err, const rd_kafka_message_t& message) {
   std::lock_guard lock(mutex_);
@@ -74,9 +77,34 @@ void CallbackDelivery::on_report(rd_kafka_resp_err_t err, const rd_kafka_message
 
 // ---------------------------------------------------------------- producer
 
-Producer::Producer(const KafkaOptions& options, std::shared_ptr<const Redactor> redactor)
+namespace {
+
+// The largest record herald may have to pass on: an event it accepted
+// (data up to max_data_bytes, a third more once bytes travel as base64)
+// with its attributes and retry or dead-letter headers. librdkafka's own
+// default (1,000,000) is below both the broker's default (1 MiB + 12) and
+// max_data_bytes' default, so a record herald read could not be forwarded.
+std::string record_limit(std::size_t max_data_bytes) {
+  constexpr std::size_t librdkafka_default = 1'000'000, librdkafka_max = 1'000'000'000, headroom = 256 * 1024;
+  std::size_t limit = std::min(max_data_bytes, librdkafka_max) / 3 * 4 + headroom;
+  return std::to_string(std::clamp(limit, librdkafka_default, librdkafka_max));
+}
+
+bool user_sets(const KafkaOptions& options, const std::string& name) {
+  return options.properties.count(name) || options.producer_properties.count(name);
+}
+
+}  // namespace
+
+Producer::Producer(const KafkaOptions& options, std::shared_ptr<const Redactor> redactor, std::size_t max_data_bytes)
     : ClientHooks(std::move(redactor)) {
   ConfPtr conf = make_conf(options, ClientRole::producer, *this);
+  if (!user_sets(options, "message.max.bytes")) {
+    char errstr[512] = {0};
+    if (rd_kafka_conf_set(conf.get(), "message.max.bytes", record_limit(max_data_bytes).c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK)
+      throw ConfigError(std::string("kafka: message.max.bytes: ") + errstr);
+  }
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::delivery_report);
   rk_ = make_client(RD_KAFKA_PRODUCER, std::move(conf), this->redactor());
   poller_ = std::thread([this] { poll_loop(); });

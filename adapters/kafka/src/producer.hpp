@@ -21,6 +21,11 @@
 
 namespace herald::kafka {
 
+/// Whether producing may succeed if tried again (broker away, leader moving,
+/// timeout); false for errors that never clear (too large, not authorized,
+/// fatal).
+bool retriable(rd_kafka_resp_err_t err);
+
 /// Receives delivery reports, on the producer's poll thread. Must not block.
 class Delivery {
  public:
@@ -67,7 +72,9 @@ class CallbackDelivery final : public Delivery {
 /// or fails everything still queued before the handle goes.
 class Producer final : public ClientHooks {
  public:
-  Producer(const KafkaOptions& options, std::shared_ptr<const Redactor> redactor);
+  /// message.max.bytes (unless the options set it) fits an event with
+  /// `max_data_bytes` of data, so every record herald accepts can be passed on.
+  Producer(const KafkaOptions& options, std::shared_ptr<const Redactor> redactor, std::size_t max_data_bytes);
   ~Producer() override;
 
   /// Queues one record for `topic` (partition -1: by key). Blocks while

@@ -127,4 +127,55 @@ inline std::vector<RawRecord> read_topic(const std::string& topic, std::size_t c
   return out;
 }
 
+/// Creates `topic` with topic-level `configs` (e.g. max.message.bytes) and
+/// waits until its leaders answer, so herald finds it ready-made.
+inline void create_topic(const std::string& topic, int partitions,
+                         const std::vector<std::pair<std::string, std::string>>& configs) {
+  auto rk = raw_detail::make(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_brokers()}});
+  char err[512];
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err);
+  if (!nt) throw std::runtime_error(std::string("raw kafka: new topic: ") + err);
+  for (const auto& [k, v] : configs) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
+  rd_kafka_CreateTopics(rk.get(), &nt, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
+  std::string failure;
+  if (!ev) {
+    failure = "no answer within 30 s";
+  } else if (rd_kafka_event_error(ev)) {
+    failure = rd_kafka_event_error_string(ev);
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    if (n == 1 && rd_kafka_topic_result_error(results[0])) failure = rd_kafka_topic_result_error_string(results[0]);
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  if (!failure.empty()) throw std::runtime_error("raw kafka: create topic '" + topic + "': " + failure);
+  bool ready = wait_until([&] {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* raw = nullptr;
+    bool ok = false;
+    if (rd_kafka_metadata(rk.get(), 0, rkt, &raw, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::unique_ptr<const rd_kafka_metadata_t, raw_detail::Destroy> md(raw);
+      ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           md->topics[0].partition_cnt == partitions;
+      for (int i = 0; ok && i < md->topics[0].partition_cnt; ++i) ok = md->topics[0].partitions[i].leader >= 0;
+    }
+    rd_kafka_topic_destroy(rkt);
+    return ok;
+  }, std::chrono::seconds(30));
+  if (!ready) throw std::runtime_error("raw kafka: topic '" + topic + "' has no leaders after 30 s");
+}
+
+/// The offset `group` committed for `topic`/`partition`, -1 when none.
+inline std::int64_t committed_offset(const std::string& group, const std::string& topic, std::int32_t partition) {
+  auto rk = raw_detail::make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", kafka_brokers()}, {"group.id", group}});
+  std::unique_ptr<rd_kafka_topic_partition_list_t, raw_detail::Destroy> list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+  if (rd_kafka_committed(rk.get(), list.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+  return list->elems[0].offset < 0 ? -1 : list->elems[0].offset;
+}
+
 }  // namespace herald::test
