@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <pthread.h>
+#include <thread>
 
 #include "herald/errors.hpp"
 #include "dead_letter_topics.hpp"
@@ -20,6 +21,9 @@ thread_local const GroupMember* running_member = nullptr;
 constexpr std::size_t poll_batch = 1000;
 constexpr std::chrono::milliseconds poll_wait{100};
 constexpr std::chrono::milliseconds backpressure_poll_wait{5};
+// How long full lanes may keep the poll thread waiting before the member
+// pauses its partitions and polls again (for the group's sake).
+constexpr std::chrono::milliseconds backpressure_patience{100};
 constexpr std::chrono::seconds produce_retry_delay{1};
 
 }  // namespace
@@ -264,14 +268,27 @@ void GroupMember::poll_loop() {
       commit(true);
       last_commit = now;
     }
-    // Back-pressure: pause every partition until half the records in
-    // flight are done, and keep polling meanwhile, so rebalances are
-    // served and the group does not evict a member that is only busy.
-    std::size_t in_flight = tracker_->in_flight.load(std::memory_order_acquire);
-    bool full = backpressure_ ? in_flight > bus_->options.max_in_flight / 2 : in_flight >= bus_->options.max_in_flight;
-    if (full != backpressure_) {
-      backpressure_ = full;
-      apply_pauses();
+    // Back-pressure: at max_in_flight records not finished, take no more
+    // until half are done. Lanes that drain fast (the usual case) get there
+    // in moments: wait for that, keeping what librdkafka has fetched
+    // already (a pause drops it, and fetching it again costs far more).
+    // Lanes that stay full: pause every partition and keep polling, so
+    // rebalances are served and the group does not evict a member that is
+    // only busy.
+    const std::size_t limit = bus_->options.max_in_flight;
+    if (backpressure_) {
+      if (tracker_->in_flight.load(std::memory_order_acquire) <= limit / 2) {
+        backpressure_ = false;
+        apply_pauses();
+      }
+    } else if (tracker_->in_flight.load(std::memory_order_acquire) >= limit) {
+      const auto until = std::chrono::steady_clock::now() + backpressure_patience;
+      while (!stop_polling_.load() && tracker_->in_flight.load() > limit / 2 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (tracker_->in_flight.load() > limit / 2) {
+        backpressure_ = true;
+        apply_pauses();
+      }
     }
     // While paused, look again soon for the lanes to drain: no wake-up per record.
     auto wait = backpressure_ ? backpressure_poll_wait

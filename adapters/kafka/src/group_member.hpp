@@ -22,8 +22,8 @@
 // (reason forward_error), and if even that is refused the record is given
 // up with a log line: its offset is committed either way.
 //
-// Under back-pressure (max_in_flight records not finished) the member
-// pauses its partitions and keeps polling, so it still takes part in
+// Under back-pressure (max_in_flight records not finished) that lasts, the
+// member pauses its partitions and keeps polling, so it still takes part in
 // rebalances. When it gives partitions up, records not started yet are left
 // to the next owner; it waits only for those already running (and those
 // before them, so the committed offset covers everything it handled).
