@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 #include "admin_routes.hpp"
 #include "herald/errors.hpp"
@@ -120,10 +121,11 @@ class Session : public std::enable_shared_from_this<Session> {
     write(std::move(reply), request.version(), request.keep_alive());
   }
 
-  // Answers `status` and ends the connection. The message is ours, not the
-  // client's: plain ASCII.
+  // Answers `status` and ends the connection.
   void refuse(int status, const std::string& message) {
-    write({status, "application/json", R"({"error":")" + message + R"("})"}, 11, false);
+    nlohmann::json body{{"error", message}};
+    write({status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)}, 11,
+          false);
   }
 
   void write(AdminReply reply, unsigned version, bool keep_alive) {
