@@ -293,7 +293,7 @@ TEST_CASE("herald serve keeps accepting after it runs out of file descriptors", 
   CHECK_THAT(serve.output(), Catch::Contains("accept failed: Too many open files"));
 }
 
-TEST_CASE("the HTTP admin refuses a request whose header is too large and keeps serving", "[admin][hardening]") {
+TEST_CASE("the HTTP admin refuses an oversize or malformed request and keeps serving", "[admin][hardening]") {
   ScratchStore scratch("sqlite");
   cli::AdminServer admin(scratch.open(), nullptr, {.port = 0});
 
@@ -308,6 +308,14 @@ TEST_CASE("the HTTP admin refuses a request whose header is too large and keeps 
   auto r2 = get(admin.port(), long_target);
   REQUIRE(r2);
   CHECK(r2->status == 431);
+
+  // Not HTTP at all, and a target with a control byte: 400, not a crash.
+  for (const std::string& raw : {std::string("GARBAGE\r\n\r\n"), std::string("GET /v1/events?x=\x01 HTTP/1.1\r\n\r\n")}) {
+    auto r3 = exchange(admin.port(), raw);
+    REQUIRE(r3);
+    CHECK(r3->status == 400);
+    CHECK_NOTHROW(nlohmann::json::parse(r3->body));
+  }
 
   CHECK(healthy(admin.port()));
 }
