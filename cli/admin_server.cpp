@@ -1,18 +1,18 @@
 #include "admin_server.hpp"
 
-#include <charconv>
-#include <chrono>
-#include <sstream>
+#include <array>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
-#include "herald/config.hpp"
+#include "admin_routes.hpp"
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
 
 namespace herald::cli {
 
@@ -23,182 +23,168 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t default_limit = 100;
-constexpr std::size_t max_limit = 1000;
+// After a reply that ends the connection, what the client still sends is
+// read and dropped for a moment: closing with unread data would reset the
+// connection and could destroy the reply before the client reads it.
+constexpr auto linger_time = std::chrono::seconds(1);
+constexpr std::size_t max_linger_bytes = 1024 * 1024;
+// A failed accept for want of descriptors or memory clears only as
+// connections close: retry after a pause instead of spinning on the backlog.
+constexpr auto accept_pause = std::chrono::milliseconds(100);
 
-struct Reply {
-  http::status status = http::status::ok;
-  std::string content_type = "application/json";
-  std::string body;
+// What every connection shares; only the server's thread touches it.
+struct Shared {
+  std::shared_ptr<EventStore> store;
+  std::shared_ptr<const Metrics> metrics;
+  AdminOptions options;
+  std::size_t connections = 0;
+  std::size_t refusals = 0;
+
+  void report(const std::string& message) noexcept {
+    if (!options.on_error) return;
+    try {
+      options.on_error(message);
+    } catch (...) {
+      // The reporter failing must not stop the server either.
+    }
+  }
 };
 
-Reply json_reply(http::status status, const nlohmann::json& body) { return {status, "application/json", body.dump()}; }
-Reply error_reply(http::status status, const std::string& message) {
-  return json_reply(status, {{"error", message}});
-}
-
-std::size_t parse_limit(const std::map<std::string, std::string>& query) {
-  auto it = query.find("limit");
-  if (it == query.end() || it->second.empty()) return default_limit;
-  std::size_t limit = 0;
-  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), limit);
-  if (ec != std::errc() || end != it->second.data() + it->second.size() || limit == 0 || limit > max_limit)
-    throw ConfigError("limit '" + it->second + "' must be a whole number from 1 to " + std::to_string(max_limit));
-  return limit;
-}
-
-std::string param(const std::map<std::string, std::string>& query, const char* name) {
-  auto it = query.find(name);
-  return it == query.end() ? std::string() : it->second;
-}
-
-void gauge(std::ostringstream& out, const char* name, const char* help, double value) {
-  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n" << name << ' ' << value << '\n';
-}
-
-class Handlers {
- public:
-  Handlers(std::shared_ptr<EventStore> store, std::shared_ptr<const Metrics> metrics)
-      : store_(std::move(store)), metrics_(std::move(metrics)) {}
-
-  Reply handle(http::verb method, std::string_view target) {
-    std::string_view path = target.substr(0, target.find('?'));
-    std::string_view query_text = path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view();
-    if (method != http::verb::get && method != http::verb::head)
-      return error_reply(http::status::method_not_allowed, "only GET is served");
-    try {
-      // Url::parse does the percent-decoding of the query.
-      auto query = query_text.empty() ? std::map<std::string, std::string>()
-                                      : Url::parse("http://admin?" + std::string(query_text)).query;
-      if (path == "/healthz") return health();
-      if (path == "/metrics") return metrics();
-      if (path == "/v1/events") return events(query);
-      constexpr std::string_view prefix = "/v1/events/";
-      if (path.substr(0, prefix.size()) == prefix && path.size() > prefix.size())
-        return event(Url::parse("http://admin/" + std::string(path.substr(prefix.size()))).path);
-      return error_reply(http::status::not_found, "no such resource: " + std::string(path));
-    } catch (const ConfigError& e) {
-      return error_reply(http::status::bad_request, e.what());
-    } catch (const NotFoundError& e) {
-      return error_reply(http::status::not_found, e.what());
-    } catch (const Error& e) {
-      return error_reply(e.retriable() ? http::status::service_unavailable : http::status::internal_server_error,
-                         e.what());
-    } catch (const std::exception& e) {
-      return error_reply(http::status::internal_server_error, e.what());
-    }
-  }
-
- private:
-  Reply health() {
-    try {
-      store_->count_pending();
-      return json_reply(http::status::ok, {{"status", "ok"}, {"store", store_->describe()}});
-    } catch (const std::exception& e) {
-      return json_reply(http::status::service_unavailable, {{"status", "unavailable"}, {"error", e.what()}});
-    }
-  }
-
-  Reply metrics() {
-    std::ostringstream out;
-    if (metrics_) out << metrics_->prometheus();
-    OutboxStatus st = store_->backlog();  // every scrape: no count of delivered rows
-    double age = 0;
-    if (st.oldest_pending)
-      age = std::max(0.0, std::chrono::duration<double>(now_micros() - *st.oldest_pending).count());
-    gauge(out, "outbox_pending", "Outbox events not delivered yet (including those waiting for a retry).",
-          static_cast<double>(st.pending));
-    gauge(out, "outbox_retrying", "Pending outbox events whose publish failed at least once.",
-          static_cast<double>(st.retrying));
-    gauge(out, "outbox_dead", "Outbox events the relay gave up on.", static_cast<double>(st.dead));
-    gauge(out, "outbox_oldest_pending_age_seconds", "Age of the oldest pending outbox event (0 when none).", age);
-    return {http::status::ok, "text/plain; version=0.0.4", out.str()};
-  }
-
-  Reply events(const std::map<std::string, std::string>& query) {
-    for (const auto& [key, _] : query)
-      if (key != "aggregateType" && key != "aggregateId" && key != "cursor" && key != "limit")
-        throw ConfigError("unknown parameter '" + key + "' (known: aggregateType, aggregateId, cursor, limit)");
-    std::string type = param(query, "aggregateType"), id = param(query, "aggregateId"),
-                cursor = param(query, "cursor");
-    std::size_t limit = parse_limit(query);
-    if (type.empty() != id.empty()) throw ConfigError("aggregateType and aggregateId go together");
-    EventPage page;
-    if (!type.empty()) {
-      page = store_->timeline(type, id, cursor, limit);
-    } else {
-      // Every event in position order, with the same kind of cursor.
-      std::int64_t after = cursor.empty() ? 0 : parse_cursor(cursor);
-      ScanResult scan = store_->scan({}, after, limit + 1);
-      for (auto& row : scan.events) {
-        if (page.events.size() == limit) {
-          page.next_cursor = make_cursor(page.events.back().position);
-          break;
-        }
-        page.events.push_back(std::move(row));
-      }
-    }
-    nlohmann::json items = nlohmann::json::array();
-    for (const auto& row : page.events) items.push_back(row.to_json());
-    return json_reply(http::status::ok,
-                      {{"events", std::move(items)},
-                       {"nextCursor", page.next_cursor.empty() ? nlohmann::json(nullptr) : nlohmann::json(page.next_cursor)}});
-  }
-
-  Reply event(const std::string& id) {
-    auto row = store_->find(id);
-    if (!row) return error_reply(http::status::not_found, "no event with id '" + id + "'");
-    return json_reply(http::status::ok, row->to_json());
-  }
-
-  std::shared_ptr<EventStore> store_;
-  std::shared_ptr<const Metrics> metrics_;
-};
-
-// One connection: read a request, answer it, repeat while keep-alive.
+// One connection: read a request, answer it, repeat while keep-alive. A
+// refused one (over max_connections) is answered 503 without reading.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Handlers& handlers) : stream_(std::move(socket)), handlers_(handlers) {}
-  void start() { read(); }
+  Session(tcp::socket socket, Shared& shared, bool refused)
+      : stream_(std::move(socket)), shared_(shared), refused_(refused) {
+    ++(refused_ ? shared_.refusals : shared_.connections);
+  }
+  ~Session() { --(refused_ ? shared_.refusals : shared_.connections); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start() {
+    guard([&] {
+      if (refused_)
+        refuse(503, "too many connections (at most " + std::to_string(shared_.options.max_connections) +
+                        "); try again later");
+      else
+        read();
+    });
+  }
 
  private:
+  // Completion handlers run on the server's thread: an exception there
+  // would end io.run(), so it ends only this connection.
+  template <class F>
+  void guard(F&& step) noexcept {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      shared_.report(std::string("admin connection dropped: ") + e.what());
+      close();
+    } catch (...) {
+      shared_.report("admin connection dropped: unknown exception");
+      close();
+    }
+  }
+
   void read() {
-    request_ = {};
-    stream_.expires_after(std::chrono::seconds(30));
-    http::async_read(stream_, buffer_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (!ec) self->answer();
+    parser_.emplace();
+    parser_->header_limit(shared_.options.max_header_bytes);
+    parser_->body_limit(shared_.options.max_body_bytes);
+    stream_.expires_after(shared_.options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->guard([&] { self->on_read(ec); });
     });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (!ec) return answer();
+    if (ec == http::error::header_limit)
+      return refuse(431, "request header larger than " + std::to_string(shared_.options.max_header_bytes) + " bytes");
+    if (ec == http::error::body_limit)
+      return refuse(413, "request body larger than " + std::to_string(shared_.options.max_body_bytes) + " bytes");
+    bool malformed = ec.category() == http::make_error_code(http::error::bad_target).category() &&
+                     ec != http::error::end_of_stream && ec != http::error::partial_message;
+    if (malformed) return refuse(400, "malformed request: " + ec.message());
+    close();  // the client left, or was idle too long
   }
 
   void answer() {
-    Reply reply = handlers_.handle(request_.method(), std::string_view(request_.target().data(), request_.target().size()));
-    auto response = std::make_shared<http::response<http::string_body>>(reply.status, request_.version());
+    const auto& request = parser_->get();
+    auto method = request.method_string();
+    auto target = request.target();
+    AdminReply reply = route_admin_request(std::string_view(method.data(), method.size()),
+                                           std::string_view(target.data(), target.size()), *shared_.store,
+                                           shared_.metrics.get());
+    if (request.method() == http::verb::head) reply.body.clear();
+    write(std::move(reply), request.version(), request.keep_alive());
+  }
+
+  // Answers `status` and ends the connection.
+  void refuse(int status, const std::string& message) {
+    nlohmann::json body{{"error", message}};
+    write({status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)}, 11,
+          false);
+  }
+
+  void write(AdminReply reply, unsigned version, bool keep_alive) {
+    auto response = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(reply.status), version);
     response->set(http::field::server, "herald-admin");
     response->set(http::field::content_type, reply.content_type);
     response->set(http::field::cache_control, "no-store");
-    response->keep_alive(request_.keep_alive());
-    if (request_.method() != http::verb::head) response->body() = std::move(reply.body);
+    if (reply.status == 405) response->set(http::field::allow, "GET, HEAD");
+    response->keep_alive(keep_alive);
+    response->body() = std::move(reply.body);
     response->prepare_payload();
+    // A client that does not read its reply is as idle as one that sends nothing.
+    stream_.expires_after(shared_.options.idle_timeout);
     http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-      if (ec) return;
-      if (response->keep_alive())
-        self->read();
-      else
-        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      self->guard([&] {
+        if (ec) return self->close();
+        if (response->keep_alive()) return self->read();
+        self->linger();
+      });
     });
   }
 
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(linger_time);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->guard([&] {
+        self->lingered_ += n;
+        if (ec || self->lingered_ > max_linger_bytes) return self->close();
+        self->drain();
+      });
+    });
+  }
+
+  void close() noexcept {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+  }
+
   beast::tcp_stream stream_;
+  Shared& shared_;
+  bool refused_;
   beast::flat_buffer buffer_;
-  http::request<http::string_body> request_;
-  Handlers& handlers_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::array<char, 4096> scratch_{};
+  std::size_t lingered_ = 0;
 };
 
 }  // namespace
 
 struct AdminServer::Impl {
   Impl(std::shared_ptr<EventStore> store, std::shared_ptr<const Metrics> metrics, const AdminOptions& options)
-      : handlers(std::move(store), std::move(metrics)), acceptor(io) {
+      : shared{std::move(store), std::move(metrics), options}, acceptor(io), pause(io) {
+    if (shared.options.max_connections == 0) throw ConfigError("serve: max_connections must be at least 1");
     beast::error_code ec;
     auto address = asio::ip::make_address(options.address, ec);
     if (ec) throw ConfigError("serve: bad bind address '" + options.address + "'");
@@ -213,20 +199,71 @@ struct AdminServer::Impl {
                            false);
     port = acceptor.local_endpoint().port();
     accept();
-    thread = std::thread([this] { io.run(); });
+    thread = std::thread([this] { run(); });
+  }
+
+  void run() noexcept {
+    // Every handler catches its own exceptions; this is the last line, so
+    // that nothing escapes the thread (which would terminate the process).
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& e) {
+        shared.report(std::string("admin server: unexpected exception: ") + e.what());
+      } catch (...) {
+        shared.report("admin server: unexpected exception");
+      }
+    }
   }
 
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec) return;  // closed: stopping
-      std::make_shared<Session>(std::move(socket), handlers)->start();
-      accept();
+      try {
+        on_accept(ec, std::move(socket));
+      } catch (const std::exception& e) {
+        shared.report(std::string("admin server: accept: ") + e.what());
+        accept_later();
+      }
     });
   }
 
-  Handlers handlers;
+  void on_accept(beast::error_code ec, tcp::socket socket) {
+    if (!acceptor.is_open()) return;  // stopping
+    if (ec) {
+      // Re-arm whatever happened: one failed accept must not end the server.
+      // A connection the client aborted is gone alone; anything else (out
+      // of descriptors or memory) clears only later.
+      if (!accept_failing) shared.report("admin server: accept failed: " + ec.message() + "; retrying");
+      accept_failing = true;
+      if (ec == asio::error::connection_aborted)
+        accept();
+      else
+        accept_later();
+      return;
+    }
+    if (accept_failing) shared.report("admin server: accepting again");
+    accept_failing = false;
+    if (shared.connections < shared.options.max_connections) {
+      std::make_shared<Session>(std::move(socket), shared, false)->start();
+    } else if (shared.refusals < shared.options.max_connections) {
+      std::make_shared<Session>(std::move(socket), shared, true)->start();
+    }  // else: dropped, closing the socket, rather than hold more descriptors
+    accept();
+  }
+
+  void accept_later() {
+    pause.expires_after(accept_pause);
+    pause.async_wait([this](beast::error_code ec) {
+      if (!ec && acceptor.is_open()) accept();
+    });
+  }
+
+  Shared shared;
   asio::io_context io;
   tcp::acceptor acceptor;
+  asio::steady_timer pause;
+  bool accept_failing = false;
   std::uint16_t port = 0;
   std::thread thread;
 };
@@ -243,11 +280,12 @@ std::uint16_t AdminServer::port() const noexcept { return impl_->port; }
 
 void AdminServer::stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
-  // Sessions hold only the handlers and their own sockets; stopping the
+  // Sessions hold only `shared` and their own sockets; stopping the
   // io_context drops them with it.
   asio::post(impl_->io, [impl = impl_.get()] {
     beast::error_code ec;
     impl->acceptor.close(ec);
+    impl->pause.cancel();
     impl->io.stop();
   });
   impl_->thread.join();

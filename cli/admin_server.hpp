@@ -2,7 +2,9 @@
 // The HTTP admin behind `herald serve`: events, health and metrics of an
 // event store. A library so tests can start it on an ephemeral port.
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,6 +18,18 @@ struct AdminOptions {
   std::string address = "127.0.0.1";
   /// 0: an ephemeral port (see AdminServer::port()).
   std::uint16_t port = 8080;
+  /// Connections served at once; one more is answered 503 and closed.
+  std::size_t max_connections = 128;
+  /// Largest request line plus header fields; beyond it: 431 and closed.
+  std::uint32_t max_header_bytes = 8 * 1024;
+  /// Largest request body (nothing served reads one); beyond it: 413 and closed.
+  std::uint64_t max_body_bytes = 64 * 1024;
+  /// A connection that does not complete a request within this time (idle
+  /// between requests, or sending one slowly) is closed.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+  /// Told, on the server's thread, what went wrong beside a request (accept
+  /// failures, an unexpected exception); must not throw. Null: not reported.
+  std::function<void(const std::string&)> on_error;
 };
 
 /// Serves, on a thread of its own from construction to destruction:
@@ -26,8 +40,12 @@ struct AdminOptions {
 ///   GET /healthz          200 when the store answers, else 503
 ///   GET /metrics          Prometheus text: `metrics` (when given) and the
 ///                         outbox gauges (pending, retrying, dead, oldest age)
-/// Bad parameters get 400 with {"error": "..."}. Requests are handled one at
-/// a time. Throws TransportError when the address cannot be bound.
+/// Bad parameters get 400 with {"error": "..."} (see route_admin_request);
+/// no request can stop the server: a failing handler answers 500, a failed
+/// accept (out of file descriptors) is retried after a pause, connections
+/// beyond `max_connections` get 503, oversize or idle ones are closed.
+/// Requests are handled one at a time. Throws TransportError when the
+/// address cannot be bound.
 ///
 /// \code
 ///   auto metrics = std::make_shared<herald::Metrics>();   // BusConfig::metrics of the relay's bus

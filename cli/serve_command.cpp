@@ -56,7 +56,9 @@ void add_serve_command(CLI::App& app) {
       options.on_error = [](const std::string& error) { std::cerr << "relay: store error: " << error << '\n'; };
       relay = std::make_unique<Relay>(*store, *bus, options);
     }
-    AdminServer server(store, metrics, {.address = args->bind, .port = args->port});
+    AdminOptions admin_options{.address = args->bind, .port = args->port};
+    admin_options.on_error = [](const std::string& error) { std::cerr << "serve: " << error << std::endl; };
+    AdminServer server(store, metrics, admin_options);
     std::signal(SIGINT, [](int) { serve_stop = true; });
     std::signal(SIGTERM, [](int) { serve_stop = true; });
     std::cout << "serving " << store->describe() << " on http://" << args->bind << ":" << server.port()
