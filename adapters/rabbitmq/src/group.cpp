@@ -60,7 +60,7 @@ Group::Group(std::string name, std::string queue, GroupServices& services)
     : name_(std::move(name)),
       queue_(std::move(queue)),
       services_(services),
-      dispatcher_([this](Job& job) { handle(job); },
+      dispatcher_([this](Job& job) { return handle(job); },
                   [this] {
                     // Out of work: if the broker waits for acks to send more,
                     // they go now; otherwise within ack_delay.
@@ -176,6 +176,9 @@ std::vector<Ack> Group::take_acks() {
 }
 
 void Group::close_intake() {
+  // Paused first: a worker that sees closing_ puts its job back and then
+  // waits, instead of taking it again at once.
+  dispatcher_.pause();
   closing_.store(true);
   if (!dispatcher_.on_worker_thread()) dispatcher_.quiesce();
 }
@@ -275,8 +278,17 @@ void Group::redeliver_later(Job& job, int redeliveries) {
                                  Topology::redelivered_queue(queue_)));
 }
 
-void Group::handle(Job& job) {
-  if (closing_.load() || job.generation != generation_.load()) return;  // the broker redelivers it
+bool Group::handle(Job& job) {
+  if (job.generation != generation_.load()) return true;  // its channel is gone: the broker redelivers it
+  // Taken while the group closes: neither run nor dropped. It stays unacked
+  // and runs if the group reopens; otherwise the channel closes and the
+  // broker redelivers it.
+  if (closing_.load()) return false;
+  handle_delivery(job);
+  return true;
+}
+
+void Group::handle_delivery(Job& job) {
   const Delivery& d = job.delivery;
   const Headers& h = d.properties.headers;
 
