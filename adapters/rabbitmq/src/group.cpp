@@ -52,6 +52,14 @@ class Claim {
   std::shared_ptr<Member> member_;
 };
 
+// A retry count carried by a message. Anyone can publish these headers: a
+// value that is missing, unreadable or negative counts 0, one beyond the
+// budget counts the whole budget, so no foreign value can make an event
+// loop or an addition overflow.
+int count_of(const Headers& h, std::string_view key, int max_attempts) {
+  return static_cast<int>(std::clamp<long long>(h.integer(key).value_or(0), 0, max_attempts));
+}
+
 }  // namespace
 
 const Member* running_member() noexcept { return current_member; }
@@ -323,13 +331,13 @@ void Group::handle_delivery(Job& job) {
   // What earlier deliveries left: failed runs, and deliveries that ended
   // without an outcome (a crash, a lost connection). Both count towards the
   // policy's cap, so a poison message cannot loop.
-  const int failures = static_cast<int>(h.integer(header::attempts).value_or(0));
-  int redeliveries = static_cast<int>(h.integer(header::redeliveries).value_or(0));
+  const int failures = count_of(h, header::attempts, policy.max_attempts);
+  int redeliveries = count_of(h, header::redeliveries, policy.max_attempts);
   std::string last_error = h.text(header::last_error).value_or("");
   Timestamp first_failure = parse_or_zero(h.text(header::first_failure));
-  if (d.redelivered) ++redeliveries;
+  if (d.redelivered && redeliveries < policy.max_attempts) ++redeliveries;
 
-  if (failures + redeliveries >= policy.max_attempts) {
+  if (static_cast<long long>(failures) + redeliveries >= policy.max_attempts) {
     std::string why = "delivered " + std::to_string(redeliveries) +
                       " time(s) without an outcome (the consumer crashed or lost its connection)";
     dead_letter(job, services_.make_dead_letter(event, name_, failures,
