@@ -21,6 +21,8 @@ TEST_CASE("a foreign retry count out of range or of the wrong type cannot make a
       {"x-herald-attempts", Value(LLONG_MIN)},
       {"x-herald-attempts", Value(std::string("-2147483648"))},
       {"x-herald-attempts", Value(std::string("many"))},
+      {"x-herald-attempts", Value(std::string("99999999999999999999999"))},
+      {"x-herald-attempts", Value(std::string("-99999999999999999999999"))},
       {"x-herald-redeliveries", Value(static_cast<long long>(INT_MIN))},
       {"x-herald-redeliveries", Value(LLONG_MAX)},
   }));
