@@ -11,6 +11,7 @@ TransportUnderTest transport_under_test() {
             c.options["exchange"] = "herald.test." + ns;
             c.options["queue_prefix"] = "herald.test.";
             c.options["queue_expires"] = "10m";
+            c.options["dead_letter_expires"] = "10m";
             c.options["amqp.connection_name"] = "conformance " + ns;
             return c;
           }};

@@ -111,12 +111,18 @@ std::size_t DeadLetterQueues::replay(const std::string& group, const std::option
       throw NotFoundError("rabbitmq: group '" + group + "' has no queue '" + queue +
                           "' to replay into (subscribe the group first)");
     ch = channel(c);
-    if (!Topology::ready_count(c, ch, dlq)) return 0;
+    // Only the letters there now. One that fails again comes back behind
+    // them while this runs; taking it again would never end (as Kafka stops
+    // at the high watermark it read first).
+    const auto present = Topology::ready_count(c, ch, dlq);
+    if (!present) return 0;
     std::size_t replayed = 0;
     std::uint64_t last = 0;
     bool kept = false;
     try {
-      while (auto got = get(c, ch, dlq)) {
+      for (std::uint32_t left = *present; left > 0; --left) {
+        auto got = get(c, ch, dlq);
+        if (!got) break;  // another reader took the rest
         last = got->tag;
         bool match = !id || got->message.properties.message_id == *id;
         if (id && !match) {

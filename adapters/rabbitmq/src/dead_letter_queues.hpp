@@ -22,8 +22,10 @@ class DeadLetterQueues final : public LoopClient {
   /// them back in place (nack, requeue) in one go: nothing is lost, but
   /// another reader at the same moment sees fewer.
   std::vector<DeadLetter> list(const std::string& group, std::size_t limit);
-  /// Republishes the letters (all, or the one with event id `id`) to the
-  /// group's queue, each acked only after the broker confirmed its copy.
+  /// Republishes the letters present when it starts (all, or the one with
+  /// event id `id`) to the group's queue, each acked only after the broker
+  /// confirmed its copy. Letters that arrive meanwhile, including replayed
+  /// ones that failed again, wait for the next replay.
   /// Throws NotFoundError when the group has no queue.
   std::size_t replay(const std::string& group, const std::optional<std::string>& id);
   std::size_t purge(const std::string& group);

@@ -64,6 +64,11 @@ void Dispatcher::discard_queued() {
   queued_ = 0;
 }
 
+void Dispatcher::pause() {
+  std::lock_guard lock(mutex_);
+  paused_ = true;
+}
+
 void Dispatcher::quiesce() {
   std::unique_lock lock(mutex_);
   paused_ = true;
@@ -135,10 +140,19 @@ void Dispatcher::work() {
     --queued_;
     ++running_;
     lock.unlock();
-    run_(job);
+    const bool done = run_(job);
     lock.lock();
     --running_;
-    if (item.keyed) {
+    if (!done) {
+      // Back to the front, ahead of later jobs of its key.
+      ++queued_;
+      if (item.keyed) {
+        keys_[item.key].push_front(std::move(job));
+        ready_.push_front(Item{true, item.key, {}});
+      } else {
+        ready_.push_front(Item{false, {}, std::move(job)});
+      }
+    } else if (item.keyed) {
       auto it = keys_.find(item.key);
       if (it != keys_.end()) {
         if (it->second.empty())

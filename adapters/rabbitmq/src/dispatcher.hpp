@@ -29,7 +29,9 @@ struct Job {
 
 class Dispatcher {
  public:
-  using Run = std::function<void(Job&)>;
+  /// Runs a job; false leaves it not run, to be taken again first once the
+  /// dispatcher is resumed (its delivery stays unacked meanwhile).
+  using Run = std::function<bool(Job&)>;
   using Idle = std::function<void()>;
 
   /// `idle` runs on a worker about to wait for work (outside the lock).
@@ -45,7 +47,9 @@ class Dispatcher {
   void push(std::vector<Job>& jobs);
   /// Drops every job not started yet (their channel is gone: the broker redelivers them).
   void discard_queued();
-  /// Stops taking jobs and waits for the running ones to return. Not from a worker.
+  /// Stops taking jobs (running ones go on).
+  void pause();
+  /// pause(), then waits for the running jobs to return. Not from a worker.
   void quiesce();
   /// Takes jobs again after quiesce().
   void resume();

@@ -52,6 +52,14 @@ class Claim {
   std::shared_ptr<Member> member_;
 };
 
+// A retry count carried by a message. Anyone can publish these headers: a
+// value that is missing, unreadable or negative counts 0, one beyond the
+// budget counts the whole budget, so no foreign value can make an event
+// loop or an addition overflow.
+int count_of(const Headers& h, std::string_view key, int max_attempts) {
+  return static_cast<int>(std::clamp<long long>(h.integer(key).value_or(0), 0, max_attempts));
+}
+
 }  // namespace
 
 const Member* running_member() noexcept { return current_member; }
@@ -60,7 +68,7 @@ Group::Group(std::string name, std::string queue, GroupServices& services)
     : name_(std::move(name)),
       queue_(std::move(queue)),
       services_(services),
-      dispatcher_([this](Job& job) { handle(job); },
+      dispatcher_([this](Job& job) { return handle(job); },
                   [this] {
                     // Out of work: if the broker waits for acks to send more,
                     // they go now; otherwise within ack_delay.
@@ -176,6 +184,9 @@ std::vector<Ack> Group::take_acks() {
 }
 
 void Group::close_intake() {
+  // Paused first: a worker that sees closing_ puts its job back and then
+  // waits, instead of taking it again at once.
+  dispatcher_.pause();
   closing_.store(true);
   if (!dispatcher_.on_worker_thread()) dispatcher_.quiesce();
 }
@@ -275,8 +286,17 @@ void Group::redeliver_later(Job& job, int redeliveries) {
                                  Topology::redelivered_queue(queue_)));
 }
 
-void Group::handle(Job& job) {
-  if (closing_.load() || job.generation != generation_.load()) return;  // the broker redelivers it
+bool Group::handle(Job& job) {
+  if (job.generation != generation_.load()) return true;  // its channel is gone: the broker redelivers it
+  // Taken while the group closes: neither run nor dropped. It stays unacked
+  // and runs if the group reopens; otherwise the channel closes and the
+  // broker redelivers it.
+  if (closing_.load()) return false;
+  handle_delivery(job);
+  return true;
+}
+
+void Group::handle_delivery(Job& job) {
   const Delivery& d = job.delivery;
   const Headers& h = d.properties.headers;
 
@@ -311,13 +331,13 @@ void Group::handle(Job& job) {
   // What earlier deliveries left: failed runs, and deliveries that ended
   // without an outcome (a crash, a lost connection). Both count towards the
   // policy's cap, so a poison message cannot loop.
-  const int failures = static_cast<int>(h.integer(header::attempts).value_or(0));
-  int redeliveries = static_cast<int>(h.integer(header::redeliveries).value_or(0));
+  const int failures = count_of(h, header::attempts, policy.max_attempts);
+  int redeliveries = count_of(h, header::redeliveries, policy.max_attempts);
   std::string last_error = h.text(header::last_error).value_or("");
   Timestamp first_failure = parse_or_zero(h.text(header::first_failure));
-  if (d.redelivered) ++redeliveries;
+  if (d.redelivered && redeliveries < policy.max_attempts) ++redeliveries;
 
-  if (failures + redeliveries >= policy.max_attempts) {
+  if (static_cast<long long>(failures) + redeliveries >= policy.max_attempts) {
     std::string why = "delivered " + std::to_string(redeliveries) +
                       " time(s) without an outcome (the consumer crashed or lost its connection)";
     dead_letter(job, services_.make_dead_letter(event, name_, failures,

@@ -125,9 +125,10 @@ class Group {
     window_[lane].store(window, std::memory_order_relaxed);
   }
 
-  /// No more handler runs: queued deliveries stay unacked (the broker
-  /// requeues them when the channel closes). Waits for running handlers
-  /// unless called from one of them.
+  /// No more handler runs: queued deliveries, and one a worker took at this
+  /// very moment, stay unacked in the dispatcher; they run after
+  /// reopen_intake(), or the broker requeues them when the channel closes.
+  /// Waits for running handlers unless called from one of them.
   void close_intake();
   /// Undoes close_intake() (a member joined while the last one was leaving).
   void reopen_intake();
@@ -145,7 +146,9 @@ class Group {
   }
 
  private:
-  void handle(Job& job);
+  /// False when the group is closing: the job was not run (see close_intake).
+  bool handle(Job& job);
+  void handle_delivery(Job& job);
   void set_concurrency(int total);
   std::shared_ptr<Member> pick(const std::string& type);
   void ack(const Job& job, bool requeue = false);

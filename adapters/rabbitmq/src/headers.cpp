@@ -1,6 +1,9 @@
 #include "headers.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <stdexcept>
 #include <cstring>
 #include <new>
 
@@ -55,7 +58,8 @@ std::optional<long long> Headers::integer(std::string_view key) const {
     case AMQP_FIELD_KIND_I32: return v->value.i32;
     case AMQP_FIELD_KIND_U32: return v->value.u32;
     case AMQP_FIELD_KIND_I64: return v->value.i64;
-    case AMQP_FIELD_KIND_U64: return static_cast<long long>(v->value.u64);
+    case AMQP_FIELD_KIND_U64:  // beyond long long: as large as it gets, not negative
+      return v->value.u64 > static_cast<std::uint64_t>(LLONG_MAX) ? LLONG_MAX : static_cast<long long>(v->value.u64);
     case AMQP_FIELD_KIND_UTF8:
     case AMQP_FIELD_KIND_BYTES: {
       std::string s = to_string(v->value.bytes);
@@ -63,6 +67,13 @@ std::optional<long long> Headers::integer(std::string_view key) const {
         std::size_t used = 0;
         long long n = std::stoll(s, &used);
         if (used == s.size()) return n;
+      } catch (const std::out_of_range&) {
+        // Digits beyond long long: saturate, keeping the sign.
+        const std::size_t start = s.find_first_not_of(" \t\n\v\f\r");
+        const bool digits = start != std::string::npos &&
+                            s.find_first_not_of("0123456789", start + (s[start] == '-' || s[start] == '+')) ==
+                                std::string::npos;
+        if (digits) return s[start] == '-' ? LLONG_MIN : LLONG_MAX;
       } catch (const std::exception&) {
       }
       return std::nullopt;

@@ -28,7 +28,8 @@ class Headers {
   bool empty() const noexcept { return entries_.empty(); }
   /// A string (or byte string) value.
   std::optional<std::string> text(std::string_view key) const;
-  /// An integer of any width, or a string holding one.
+  /// An integer of any width, or a string holding one; saturated to long
+  /// long when larger.
   std::optional<long long> integer(std::string_view key) const;
   /// Every string value whose key starts with `prefix`, as text.
   std::map<std::string, std::string> strings_with_prefix(std::string_view prefix) const;

@@ -66,6 +66,9 @@ struct Delivery {
 struct QueueDecl {
   std::string name;
   Headers arguments;
+  /// Holds messages nobody consumes (delay, dead-letter, unroutable queues):
+  /// an existing one is used whatever its x-expires (see Topology::declare).
+  bool kept = false;
 };
 
 /// One message for the publisher. Events keep body, routing key, message id

@@ -49,10 +49,8 @@ void Publisher::stop() {
   // The I/O thread is gone: what it did not finish fails.
   const Failure closed{ErrorCode::closed, "rabbitmq: the bus was closed before the broker confirmed", false};
   for (auto& s : queue_) finish(s, &closed);
-  for (auto& p : pending_)
-    if (!p.done) finish(p.slot, &closed);
+  for (auto& s : unconfirmed_.take_open()) finish(s, &closed);
   queue_.clear();
-  pending_.clear();
 }
 
 void Publisher::publish(std::vector<OutMessage> messages, std::chrono::milliseconds timeout) {
@@ -117,20 +115,14 @@ void Publisher::on_connected(Connection& c) {
   amqp_confirm_select(c.get(), channel_);
   c.check(amqp_get_rpc_reply(c.get()), channel_, "confirm.select");
   topology_.declare_exchange(c, channel_);
-  next_seq_ = 1;
-  unconfirmed_ = 0;
   declared_.clear();
 }
 
 void Publisher::on_disconnected(const std::string&) {
   // Unconfirmed messages go out again, first and in their order, once the
   // connection is back: at-least-once.
-  std::deque<Slot> resend;
-  for (auto& p : pending_)
-    if (!p.done) resend.push_back(std::move(p.slot));
+  std::deque<Slot> resend = unconfirmed_.take_open();
   queue_.insert(queue_.begin(), std::make_move_iterator(resend.begin()), std::make_move_iterator(resend.end()));
-  pending_.clear();
-  unconfirmed_ = 0;
   channel_ = 0;
 }
 
@@ -138,12 +130,10 @@ void Publisher::on_channel_closed(Connection& c, amqp_channel_t channel, const s
   if (channel != channel_) return;
   // The oldest unconfirmed message is the likely culprit (an exchange that
   // vanished, no permission): it fails with the broker's reason, the rest go again.
-  for (auto& p : pending_) {
-    if (p.done) continue;
-    p.done = true;
+  if (auto* p = unconfirmed_.oldest_open()) {
+    unconfirmed_.drop(*p);
     const Failure failure{ErrorCode::publish, error, true};
-    finish(p.slot, &failure);
-    break;
+    finish(p->slot, &failure);
   }
   on_disconnected(error);
   on_connected(c);
@@ -151,55 +141,26 @@ void Publisher::on_channel_closed(Connection& c, amqp_channel_t channel, const s
 
 void Publisher::on_method(Connection&, amqp_channel_t channel, const amqp_method_t& method) {
   if (channel != channel_) return;
+  auto settle = [this](Unconfirmed<Slot>::Entry& p, bool ack) { this->settle(p, ack); };
   if (method.id == AMQP_BASIC_ACK_METHOD) {
     const auto* m = static_cast<const amqp_basic_ack_t*>(method.decoded);
-    confirm(m->delivery_tag, m->multiple != 0, true);
+    unconfirmed_.confirm(m->delivery_tag, m->multiple != 0, true, settle);
   } else if (method.id == AMQP_BASIC_NACK_METHOD) {
     const auto* m = static_cast<const amqp_basic_nack_t*>(method.decoded);
-    confirm(m->delivery_tag, m->multiple != 0, false);
+    unconfirmed_.confirm(m->delivery_tag, m->multiple != 0, false, settle);
   }
 }
 
 void Publisher::on_message(Connection&, amqp_method_number_t kind, Delivery&& message) {
   if (kind != AMQP_BASIC_RETURN_METHOD || message.channel != channel_) return;
-  // basic.return precedes the confirm of the same message; match it by id and key.
-  for (auto& p : pending_) {
-    if (p.done || !p.returned.empty()) continue;
-    const OutMessage& m = p.slot.batch->messages[p.slot.index];
-    if (m.message_id() != message.properties.message_id || m.routing_key() != message.routing_key) continue;
-    const std::string reason = std::to_string(message.reply_code) + " " + message.reply_text;
-    if (m.exchange().empty()) {
-      declared_.erase(message.routing_key);
-      p.returned = "rabbitmq: queue '" + message.routing_key + "' does not exist (message " +
-                   message.properties.message_id + " returned: " + reason + ")";
-    } else {
-      p.returned = "rabbitmq: event " + message.properties.message_id + " is unroutable: no queue is bound to exchange '" +
-                   message.exchange + "' for routing key '" + message.routing_key + "' (" + reason +
-                   "); subscribe a group first, or set unroutable=keep";
-    }
-    return;
-  }
+  if (message.exchange.empty()) declared_.erase(message.routing_key);  // the queue is gone: declare it again
+  unconfirmed_.returned(Returned{message.reply_code, std::move(message.reply_text), std::move(message.exchange),
+                                 std::move(message.routing_key), std::move(message.properties.message_id)});
 }
 
-void Publisher::confirm(std::uint64_t tag, bool multiple, bool ack) {
-  if (pending_.empty()) return;
-  if (multiple) {
-    for (auto& p : pending_) {
-      if (p.seq > tag) break;
-      if (!p.done) settle(p, ack);
-    }
-  } else if (tag >= pending_.front().seq && tag - pending_.front().seq < pending_.size()) {
-    Pending& p = pending_[static_cast<std::size_t>(tag - pending_.front().seq)];
-    if (!p.done) settle(p, ack);
-  }
-  while (!pending_.empty() && pending_.front().done) pending_.pop_front();
-}
-
-void Publisher::settle(Pending& p, bool ack) {
-  p.done = true;
-  --unconfirmed_;
+void Publisher::settle(Unconfirmed<Slot>::Entry& p, bool ack) {
+  const OutMessage& m = p.slot.batch->messages[p.slot.index];
   if (!ack) {
-    const OutMessage& m = p.slot.batch->messages[p.slot.index];
     const Failure failure{ErrorCode::publish,
                           "rabbitmq: the broker refused (basic.nack) message " + std::string(m.message_id()) +
                               " with routing key '" + std::string(m.routing_key()) + "' to exchange '" +
@@ -207,8 +168,17 @@ void Publisher::settle(Pending& p, bool ack) {
                               "' (a queue is full with x-overflow=reject-publish, or the broker failed to store it)",
                           true};
     finish(p.slot, &failure);
-  } else if (!p.returned.empty()) {
-    const Failure failure{ErrorCode::publish, p.returned, false};
+  } else if (const auto& r = p.returned) {
+    const std::string reason = std::to_string(r->reply_code) + " " + r->reply_text;
+    std::string why;
+    if (m.exchange().empty()) {
+      why = "rabbitmq: queue '" + r->routing_key + "' does not exist (message " + r->message_id + " returned: " + reason +
+            ")";
+    } else {
+      why = "rabbitmq: event " + r->message_id + " is unroutable: no queue is bound to exchange '" + r->exchange +
+            "' for routing key '" + r->routing_key + "' (" + reason + "); subscribe a group first, or set unroutable=keep";
+    }
+    const Failure failure{ErrorCode::publish, std::move(why), false};
     finish(p.slot, &failure);
   } else {
     finish(p.slot);
@@ -217,14 +187,15 @@ void Publisher::settle(Pending& p, bool ack) {
 }
 
 bool Publisher::has_work() const {
-  return channel_ != 0 && !queue_.empty() && unconfirmed_ < static_cast<std::size_t>(settings_.options.confirm_window);
+  return channel_ != 0 && !queue_.empty() &&
+         unconfirmed_.open() < static_cast<std::size_t>(settings_.options.confirm_window);
 }
 
 bool Publisher::on_idle(Connection* c) {
   if (!c || channel_ == 0) return false;
   const auto window = static_cast<std::size_t>(settings_.options.confirm_window);
   bool sent = false;
-  while (!queue_.empty() && unconfirmed_ < window && channel_ != 0) {
+  while (!queue_.empty() && unconfirmed_.open() < window && channel_ != 0) {
     Slot s = std::move(queue_.front());
     queue_.pop_front();
     if (s.batch->abandoned.load(std::memory_order_relaxed)) {
@@ -273,8 +244,7 @@ bool Publisher::on_idle(Connection* c) {
       queue_.push_front(std::move(s));
       c->check_status(rc, "publishing to exchange '" + topology_.exchange() + "'");
     }
-    pending_.push_back(Pending{next_seq_++, std::move(s), false, {}});
-    ++unconfirmed_;
+    unconfirmed_.sent(std::move(s), m.exchange(), m.routing_key(), m.message_id());
     sent = true;
   }
   return sent;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "confirms.hpp"
 #include "io_loop.hpp"
 #include "topology.hpp"
 
@@ -56,12 +57,6 @@ class Publisher final : public LoopClient {
     std::shared_ptr<Batch> batch;
     std::size_t index = 0;
   };
-  struct Pending {
-    std::uint64_t seq = 0;
-    Slot slot;
-    bool done = false;
-    std::string returned;  // why the broker returned it (mandatory), "" if it did not
-  };
 
   /// Why a message failed, as data: exceptions are not handed between threads.
   struct Failure {
@@ -72,8 +67,7 @@ class Publisher final : public LoopClient {
     [[noreturn]] void raise() const;              // a fresh exception on the caller's thread
   };
 
-  void confirm(std::uint64_t tag, bool multiple, bool ack);
-  void settle(Pending& p, bool ack);
+  void settle(Unconfirmed<Slot>::Entry& p, bool ack);
   void finish(const Slot& slot, const Failure* failure = nullptr);
 
   const Settings& settings_;
@@ -82,10 +76,8 @@ class Publisher final : public LoopClient {
 
   // I/O thread only.
   amqp_channel_t channel_ = 0;
-  std::uint64_t next_seq_ = 1;
-  std::size_t unconfirmed_ = 0;
   std::deque<Slot> queue_;        // to send, in order
-  std::deque<Pending> pending_;   // sent, by ascending seq
+  Unconfirmed<Slot> unconfirmed_;  // sent, not confirmed yet
   std::set<std::string> declared_;  // queues declared on this connection
 
   std::atomic<std::size_t> outstanding_{0};

@@ -81,6 +81,7 @@ Settings read_settings(const BusConfig& original) {
   o.queue_type = r.choice("queue_type", "classic", {"classic", "quorum"}) == "quorum" ? QueueType::quorum : QueueType::classic;
   o.single_active_consumer = r.flag("single_active_consumer", o.single_active_consumer);
   o.queue_expires = r.duration("queue_expires", o.queue_expires);
+  o.dead_letter_expires = r.duration("dead_letter_expires", o.dead_letter_expires);
   std::string unroutable = r.choice("unroutable", "keep", {"keep", "error", "drop"});
   o.unroutable = unroutable == "error" ? Unroutable::error : unroutable == "drop" ? Unroutable::drop : Unroutable::keep;
   o.unroutable_max = r.integer("unroutable_max", o.unroutable_max, 1, 1LL << 31);

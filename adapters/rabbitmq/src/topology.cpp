@@ -15,6 +15,11 @@ void Topology::add_expiry(Headers& arguments) const {
   if (options_.queue_expires.count() > 0) arguments.set("x-expires", static_cast<long long>(options_.queue_expires.count()));
 }
 
+void Topology::add_kept_expiry(Headers& arguments) const {
+  if (options_.dead_letter_expires.count() > 0)
+    arguments.set("x-expires", static_cast<long long>(options_.dead_letter_expires.count()));
+}
+
 void Topology::declare_exchange(Connection& c, amqp_channel_t channel) const {
   Headers arguments;
   if (options_.unroutable == Unroutable::keep) {
@@ -25,10 +30,10 @@ void Topology::declare_exchange(Connection& c, amqp_channel_t channel) const {
     } catch (const ConfigError& e) {
       conflict(e, "it exists with other settings; herald declares it as a durable fanout exchange");
     }
-    QueueDecl queue{ae, {}};
+    QueueDecl queue{ae, {}, true};
     queue.arguments.set("x-max-length", options_.unroutable_max);
     queue.arguments.set("x-overflow", "reject-publish");
-    add_expiry(queue.arguments);
+    add_kept_expiry(queue.arguments);
     declare(c, channel, queue);
     amqp_queue_bind(c.get(), channel, bytes_of(ae), bytes_of(ae), amqp_empty_bytes, amqp_empty_table);
     c.check(amqp_get_rpc_reply(c.get()), channel, "binding queue '" + ae + "' to exchange '" + ae + "'");
@@ -68,27 +73,49 @@ std::shared_ptr<const QueueDecl> Topology::retry_decl(const std::string& queue, 
   decl->name = retry_queue(queue, attempt);
   decl->arguments.set("x-dead-letter-exchange", "");
   decl->arguments.set("x-dead-letter-routing-key", queue);
-  add_expiry(decl->arguments);
+  decl->kept = true;
+  add_kept_expiry(decl->arguments);
   return decl;
 }
 
 std::shared_ptr<const QueueDecl> Topology::dead_letter_decl(const std::string& queue) const {
   auto decl = std::make_shared<QueueDecl>();
   decl->name = dead_letter_queue(queue);
-  add_expiry(decl->arguments);
+  decl->kept = true;
+  add_kept_expiry(decl->arguments);
   return decl;
 }
 
 std::shared_ptr<const QueueDecl> Topology::redelivered_decl(const std::string& queue) const {
+  // Consumed with the group queue, so it lives and expires with it.
   auto decl = std::make_shared<QueueDecl>();
   decl->name = redelivered_queue(queue);
   add_expiry(decl->arguments);
   return decl;
 }
 
-void Topology::declare(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const {
+void Topology::declare_on(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const {
   amqp_queue_declare(c.get(), channel, bytes_of(decl.name), 0, 1, 0, 0, decl.arguments.table());
   c.check(amqp_get_rpc_reply(c.get()), channel, "declaring queue '" + decl.name + "'");
+}
+
+void Topology::declare(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const {
+  if (!decl.kept) {
+    declare_on(c, channel, decl);
+    return;
+  }
+  // Earlier versions put queue_expires on kept queues too. Declaring such
+  // a queue without it is refused and closes the channel: on a spare one,
+  // so the caller's channel (the publisher's, in confirm mode) lives on.
+  const amqp_channel_t spare = c.next_channel();
+  c.open_channel(spare);
+  try {
+    declare_on(c, spare, decl);
+  } catch (const ConfigError& e) {
+    if (std::string_view(e.what()).find("inequivalent arg 'x-expires'") == std::string_view::npos) throw;
+    // It exists and takes messages: use it. Only its expiry differs.
+  }
+  c.close_channel(spare);
 }
 
 std::optional<std::uint32_t> Topology::ready_count(Connection& c, amqp_channel_t channel, const std::string& queue) {

@@ -45,14 +45,21 @@ class Topology {
   std::shared_ptr<const QueueDecl> retry_decl(const std::string& queue, int attempt) const;
   std::shared_ptr<const QueueDecl> dead_letter_decl(const std::string& queue) const;
   std::shared_ptr<const QueueDecl> redelivered_decl(const std::string& queue) const;
-  /// Declares a durable queue with the arguments of `decl`.
+  /// Declares a durable queue with the arguments of `decl`. A kept queue is
+  /// declared on a channel of its own, and one that exists with another
+  /// x-expires (declared by an earlier version) is used as it is.
   void declare(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const;
   /// Ready messages in `queue`, or nullopt when it does not exist. A missing
   /// queue closes the channel: the caller must open it again.
   static std::optional<std::uint32_t> ready_count(Connection& c, amqp_channel_t channel, const std::string& queue);
 
  private:
+  // x-expires: `queue_expires` only on queues a consumer keeps alive (the
+  // group's), `dead_letter_expires` on kept ones; nothing consumes those, so
+  // queue_expires would delete them with their messages.
   void add_expiry(Headers& arguments) const;
+  void add_kept_expiry(Headers& arguments) const;
+  void declare_on(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const;
   const RabbitOptions& options_;
 };
 

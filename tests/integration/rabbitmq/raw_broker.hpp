@@ -225,12 +225,14 @@ class RawBroker {
 };
 
 /// Options isolating a test on the shared broker: its own exchange, queues
-/// named `herald.it.<group>`, deleted by the broker some minutes later.
+/// named `herald.it.<group>`, deleted by the broker some minutes later
+/// (dead-letter and delay queues too).
 inline BusConfig isolated_config(const std::string& ns, const std::map<std::string, std::string>& extra = {}) {
   BusConfig c = BusConfig::from_url(amqp_url());
   c.options["exchange"] = "herald.it." + ns;
   c.options["queue_prefix"] = "herald.it.";
   c.options["queue_expires"] = "10m";
+  c.options["dead_letter_expires"] = "10m";
   for (const auto& [k, v] : extra) c.options[k] = v;
   return c;
 }

@@ -39,9 +39,14 @@ struct RabbitOptions {
   QueueType queue_type = QueueType::classic;
   /// Only one member of a group consumes at a time (strict order per queue).
   bool single_active_consumer = false;
-  /// Group, retry, dead-letter and unroutable queues are deleted by the broker
-  /// after being unused this long (0: never). For tests and demos.
+  /// Group queues (and their redelivered queues) are deleted by the broker
+  /// after being unused this long, with their messages (0: never). For
+  /// tests, demos and throwaway groups.
   std::chrono::milliseconds queue_expires{0};
+  /// The same for the queues where messages wait without a consumer: delay
+  /// (retry), dead-letter and unroutable queues. Deletes dead letters and
+  /// waiting retries (0: never). For tests only.
+  std::chrono::milliseconds dead_letter_expires{0};
   Unroutable unroutable = Unroutable::keep;
   /// x-max-length of `<exchange>.unroutable`; beyond it unroutable publishes fail.
   long long unroutable_max = 100'000;
