@@ -14,7 +14,8 @@ namespace orders {
 class OrderService {
  public:
   /// `publish` is how events leave: straight to the bus, or into the outbox.
-  OrderService(herald::EventBus& bus, std::function<void(herald::Envelope)> publish);
+  /// Each order's events carry the correlation id `<correlation_prefix>order-<id>`.
+  OrderService(herald::EventBus& bus, std::function<void(herald::Envelope)> publish, std::string correlation_prefix);
   /// Creates an order; throws when it is invalid (and emits order.failed.create).
   OrderCreated create(const std::string& customer, std::vector<std::string> items, double total,
                       const std::string& actor);
@@ -22,6 +23,7 @@ class OrderService {
  private:
   herald::Lifecycle lifecycle_;
   std::function<void(herald::Envelope)> publish_;
+  std::string correlation_prefix_;
   int next_id_ = 41;
 };
 

@@ -18,14 +18,17 @@ herald::RetryPolicy demo_retry(int attempts) {
 }  // namespace
 
 std::unique_ptr<Subscribers> subscribe_all(herald::EventBus& bus, herald::Upcasters& upcasters,
-                                           std::shared_ptr<herald::IdempotencyStore> idempotency) {
+                                           std::shared_ptr<herald::IdempotencyStore> idempotency,
+                                           std::string correlation_prefix) {
   auto s = std::make_unique<Subscribers>();
+  s->correlation_prefix = std::move(correlation_prefix);
   Subscribers* state = s.get();
 
   // Notifications: the mail server is flaky for the first order.
   s->subscriptions.push_back(herald::subscribe<OrderCreated>(
       bus, "notifications",
       [state](const OrderCreated& o, const herald::Envelope& e) {
+        if (!state->ours(e)) return;
         if (o.order_id == "42" && state->smtp_failures < 2) {
           ++state->smtp_failures;
           say("notifications", "SMTP timeout for order " + o.order_id + " (attempt " +
@@ -40,12 +43,14 @@ std::unique_ptr<Subscribers> subscribe_all(herald::EventBus& bus, herald::Upcast
 
   // Analytics counts every order event, lifecycle ones included.
   s->subscriptions.push_back(bus.subscribe({.pattern = "order.#", .group = "analytics"}, [state](const herald::Envelope& e) {
+    if (!state->ours(e)) return;
     std::lock_guard lock(state->mutex);
     ++state->analytics[e.type];
   }));
 
   // Timeline: what happened to each order, in order (partition key = order id).
   s->subscriptions.push_back(bus.subscribe({.pattern = "order.#", .group = "timeline"}, [state](const herald::Envelope& e) {
+    if (!state->ours(e)) return;
     std::lock_guard lock(state->mutex);
     state->timeline[e.partitionkey.empty() ? "?" : e.partitionkey].push_back(e.type);
   }));
@@ -54,7 +59,8 @@ std::unique_ptr<Subscribers> subscribe_all(herald::EventBus& bus, herald::Upcast
   // total: that poison event is dead-lettered after 3 attempts.
   s->subscriptions.push_back(herald::subscribe<OrderCreated>(
       bus, "payments",
-      [&bus](const OrderCreated& o) {
+      [&bus, state](const OrderCreated& o, const herald::Envelope& e) {
+        if (!state->ours(e)) return;
         if (o.total < 0) throw std::domain_error("cannot charge a negative total (" + money(o.total) + ")");
         herald::Envelope paid = herald::Envelope::make("order.paid", {{"order_id", o.order_id}, {"amount", o.total}},
                                                        "payments-service");
@@ -72,6 +78,7 @@ std::unique_ptr<Subscribers> subscribe_all(herald::EventBus& bus, herald::Upcast
       herald::idempotent(
           idempotency, "loyalty",
           [state](const herald::Envelope& e) {
+            if (!state->ours(e)) return;
             auto p = e.payload();
             int points = static_cast<int>(p["amount"].get<double>() / 10);
             state->loyalty_points += points;
@@ -80,9 +87,10 @@ std::unique_ptr<Subscribers> subscribe_all(herald::EventBus& bus, herald::Upcast
               state->paid.push_back(e);
             }
             say("loyalty", "+" + std::to_string(points) + " points for order " + p["order_id"].get<std::string>() +
-                               " (caused by " + short_id(e.causationid) + ", correlation " + short_id(e.correlationid) + ")");
+                               " (caused by " + short_id(e.causationid) + ", correlation " + e.correlationid + ")");
           },
           {.on_duplicate = [state](const herald::Envelope& e) {
+            if (!state->ours(e)) return;
             ++state->duplicates_suppressed;
             say("loyalty", "duplicate of " + short_id(e.id) + " suppressed: no second effect");
           }})));

@@ -15,6 +15,12 @@
 namespace orders {
 
 struct Subscribers {
+  /// Correlation ids of this run's events start with it. A broker may also
+  /// hold earlier runs' events and other producers' `order.*` events: the
+  /// services leave those alone and the demo counts only its own.
+  std::string correlation_prefix;
+  bool ours(const herald::Envelope& e) const { return e.correlationid.starts_with(correlation_prefix); }
+
   std::vector<herald::Subscription> subscriptions;
   std::atomic<int> emails_sent{0};
   std::atomic<int> smtp_failures{0};
@@ -27,8 +33,10 @@ struct Subscribers {
 };
 
 /// Subscribes the notification, analytics, timeline, payments and loyalty
-/// services to `bus`. Group names are the services' names.
+/// services to `bus`. Group names are the services' names (the transport's
+/// group or queue prefix keeps runs apart).
 std::unique_ptr<Subscribers> subscribe_all(herald::EventBus& bus, herald::Upcasters& upcasters,
-                                           std::shared_ptr<herald::IdempotencyStore> idempotency);
+                                           std::shared_ptr<herald::IdempotencyStore> idempotency,
+                                           std::string correlation_prefix);
 
 }  // namespace orders
