@@ -62,6 +62,7 @@ BusConfig herald_config(const std::string& name) {
   c.options["exchange"] = "herald.bench." + name;
   c.options["queue_prefix"] = "herald.bench.";
   c.options["queue_expires"] = "10m";
+  c.options["dead_letter_expires"] = "10m";
   c.options["unroutable"] = "drop";  // as the baseline: no alternate exchange
   c.options["confirm_window"] = std::to_string(window);
   c.options["prefetch_multiplier"] = std::to_string(window);  // concurrency 1 → prefetch 256

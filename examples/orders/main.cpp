@@ -65,6 +65,7 @@ std::string apply_namespace(herald::BusConfig& config, const std::string& space)
       // The broker deletes the demo's queues some minutes after the run
       // (queues the URL names may exist already, with their own settings).
       set_default("queue_expires", "10m");
+      set_default("dead_letter_expires", "10m");
     }
     std::string queues = config.options["queue_prefix"];
     return "exchange " + exchange + ", queues " + queues + "<group>";

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   config.options["exchange"] = "herald.it." + ns;
   config.options["queue_prefix"] = "herald.it.";
   config.options["queue_expires"] = "10m";
+  config.options["dead_letter_expires"] = "10m";
   auto bus = herald::make_bus(config);
 
   std::mutex mutex;

@@ -115,7 +115,7 @@ TEST_CASE("a relay killed with SIGKILL while publishing to RabbitMQ loses no eve
   // The consumer runs here, on the broker; the relay process only publishes.
   std::string ns = unique_name("store-kill");
   std::string bus_url = env_or("HERALD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/") + "?exchange=herald.test." +
-                        ns + "&queue_prefix=herald.test." + ns + ".&queue_expires=10m";
+                        ns + "&queue_prefix=herald.test." + ns + ".&queue_expires=10m&dead_letter_expires=10m";
   auto consumer_app = scratch.connect();  // the handler's own connection
   auto bus = make_bus(BusConfig::from_url(bus_url));
   Handler inbox = consumer_app->inbox("consumer", nullptr, nullptr);
