@@ -18,6 +18,11 @@ void prepare_for_append(Envelope& event, std::string_view default_source) {
   if (event.source.empty()) event.source = std::string(default_source);
   if (event.time.time_since_epoch().count() == 0) event.time = now_micros();
   apply_context(event);
+  // The transports keep order by partition key, the relay by ordering key:
+  // without a partition key of its own, an aggregate's events take their
+  // ordering key, so that they stay in order after the relay too (one Kafka
+  // partition, one lane of a concurrent subscription).
+  if (event.partitionkey.empty() && !event.aggregateid.empty()) event.partitionkey = ordering_key(event);
   validate(event);
 }
 
