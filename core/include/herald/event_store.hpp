@@ -129,8 +129,8 @@ class EventStore {
   /// Appends `events` in one transaction of the store's own, filling id,
   /// time and source (`default_source`) where empty and the context ids
   /// inside a handler (as EventBus::publish does), and an empty partitionkey
-  /// of an aggregate's event with its ordering key "aggregatetype:aggregateid"
-  /// (the transports keep order by partition key). Returns their positions.
+  /// with the aggregate id (the transports keep order by partition key).
+  /// Returns their positions.
   /// To append inside your own transaction use herald/sqlite/outbox.hpp or
   /// herald/postgres/outbox.hpp instead. Throws ConfigError/DecodeError for
   /// an invalid event (nothing is appended then).

@@ -38,7 +38,7 @@ struct StoreUrl {
 };
 
 /// Fills what EventBus::publish would (id, time, source, the context ids),
-/// sets an empty partitionkey of an aggregate's event to its ordering key,
+/// sets an empty partitionkey to the aggregate id,
 /// and validates the event. Throws ConfigError / DecodeError.
 void prepare_for_append(Envelope& event, std::string_view default_source = "herald");
 

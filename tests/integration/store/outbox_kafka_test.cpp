@@ -1,6 +1,6 @@
 // Order per aggregate must survive the trip through the outbox and a
 // partitioned transport: the relay keeps an aggregate's rows in order, and
-// the partition key (defaulted to the ordering key at append) keeps them on
+// the partition key (defaulted to the aggregate id at append) keeps them on
 // one partition and one lane.
 
 #include <catch2/catch.hpp>

@@ -127,7 +127,7 @@ TEST_CASE("an outbox bus leaves handler retries and dead letters to its transpor
   CHECK(transport.dead_lettered == 1);
 }
 
-TEST_CASE("every append path gives an event without a partition key its ordering key as partition key",
+TEST_CASE("every append path gives an event without a partition key its aggregate id as partition key",
           "[outbox][ordering]") {
   auto kind = GENERATE(from_range(store_kinds()));
   ScratchStore scratch(kind);
@@ -141,25 +141,25 @@ TEST_CASE("every append path gives an event without a partition key its ordering
 
   Envelope by_store = aggregate_event("1");
   store->append(by_store);
-  CHECK(by_store.partitionkey == "order:1");
-  CHECK(store->get(by_store.id).event.partitionkey == "order:1");
+  CHECK(by_store.partitionkey == "1");
+  CHECK(store->get(by_store.id).event.partitionkey == "1");
 
   auto app = scratch.connect();
   Envelope in_transaction = aggregate_event("2");
   app->begin();
   app->append(in_transaction);  // herald::sqlite::append / herald::postgres::append
   app->commit();
-  CHECK(store->get(in_transaction.id).event.partitionkey == "order:2");
+  CHECK(store->get(in_transaction.id).event.partitionkey == "2");
 
   OutboxBusOptions options;
   options.run_relay = false;
   auto bus = make_outbox_bus(BusConfig::from_url("memory://"), scratch.url(), options);
   Envelope published = aggregate_event("3");
   bus->publish(published);
-  CHECK(store->get(published.id).event.partitionkey == "order:3");
+  CHECK(store->get(published.id).event.partitionkey == "3");
 
   // A partition key of the application's own is kept; without an aggregate
-  // there is no ordering key to default to.
+  // there is nothing to default to.
   Envelope own = aggregate_event("4");
   own.partitionkey = "customer-7";
   Envelope loose = Envelope::make("audit.logged", {{"n", 1}});
