@@ -165,6 +165,8 @@ void add_outbox(CLI::App& app) {
       auto bus = open_bus(args->url);
       if (args->once) {
         RelayStats s = relay_pass(*store, *bus, options);
+        if (s.transport_failures > 0)
+          std::cerr << "relay: transport down, no event charged: " << s.transport_error << '\n';
         bus->flush(std::chrono::seconds(30));
         bus->close();
         std::cout << "delivered " << s.delivered << ", failed " << s.failed << ", dead " << s.dead_lettered << '\n';
