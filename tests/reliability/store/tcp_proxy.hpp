@@ -96,9 +96,9 @@ class TcpProxy {
       }
       // The timeout only bounds how long stop() waits for this thread.
       if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
-      if (fds[0].revents & POLLIN) accept_one();
+      const std::size_t polled = pairs_.size();  // a pair accepted now is polled from the next round
       std::vector<std::pair<int, int>> alive;
-      for (std::size_t i = 0; i < pairs_.size(); ++i) {
+      for (std::size_t i = 0; i < polled; ++i) {
         auto [client, upstream] = pairs_[i];
         bool ok = true;
         if (fds[1 + 2 * i].revents) ok = pump(client, upstream);
@@ -111,6 +111,7 @@ class TcpProxy {
         }
       }
       pairs_ = std::move(alive);
+      if (fds[0].revents & POLLIN) accept_one();
     }
   }
 
