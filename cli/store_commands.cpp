@@ -1,4 +1,4 @@
-// herald outbox status | relay | dead list | dead retry
+// herald outbox status | relay | dead list | dead retry | dead skip
 // herald events list | show
 // herald replay
 
@@ -52,7 +52,11 @@ std::string age_text(std::chrono::microseconds age) {
 
 std::string one_line(const StoredEvent& row) {
   const Envelope& e = row.event;
-  std::string state = row.dead_letter ? "dead" : row.delivered_at ? "delivered" : row.delivery_attempts ? "retrying" : "pending";
+  std::string state = row.skipped_at    ? "skipped"
+                      : row.dead_letter ? "dead"
+                      : row.delivered_at ? "delivered"
+                      : row.delivery_attempts ? "retrying"
+                                              : "pending";
   std::string line = std::to_string(row.position) + "  " + format_time(e.time) + "  " + e.type + "  " + e.id + "  " + state;
   if (!e.aggregateid.empty()) line += "  " + e.aggregatetype + ":" + e.aggregateid;
   if (row.delivery_attempts > 0) line += "  attempts=" + std::to_string(row.delivery_attempts);
@@ -154,10 +158,15 @@ void add_outbox(CLI::App& app) {
       if (args->max_attempts > 0) options.retry.max_attempts = static_cast<int>(args->max_attempts);
       if (args->batch > 0) options.batch_size = static_cast<std::size_t>(args->batch);
       options.on_error = [](const std::string& error) { std::cerr << "relay: store error: " << error << '\n'; };
+      options.on_transport_down = [](const std::string& error) {
+        std::cerr << "relay: transport down, no event charged: " << error << '\n';
+      };
       auto store = open_store(args->store);
       auto bus = open_bus(args->url);
       if (args->once) {
         RelayStats s = relay_pass(*store, *bus, options);
+        if (s.transport_failures > 0)
+          std::cerr << "relay: transport down, no event charged: " << s.transport_error << '\n';
         bus->flush(std::chrono::seconds(30));
         bus->close();
         std::cout << "delivered " << s.delivered << ", failed " << s.failed << ", dead " << s.dead_lettered << '\n';
@@ -216,7 +225,8 @@ void add_outbox(CLI::App& app) {
     });
   }
   {
-    auto* cmd = dead->add_subcommand("retry", "Make dead events pending again (all, or the one with ID)");
+    auto* cmd = dead->add_subcommand(
+        "retry", "Make dead events pending again (all, or the one with ID); each goes out before the events it held back");
     struct Args {
       std::string store, id;
     };
@@ -229,6 +239,21 @@ void add_outbox(CLI::App& app) {
       if (!args->id.empty()) id = args->id;
       auto n = store->retry_dead_letters(id);
       std::cout << "made " << n << " dead event(s) pending again\n";
+    });
+  }
+  {
+    auto* cmd = dead->add_subcommand(
+        "skip", "Give up on the dead event ID for good: the later events of its aggregate, held back by it, go out");
+    struct Args {
+      std::string store, id;
+    };
+    auto args = std::make_shared<Args>();
+    add_store_option(cmd, args->store);
+    cmd->add_option("id", args->id, "Event id")->required();
+    cmd->callback([args] {
+      auto store = open_store(args->store);
+      store->skip_dead_letter(args->id);
+      std::cout << "skipped dead event " << args->id << ": it will not be delivered\n";
     });
   }
 }

@@ -17,7 +17,8 @@ nlohmann::json StoredEvent::to_json() const {
           {"delivery_attempts", delivery_attempts},
           {"next_attempt_at", time_or_null(next_attempt_at)},
           {"dead_letter", dead_letter},
-          {"last_error", last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_error)}};
+          {"last_error", last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_error)},
+          {"skipped_at", time_or_null(skipped_at)}};
 }
 
 EventStore::~EventStore() = default;

@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "herald/errors.hpp"
 #include "herald/store_support.hpp"
@@ -39,78 +42,121 @@ std::string make_owner() {
 
 Timestamp clock_now(const RelayOptions& o) { return o.clock ? o.clock() : now_micros(); }
 
-// Failures that say the transport as a whole is down, not that this one
-// event is refused: the rest of the batch would fail the same way.
-bool transport_wide(const std::exception& ex) {
+// A failure that may be the transport's as a whole (broker unreachable,
+// timed out, closed) rather than this event's: it must not spend the row's
+// attempts. Whether it was is told by the next row tried (one_by_one).
+bool maybe_transport_wide(const std::exception& ex) {
   auto* e = dynamic_cast<const Error*>(&ex);
   if (!e) return false;
-  return e->code() == ErrorCode::transport || e->code() == ErrorCode::timeout || e->code() == ErrorCode::closed;
+  return e->retriable() || e->code() == ErrorCode::closed;
 }
 
 // Dead rows show in the bus metrics as group "outbox" (event_dead_letter_total).
 constexpr const char* relay_group = "outbox";
+
+using SteadyTime = std::chrono::steady_clock::time_point;
 
 class BatchDelivery {
  public:
   BatchDelivery(EventStore& store, EventBus& bus, const RelayOptions& options, RelayStats& stats)
       : store_(store), bus_(bus), options_(options), stats_(stats) {}
 
-  void deliver(std::vector<StoredEvent>& rows) {
+  /// Delivers claimed `rows`, which stay ours until `lease_end`. Returns
+  /// false when the transport was found down (nothing more to try now).
+  bool deliver(std::vector<StoredEvent>& rows, SteadyTime lease_end) {
     Timestamp now = clock_now(options_);
-    std::vector<Envelope> events;
-    events.reserve(rows.size());
-    for (const auto& r : rows) events.push_back(r.event);
-    try {
-      ++stats_.publish_calls;
-      bus_.publish(std::move(events));
-      std::vector<std::int64_t> positions;
-      positions.reserve(rows.size());
-      for (const auto& r : rows) positions.push_back(r.position);
-      store_.mark_delivered(positions, clock_now(options_));
-      stats_.delivered += rows.size();
-      return;
-    } catch (...) {
-      // The batch call does not say which events were accepted: find out one
-      // by one, in order (those accepted already go out twice; consumers are
-      // idempotent).
+    bool published = false;
+    {
+      std::vector<Envelope> events;
+      events.reserve(rows.size());
+      for (const auto& r : rows) events.push_back(r.event);
+      try {
+        ++stats_.publish_calls;
+        bus_.publish(std::move(events));
+        published = true;
+      } catch (...) {
+        // The batch call does not say which events were accepted: find out
+        // one by one, in order (those accepted already go out twice;
+        // consumers are idempotent).
+      }
     }
-    one_by_one(rows, now);
+    if (!published) return one_by_one(rows, now, lease_end);
+    std::vector<std::int64_t> positions;
+    positions.reserve(rows.size());
+    for (const auto& r : rows) positions.push_back(r.position);
+    mark_delivered(positions, lease_end);
+    stats_.delivered += rows.size();
+    return true;
   }
 
  private:
-  void one_by_one(std::vector<StoredEvent>& rows, Timestamp now) {
+  bool one_by_one(std::vector<StoredEvent>& rows, Timestamp now, SteadyTime lease_end) {
     std::set<std::string> blocked;  // ordering keys with a failed row in this batch
     std::vector<std::int64_t> delivered, untried;
     std::vector<DeliveryFailure> failures;
-    std::optional<std::string> transport_down;
+    // Rows that failed in a way the transport as a whole may have caused:
+    // charged to the row only when a later row (of another key) gets through.
+    std::vector<std::pair<const StoredEvent*, std::string>> suspects;
+    std::optional<std::string> down;
     for (auto& row : rows) {
       std::string key = ordering_key(row.event);
-      if (!key.empty() && blocked.count(key)) {
+      if (down || (!key.empty() && blocked.count(key))) {
         untried.push_back(row.position);
-        continue;
-      }
-      if (transport_down) {
-        failures.push_back(failure(row, *transport_down, now));
-        if (!key.empty()) blocked.insert(key);
         continue;
       }
       try {
         ++stats_.publish_calls;
         bus_.publish(row.event);
         delivered.push_back(row.position);
+        for (const auto& [suspect, error] : suspects) failures.push_back(failure(*suspect, error, now));
+        suspects.clear();
       } catch (const std::exception& ex) {
-        failures.push_back(failure(row, ex.what(), now));
         if (!key.empty()) blocked.insert(key);
-        if (transport_wide(ex)) transport_down = ex.what();
+        if (!maybe_transport_wide(ex)) {
+          failures.push_back(failure(row, ex.what(), now));
+        } else {
+          if (!suspects.empty()) down = ex.what();  // two rows in a row: the transport is down
+          suspects.emplace_back(&row, ex.what());
+        }
       } catch (...) {
-        failures.push_back(failure(row, "unknown exception (not derived from std::exception)", now));
         if (!key.empty()) blocked.insert(key);
+        failures.push_back(failure(row, "unknown exception (not derived from std::exception)", now));
       }
     }
-    if (!delivered.empty()) store_.mark_delivered(delivered, clock_now(options_));
+    // Suspects that nothing after them cleared are presumed the transport's:
+    // they keep their attempts and the relay backs off.
+    if (!suspects.empty()) {
+      if (!down) down = suspects.back().second;
+      for (const auto& [suspect, error] : suspects) untried.push_back(suspect->position);
+    }
+    if (!delivered.empty()) mark_delivered(delivered, lease_end);
+    stats_.delivered += delivered.size();
     if (!failures.empty()) store_.mark_failed(failures);
     if (!untried.empty()) store_.release(untried, options_.owner);
-    stats_.delivered += delivered.size();
+    if (down) {
+      ++stats_.transport_failures;
+      stats_.transport_error = *down;
+    }
+    return !down;
+  }
+
+  // The rows are published: publishing them again because the store failed
+  // would send them twice, so only the mark is retried, while the lease
+  // keeps them ours. Past it the pass fails and the rows go out again after
+  // their lease (at least once).
+  void mark_delivered(const std::vector<std::int64_t>& positions, SteadyTime lease_end) {
+    auto delay = std::chrono::milliseconds(10);
+    while (true) {
+      try {
+        store_.mark_delivered(positions, clock_now(options_));
+        return;
+      } catch (const std::exception&) {
+        if (std::chrono::steady_clock::now() + delay >= lease_end) throw;
+      }
+      ++stats_.mark_retries;
+      std::this_thread::sleep_for(delay);
+      delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+    }
   }
 
   DeliveryFailure failure(const StoredEvent& row, const std::string& error, Timestamp now) {
@@ -152,6 +198,7 @@ void RelayOptions::validate() const {
   if (batch_size == 0) throw ConfigError("relay: batch_size must be at least 1");
   if (lease <= std::chrono::milliseconds::zero()) throw ConfigError("relay: lease must be positive");
   retry.validate();
+  transport_backoff.validate();
 }
 
 RelayStats& RelayStats::operator+=(const RelayStats& o) noexcept {
@@ -162,6 +209,9 @@ RelayStats& RelayStats::operator+=(const RelayStats& o) noexcept {
   passes += o.passes;
   store_errors += o.store_errors;
   publish_calls += o.publish_calls;
+  transport_failures += o.transport_failures;
+  mark_retries += o.mark_retries;
+  if (!o.transport_error.empty()) transport_error = o.transport_error;
   return *this;
 }
 
@@ -179,10 +229,11 @@ RelayStats relay_pass(EventStore& store, EventBus& bus, const RelayOptions& opti
   BatchDelivery delivery(store, bus, *o, stats);
   for (std::size_t batch = 0; batch < max_batches; ++batch) {
     ClaimRequest request{.now = clock_now(*o), .lease = o->lease, .owner = o->owner, .limit = o->batch_size};
+    auto lease_end = std::chrono::steady_clock::now() + o->lease;
     auto rows = store.claim(request);
     stats.claimed += rows.size();
     if (rows.empty()) break;
-    delivery.deliver(rows);
+    if (!delivery.deliver(rows, lease_end)) break;  // the transport is down: the caller backs off
     if (rows.size() < o->batch_size) break;
   }
   return stats;
@@ -229,6 +280,7 @@ bool Relay::wait_for_pass(std::chrono::milliseconds timeout) {
 }
 
 void Relay::run() {
+  int outages = 0;  // passes in a row that found the transport down
   while (true) {
     {
       std::lock_guard lock(mutex_);
@@ -240,7 +292,7 @@ void Relay::run() {
     bool more = false;
     try {
       pass = relay_pass(store_, bus_, options_, 1);
-      more = pass.claimed >= options_.batch_size;
+      more = pass.claimed >= options_.batch_size && pass.transport_failures == 0;
     } catch (...) {
       pass.passes = 1;
       pass.store_errors = 1;
@@ -259,11 +311,29 @@ void Relay::run() {
         }
       }
     }
+    std::optional<std::chrono::milliseconds> backoff;
+    if (pass.transport_failures > 0) {
+      backoff = options_.transport_backoff.delay_after(++outages);
+      if (options_.on_transport_down) {
+        try {
+          options_.on_transport_down(pass.transport_error + " (next try in " + std::to_string(backoff->count()) + " ms)");
+        } catch (...) {
+          // A throwing callback must not end the relay.
+        }
+      }
+    } else if (pass.store_errors == 0) {
+      outages = 0;
+    }
     std::unique_lock lock(mutex_);
     stats_ += pass;
     ++passes_done_;
     pass_cv_.notify_all();
-    if (!more) wake_cv_.wait_for(lock, options_.interval, [&] { return stopping_ || woken_; });
+    // While the transport is down, appends do not cut the wait short: each
+    // would cost a publish that times out.
+    if (backoff)
+      wake_cv_.wait_for(lock, *backoff, [&] { return stopping_; });
+    else if (!more)
+      wake_cv_.wait_for(lock, options_.interval, [&] { return stopping_ || woken_; });
   }
 }
 

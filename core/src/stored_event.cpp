@@ -18,6 +18,14 @@ void prepare_for_append(Envelope& event, std::string_view default_source) {
   if (event.source.empty()) event.source = std::string(default_source);
   if (event.time.time_since_epoch().count() == 0) event.time = now_micros();
   apply_context(event);
+  // The transports keep order by partition key, the relay by aggregate:
+  // without a partition key of its own, an aggregate's event takes its
+  // aggregate id, so that it stays in order after the relay too (one Kafka
+  // partition, one lane of a concurrent subscription). The id rather than
+  // "type:id": it is what herald sets elsewhere (lifecycle events, legacy
+  // decode, typed events' partition_key()), and events of one aggregate
+  // must agree on it whether or not the application set it.
+  if (event.partitionkey.empty()) event.partitionkey = event.aggregateid;
   validate(event);
 }
 

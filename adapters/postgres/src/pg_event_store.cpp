@@ -17,13 +17,18 @@ namespace {
 constexpr std::size_t max_page = 10'000;
 
 // Candidates: due, unleased pending rows in position order whose ordering key
-// has no earlier row held (waiting for a retry, or claimed by a relay).
-// Rows another relay is claiming right now are locked and skipped.
+// has no earlier row held (waiting for a retry, claimed by a relay, or dead
+// and not skipped: a dead row overtaken would arrive out of order once
+// retried). Rows another relay is claiming right now are locked and skipped.
 constexpr const char* candidates_sql = R"sql(
 WITH blocked AS (
-  SELECT ordering_key, min(position) AS first FROM herald_events
-  WHERE delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
-    AND ordering_key <> '' AND (next_attempt_at > )sql" HERALD_PG_TS("$1") R"sql( OR lease_until > )sql" HERALD_PG_TS("$1") R"sql()
+  SELECT ordering_key, min(position) AS first FROM (
+    SELECT ordering_key, position FROM herald_events
+    WHERE delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
+      AND ordering_key <> '' AND (next_attempt_at > )sql" HERALD_PG_TS("$1") R"sql( OR lease_until > )sql" HERALD_PG_TS("$1") R"sql()
+    UNION ALL
+    SELECT ordering_key, position FROM herald_events
+    WHERE dead_letter AND skipped_at IS NULL AND ordering_key <> '') held
   GROUP BY ordering_key)
 SELECT e.position, e.ordering_key FROM herald_events e
 WHERE e.delivered_at IS NULL AND NOT e.dead_letter
@@ -141,7 +146,7 @@ class PgEventStore final : public EventStore {
           (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND NOT dead_letter),
           (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND NOT dead_letter AND delivery_attempts > 0),
           )sql") + (count_delivered ? "(SELECT count(*) FROM herald_events WHERE delivered_at IS NOT NULL)" : "0") + R"sql(,
-          (SELECT count(*) FROM herald_events WHERE dead_letter),
+          (SELECT count(*) FROM herald_events WHERE dead_letter AND skipped_at IS NULL),
           (SELECT )sql" HERALD_PG_US("created_at") R"sql( FROM herald_events
              WHERE delivered_at IS NULL AND NOT dead_letter ORDER BY position LIMIT 1),
           (SELECT coalesce(max(position), 0) FROM herald_events))sql");
@@ -195,7 +200,7 @@ class PgEventStore final : public EventStore {
             // IN (SELECT unnest(...)): `= ANY(array)` makes the planner look at
             // every key, which costs more than the query.
             "SELECT ordering_key, position FROM herald_events WHERE ordering_key IN (SELECT unnest($1::text[])) "
-            "AND position <= $2 AND delivered_at IS NULL AND NOT dead_letter ORDER BY position",
+            "AND position <= $2 AND delivered_at IS NULL AND skipped_at IS NULL ORDER BY position",
             text_array(keys), static_cast<long long>(highest));
         std::map<std::string, std::size_t> next;  // index into by_key[k] of the next candidate expected
         std::set<std::string> stopped;
@@ -209,7 +214,7 @@ class PgEventStore final : public EventStore {
             positions.push_back(position);
             ++i;
           } else {
-            stopped.insert(key);  // a pending row that is not ours: the rest of the key waits
+            stopped.insert(key);  // a pending (or dead) row that is not ours: the rest of the key waits
           }
         }
       }
@@ -278,7 +283,7 @@ class PgEventStore final : public EventStore {
     return pool_.with("dead letters", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto r = tx.exec_params("SELECT " HERALD_PG_ROW_COLUMNS
-                              " FROM herald_events WHERE dead_letter ORDER BY position LIMIT $1",
+                              " FROM herald_events WHERE dead_letter AND skipped_at IS NULL ORDER BY position LIMIT $1",
                               static_cast<long long>(std::min<std::size_t>(limit, INT64_MAX)));
       std::vector<StoredEvent> rows;
       for (const auto& row : r) rows.push_back(read_row(row));
@@ -290,13 +295,24 @@ class PgEventStore final : public EventStore {
     auto n = pool_.with("retry dead letters", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       auto r = tx.exec_params("UPDATE herald_events SET dead_letter = false, delivery_attempts = 0, "
-                              "next_attempt_at = NULL, last_error = NULL WHERE dead_letter AND ($1 = '' OR id = $1)",
+                              "next_attempt_at = NULL, last_error = NULL WHERE dead_letter AND skipped_at IS NULL AND ($1 = '' OR id = $1)",
                               id.value_or(std::string()));
       tx.commit();
       return static_cast<std::size_t>(r.affected_rows());
     });
     if (id && n == 0) throw NotFoundError("no dead event with id '" + *id + "' in " + describe());
     return n;
+  }
+
+  void skip_dead_letter(const std::string& id) override {
+    auto n = pool_.with("skip dead letter", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto r = tx.exec_params("UPDATE herald_events SET skipped_at = now() WHERE dead_letter AND skipped_at IS NULL AND id = $1",
+                              id);
+      tx.commit();
+      return r.affected_rows();
+    });
+    if (n == 0) throw NotFoundError("no dead event with id '" + id + "' in " + describe());
   }
 
   std::string describe() const override { return pool_.config().describe; }

@@ -87,6 +87,7 @@ StoredEvent read_row(const pqxx::row& row) {
   if (!row[6].is_null()) r.next_attempt_at = from_micros(row[6].as<std::int64_t>());
   r.dead_letter = row[7].as<bool>();
   if (!row[8].is_null()) r.last_error = row[8].as<std::string>();
+  if (!row[9].is_null()) r.skipped_at = from_micros(row[9].as<std::int64_t>());
   return r;
 }
 

@@ -12,7 +12,7 @@
 /// Columns read_row expects, in order.
 #define HERALD_PG_ROW_COLUMNS                                                                                    \
   "position, metadata::text, payload::text, " HERALD_PG_US("created_at") ", " HERALD_PG_US("delivered_at") \
-  ", delivery_attempts, " HERALD_PG_US("next_attempt_at") ", dead_letter, last_error"
+  ", delivery_attempts, " HERALD_PG_US("next_attempt_at") ", dead_letter, last_error, " HERALD_PG_US("skipped_at")
 
 namespace herald::postgres {
 

@@ -11,7 +11,8 @@ namespace {
 
 // Columns beyond the documented ones: `ordering_key` (aggregate, else
 // partition key: the relay keeps its events in order) and
-// `lease_owner`/`lease_until` (the relay that claimed a row, until when).
+// `lease_owner`/`lease_until` (the relay that claimed a row, until when),
+// `skipped_at` (an operator gave up on the dead row).
 // payload and metadata are `json`, not `jsonb`, so the text reads back as it
 // was written and an Envelope round-trips exactly. Indexes are few on
 // purpose: the relay updates every row twice (lease, delivered) and those
@@ -53,6 +54,13 @@ CREATE TABLE herald_idempotency (
   PRIMARY KEY (group_name, event_id)
 );
 CREATE INDEX herald_idempotency_expiry ON herald_idempotency(expires_at);
+)sql",
+    // 2: dead rows hold back their ordering key until retried or skipped;
+    // `skipped_at` marks the ones an operator gave up on.
+    R"sql(
+ALTER TABLE herald_events ADD COLUMN skipped_at timestamptz;
+DROP INDEX herald_events_dead;
+CREATE INDEX herald_events_dead ON herald_events(position) WHERE dead_letter AND skipped_at IS NULL;
 )sql",
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));

@@ -49,6 +49,7 @@ StoredEvent read_row(const Statement& s) {
   if (auto t = s.optional_integer(6)) r.next_attempt_at = from_micros(*t);
   r.dead_letter = s.integer(7) != 0;
   r.last_error = std::string(s.text(8));
+  if (auto t = s.optional_integer(9)) r.skipped_at = from_micros(*t);
   return r;
 }
 

@@ -12,7 +12,8 @@ namespace herald::sqlite {
 extern const char* const insert_sql;
 /// Columns read_row expects, in order.
 #define HERALD_SQLITE_ROW_COLUMNS \
-  "position, metadata, payload, created_at, delivered_at, delivery_attempts, next_attempt_at, dead_letter, last_error"
+  "position, metadata, payload, created_at, delivered_at, delivery_attempts, next_attempt_at, dead_letter, last_error, " \
+  "skipped_at"
 
 /// Prepares (id, time, source, context) and inserts `events` with `insert`
 /// (a Statement of insert_sql); returns their positions. The caller holds

@@ -13,7 +13,7 @@ namespace {
 // Times are INTEGER microseconds since the Unix epoch. Columns beyond the
 // documented ones: `ordering_key` (aggregate, else partition key: the relay
 // keeps its events in order) and `lease_owner`/`lease_until` (the relay that
-// claimed a row, until when).
+// claimed a row, until when), `skipped_at` (an operator gave up on the dead row).
 constexpr const char* migrations[] = {
     // 1: the event table, idempotency marks, the relay lease.
     R"sql(
@@ -57,6 +57,13 @@ CREATE TABLE herald_relay_lease (
   owner TEXT NOT NULL,
   until INTEGER NOT NULL
 );
+)sql",
+    // 2: dead rows hold back their ordering key until retried or skipped;
+    // `skipped_at` marks the ones an operator gave up on.
+    R"sql(
+ALTER TABLE herald_events ADD COLUMN skipped_at INTEGER;
+DROP INDEX herald_events_dead;
+CREATE INDEX herald_events_dead ON herald_events(position) WHERE dead_letter = 1 AND skipped_at IS NULL;
 )sql",
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));

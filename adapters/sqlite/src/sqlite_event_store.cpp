@@ -15,13 +15,19 @@ namespace {
 constexpr std::size_t max_page = 10'000;
 
 // Rows that hold up later rows of their ordering key: failed ones waiting
-// for their next attempt, and ones claimed by a relay. The literal terms
-// repeat herald_events_held's WHERE so SQLite uses that (small) index.
+// for their next attempt, ones claimed by a relay, and dead ones not skipped
+// (a dead row overtaken would arrive out of order once retried). The literal
+// terms repeat the WHERE of herald_events_held and herald_events_dead so
+// SQLite uses those (small) indexes.
 constexpr const char* claim_sql = R"sql(
 WITH blocked AS (
-  SELECT ordering_key, min(position) AS first FROM herald_events
-  WHERE delivered_at IS NULL AND dead_letter = 0 AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
-    AND ordering_key <> '' AND (next_attempt_at > ?1 OR lease_until > ?1)
+  SELECT ordering_key, min(position) AS first FROM (
+    SELECT ordering_key, position FROM herald_events
+    WHERE delivered_at IS NULL AND dead_letter = 0 AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
+      AND ordering_key <> '' AND (next_attempt_at > ?1 OR lease_until > ?1)
+    UNION ALL
+    SELECT ordering_key, position FROM herald_events
+    WHERE dead_letter = 1 AND skipped_at IS NULL AND ordering_key <> '')
   GROUP BY ordering_key)
 SELECT )sql" HERALD_SQLITE_ROW_COLUMNS R"sql( FROM herald_events e
 WHERE e.delivered_at IS NULL AND e.dead_letter = 0
@@ -199,7 +205,7 @@ class SqliteEventStore final : public EventStore {
   std::vector<StoredEvent> dead_letters(std::size_t limit) override {
     std::lock_guard lock(mutex_);
     Statement s(db_.get(), "SELECT " HERALD_SQLITE_ROW_COLUMNS
-                           " FROM herald_events WHERE dead_letter = 1 ORDER BY position LIMIT ?1");
+                           " FROM herald_events WHERE dead_letter = 1 AND skipped_at IS NULL ORDER BY position LIMIT ?1");
     s.bind(1, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
     std::vector<StoredEvent> rows;
     while (s.step()) rows.push_back(read_row(s));
@@ -209,14 +215,23 @@ class SqliteEventStore final : public EventStore {
   std::size_t retry_dead_letters(const std::optional<std::string>& id) override {
     std::lock_guard lock(mutex_);
     Statement s(db_.get(), id ? "UPDATE herald_events SET dead_letter = 0, delivery_attempts = 0, next_attempt_at = NULL, "
-                                "last_error = NULL WHERE dead_letter = 1 AND id = ?1"
+                                "last_error = NULL WHERE dead_letter = 1 AND skipped_at IS NULL AND id = ?1"
                               : "UPDATE herald_events SET dead_letter = 0, delivery_attempts = 0, next_attempt_at = NULL, "
-                                "last_error = NULL WHERE dead_letter = 1");
+                                "last_error = NULL WHERE dead_letter = 1 AND skipped_at IS NULL");
     if (id) s.bind(1, *id);
     s.run();
     auto n = static_cast<std::size_t>(sqlite3_changes(db_.get()));
     if (id && n == 0) throw NotFoundError("no dead event with id '" + *id + "' in " + describe_);
     return n;
+  }
+
+  void skip_dead_letter(const std::string& id) override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(),
+                "UPDATE herald_events SET skipped_at = ?2 WHERE dead_letter = 1 AND skipped_at IS NULL AND id = ?1");
+    s.bind(1, id).bind(2, to_micros(now_micros()));
+    s.run();
+    if (sqlite3_changes(db_.get()) == 0) throw NotFoundError("no dead event with id '" + id + "' in " + describe_);
   }
 
   std::string describe() const override { return describe_; }
@@ -229,7 +244,7 @@ class SqliteEventStore final : public EventStore {
         (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0),
         (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0 AND delivery_attempts > 0),
         )sql") + (count_delivered ? "(SELECT count(*) FROM herald_events WHERE delivered_at IS NOT NULL)" : "0") + R"sql(,
-        (SELECT count(*) FROM herald_events WHERE dead_letter = 1),
+        (SELECT count(*) FROM herald_events WHERE dead_letter = 1 AND skipped_at IS NULL),
         (SELECT created_at FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0 ORDER BY position LIMIT 1),
         (SELECT coalesce(max(position), 0) FROM herald_events))sql");
     s.step();

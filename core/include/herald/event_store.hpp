@@ -33,10 +33,14 @@ struct StoredEvent {
   /// The relay gave up on it after the maximum attempts.
   bool dead_letter = false;
   std::string last_error;
+  /// When an operator skipped the dead row (skip_dead_letter): it stays
+  /// dead, is never delivered, and no longer holds back its aggregate.
+  std::optional<Timestamp> skipped_at;
 
   bool pending() const noexcept { return !delivered_at && !dead_letter; }
   /// {"position", "event" (CloudEvents JSON), "created_at", "delivered_at",
-  /// "delivery_attempts", "next_attempt_at", "dead_letter", "last_error"};
+  /// "delivery_attempts", "next_attempt_at", "dead_letter", "last_error",
+  /// "skipped_at"};
   /// times RFC 3339, absent ones null. For the CLI and the HTTP admin.
   nlohmann::json to_json() const;
 };
@@ -79,7 +83,7 @@ struct OutboxStatus {
   std::uint64_t pending = 0;    // not delivered and not dead (includes rows waiting for a retry)
   std::uint64_t retrying = 0;   // pending rows that failed at least once
   std::uint64_t delivered = 0;  // 0 from EventStore::backlog()
-  std::uint64_t dead = 0;
+  std::uint64_t dead = 0;       // dead rows not skipped
   /// created_at of the oldest pending row.
   std::optional<Timestamp> oldest_pending;
   /// Highest position in the store (0 when empty).
@@ -124,7 +128,9 @@ class EventStore {
 
   /// Appends `events` in one transaction of the store's own, filling id,
   /// time and source (`default_source`) where empty and the context ids
-  /// inside a handler (as EventBus::publish does). Returns their positions.
+  /// inside a handler (as EventBus::publish does), and an empty partitionkey
+  /// with the aggregate id (the transports keep order by partition key).
+  /// Returns their positions.
   /// To append inside your own transaction use herald/sqlite/outbox.hpp or
   /// herald/postgres/outbox.hpp instead. Throws ConfigError/DecodeError for
   /// an invalid event (nothing is appended then).
@@ -159,10 +165,11 @@ class EventStore {
   // --- the relay's side -----------------------------------------------------
 
   /// Claims up to `limit` due, pending rows in position order for
-  /// `request.owner`. A row is left out while an earlier pending row of the
-  /// same ordering key (aggregate, else partition key) is not claimed with
-  /// it, so one aggregate's events are delivered in order and a failing row
-  /// blocks the later ones. Rows leased to another live owner are skipped.
+  /// `request.owner`. A row is left out while an earlier pending or dead
+  /// (not skipped) row of the same ordering key (aggregate, else partition
+  /// key) is not claimed with it, so one aggregate's events are delivered in
+  /// order and a failing or dead row blocks the later ones. Rows leased to
+  /// another live owner are skipped.
   virtual std::vector<StoredEvent> claim(const ClaimRequest& request) = 0;
   /// Marks rows delivered and ends their lease.
   virtual void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) = 0;
@@ -173,11 +180,18 @@ class EventStore {
   /// their attempt count).
   virtual void release(const std::vector<std::int64_t>& positions, const std::string& owner) = 0;
 
-  /// Dead rows, oldest first.
+  /// Dead rows not skipped, oldest first. Each holds back the later rows of
+  /// its ordering key until it is retried or skipped.
   virtual std::vector<StoredEvent> dead_letters(std::size_t limit = 100) = 0;
   /// Makes dead rows (all, or the one with event id `id`) pending again
-  /// with their attempt count reset. Returns how many.
+  /// with their attempt count reset: each goes out before the rows it held
+  /// back. Returns how many. Throws NotFoundError for an `id` that is not a
+  /// dead, unskipped row.
   virtual std::size_t retry_dead_letters(const std::optional<std::string>& id = {}) = 0;
+  /// Gives up on the dead row with event id `id` for good: it is never
+  /// delivered, leaves dead_letters(), and the later rows of its ordering key
+  /// go out. Throws NotFoundError when `id` is not a dead, unskipped row.
+  virtual void skip_dead_letter(const std::string& id) = 0;
 
   /// The URL the store was opened with, password hidden.
   virtual std::string describe() const = 0;

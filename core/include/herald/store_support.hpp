@@ -37,7 +37,8 @@ struct StoreUrl {
   static StoreUrl parse(std::string_view url);
 };
 
-/// Fills what EventBus::publish would (id, time, source, the context ids)
+/// Fills what EventBus::publish would (id, time, source, the context ids),
+/// sets an empty partitionkey to the aggregate id,
 /// and validates the event. Throws ConfigError / DecodeError.
 void prepare_for_append(Envelope& event, std::string_view default_source = "herald");
 

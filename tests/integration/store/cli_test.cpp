@@ -131,3 +131,34 @@ TEST_CASE("herald store commands need a store and never print its password", "[c
   CHECK(secret.exit_code != 0);
   CHECK_THAT(secret.output, Catch::Contains("herald:***@") && !Catch::Contains("hunter2"));
 }
+
+TEST_CASE("herald outbox dead skip gives up on a dead row and lets its aggregate go on", "[cli][dead-letter]") {
+  ScratchStore scratch("sqlite");
+  auto store = scratch.open();
+  Envelope poison = order_event("1", 0);
+  Envelope next = order_event("1", 1);
+  store->append(poison);
+  store->append(next);
+  FailingBus bus;
+  bus.refuse([&](const Envelope& e) -> std::optional<std::string> {
+    if (e.id == poison.id) return "refused by the test";
+    return std::nullopt;
+  });
+  RelayOptions options;
+  options.retry.max_attempts = 1;
+  options.owner = "cli-test";  // one relay across passes (SQLite admits one at a time)
+  REQUIRE(relay_pass(*store, bus, options).dead_lettered == 1);
+  auto held = relay_pass(*store, bus, options);
+  CHECK(held.claimed == 0);  // held back by the dead row
+  CHECK(held.delivered == 0);
+
+  auto skip = herald_cli("outbox dead skip " + poison.id, scratch.url());
+  INFO(skip.output);
+  CHECK(skip.exit_code == 0);
+  CHECK_THAT(skip.output, Catch::Contains("skipped dead event " + poison.id));
+  CHECK(herald_cli("outbox dead skip " + poison.id, scratch.url()).exit_code != 0);  // not dead any more
+  CHECK(relay_pass(*store, bus, options).delivered == 1);
+  CHECK(store->get(next.id).delivered_at);
+  CHECK(store->get(poison.id).skipped_at);
+  CHECK_THAT(herald_cli("outbox dead list", scratch.url()).output, Catch::Contains("0 dead event(s)"));
+}

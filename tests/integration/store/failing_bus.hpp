@@ -20,10 +20,12 @@ class FailingBus final : public EventBus {
 
   FailingBus() : EventBus(nullptr, {}, "test"), inner_(make_bus("memory://?dispatch=inline")) {}
 
-  /// Refuse events `rule` picks with PublishError (this event only).
-  void refuse(Rule rule) {
+  /// Refuse events `rule` picks with PublishError (this event only),
+  /// retriable or not.
+  void refuse(Rule rule, bool retriable = false) {
     std::lock_guard lock(mutex_);
     rule_ = std::move(rule);
+    retriable_ = retriable;
     down_ = false;
   }
   /// Refuse everything with TransportError (the broker is down).
@@ -58,10 +60,12 @@ class FailingBus final : public EventBus {
     std::vector<Envelope> accepted;
     std::optional<std::string> error;
     bool down = false;
+    bool retriable = false;
     {
       std::lock_guard lock(mutex_);
       ++calls_;
       down = down_;
+      retriable = retriable_;
       for (auto& e : events) {
         if (!down && rule_) error = rule_(e);
         if (down || error) break;
@@ -70,7 +74,7 @@ class FailingBus final : public EventBus {
     }
     if (!accepted.empty()) inner_->publish(std::move(accepted));
     if (down) throw TransportError("broker unreachable (test)");
-    if (error) throw PublishError(*error, false);
+    if (error) throw PublishError(*error, retriable);
   }
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
     return inner_->subscribe(spec, [invoke = std::move(invoke)](const Envelope& e) {
@@ -84,6 +88,7 @@ class FailingBus final : public EventBus {
   mutable std::mutex mutex_;
   Rule rule_;
   bool down_ = false;
+  bool retriable_ = false;
   int calls_ = 0;
 };
 

@@ -126,3 +126,45 @@ TEST_CASE("an outbox bus leaves handler retries and dead letters to its transpor
   CHECK(transport.failed_attempts == 3);
   CHECK(transport.dead_lettered == 1);
 }
+
+TEST_CASE("every append path gives an event without a partition key its aggregate id as partition key",
+          "[outbox][ordering]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  auto aggregate_event = [](const std::string& id) {
+    Envelope e = Envelope::make("order.paid", {{"order_id", id}});
+    e.aggregatetype = "order";
+    e.aggregateid = id;
+    return e;
+  };
+
+  Envelope by_store = aggregate_event("1");
+  store->append(by_store);
+  CHECK(by_store.partitionkey == "1");
+  CHECK(store->get(by_store.id).event.partitionkey == "1");
+
+  auto app = scratch.connect();
+  Envelope in_transaction = aggregate_event("2");
+  app->begin();
+  app->append(in_transaction);  // herald::sqlite::append / herald::postgres::append
+  app->commit();
+  CHECK(store->get(in_transaction.id).event.partitionkey == "2");
+
+  OutboxBusOptions options;
+  options.run_relay = false;
+  auto bus = make_outbox_bus(BusConfig::from_url("memory://"), scratch.url(), options);
+  Envelope published = aggregate_event("3");
+  bus->publish(published);
+  CHECK(store->get(published.id).event.partitionkey == "3");
+
+  // A partition key of the application's own is kept; without an aggregate
+  // there is nothing to default to.
+  Envelope own = aggregate_event("4");
+  own.partitionkey = "customer-7";
+  Envelope loose = Envelope::make("audit.logged", {{"n", 1}});
+  store->append(own);
+  store->append(loose);
+  CHECK(store->get(own.id).event.partitionkey == "customer-7");
+  CHECK(store->get(loose.id).event.partitionkey.empty());
+}

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "failing_bus.hpp"
+#include "flaky_store.hpp"
 #include "herald/config.hpp"
 #include "herald/relay.hpp"
 #include "herald/replay.hpp"
@@ -152,13 +153,15 @@ TEST_CASE("a failing row blocks later rows of its aggregate and backs off expone
   CHECK(store->status().pending == 0);
 }
 
-TEST_CASE("a row is dead-lettered after the maximum attempts and can be retried", "[relay][dead-letter]") {
+TEST_CASE("a row is dead-lettered after the maximum attempts, holds back its aggregate, and can be retried",
+          "[relay][dead-letter]") {
   auto kind = GENERATE(from_range(store_kinds()));
   ScratchStore scratch(kind);
   auto store = scratch.open();
   FailingBus bus;
   OrderRecorder recorder(bus);
-  std::vector<Envelope> events{order_event("order.created", "1", 0), order_event("order.paid", "1", 1)};
+  std::vector<Envelope> events{order_event("order.created", "1", 0), order_event("order.paid", "1", 1),
+                               order_event("order.paid", "2", 2)};
   store->append(events);
   bus.refuse([](const Envelope& e) -> std::optional<std::string> {
     if (e.type == "order.created") return "schema registry says no";
@@ -182,14 +185,16 @@ TEST_CASE("a row is dead-lettered after the maximum attempts and can be retried"
   CHECK(st.dead == 1);
   auto backlog = store->backlog();
   CHECK(backlog.dead == 1);
-  CHECK(backlog.pending == 1);  // order.paid, held back behind the dead row until this pass
+  CHECK(backlog.pending == 1);  // order 1's order.paid, held back behind the dead row
   CHECK(backlog.delivered == 0);  // not counted there
   CHECK(backlog.last_position == st.last_position);
   CHECK(bus.metrics().prometheus().find("group=\"outbox\"") != std::string::npos);
 
-  // A dead row no longer holds up its aggregate.
-  CHECK(relay_pass(*store, bus, options).delivered == 1);
-  CHECK(recorder.by_order()["1"] == std::vector<int>{1});
+  // A dead row keeps holding back its aggregate: order.paid must not overtake it.
+  CHECK(relay_pass(*store, bus, options).delivered == 0);
+  CHECK(store->get(events[1].id).pending());
+  CHECK(recorder.by_order()["1"].empty());
+  CHECK(recorder.by_order()["2"] == std::vector<int>{2});  // other aggregates are not held
 
   auto dead = store->dead_letters();
   REQUIRE(dead.size() == 1);
@@ -198,39 +203,149 @@ TEST_CASE("a row is dead-lettered after the maximum attempts and can be retried"
   bus.heal();
   CHECK(store->retry_dead_letters(events[0].id) == 1);
   CHECK(store->get(events[0].id).delivery_attempts == 0);
-  CHECK(relay_pass(*store, bus, options).delivered == 1);
+  CHECK(relay_pass(*store, bus, options).delivered == 2);
+  CHECK(recorder.by_order()["1"] == std::vector<int>{0, 1});
   CHECK(store->status().dead == 0);
   CHECK(store->status().pending == 0);
 }
 
-TEST_CASE("when the transport is down every claimed row backs off and is delivered once it is back", "[relay][retry]") {
+TEST_CASE("a transport outage spends no row's attempts: no row goes dead and every aggregate resumes in order",
+          "[relay][retry][outage]") {
   auto kind = GENERATE(from_range(store_kinds()));
   ScratchStore scratch(kind);
   auto store = scratch.open();
   FailingBus bus;
   OrderRecorder recorder(bus);
   std::vector<Envelope> events;
-  for (int n = 0; n < 40; ++n) events.push_back(order_event("order.updated", "o" + std::to_string(n % 4), n));
+  for (int n = 0; n < 30; ++n) events.push_back(order_event("order.updated", "o" + std::to_string(n % 3), n));
   store->append(events);
   bus.go_down();
 
   TestClock clock;
-  auto options = test_options(clock, 10);
-  auto stats = relay_pass(*store, bus, options);
-  CHECK(stats.delivered == 0);
-  CHECK(stats.publish_calls == 2);  // the batch, then one single publish: the rest is not tried
-  CHECK(stats.failed == 4);         // the head row of each aggregate; the rows behind them wait
-  CHECK(store->status().retrying == 4);
-  clock.advance(seconds(1));
-  relay_pass(*store, bus, options);
-  for (int n = 0; n < 4; ++n) CHECK(store->get(events[static_cast<std::size_t>(n)].id).delivery_attempts == 2);
-  CHECK(store->status().pending == 40);
+  auto options = test_options(clock, 3);
+  // Far more passes than max_attempts, each after any backoff has run out.
+  for (int pass = 0; pass < 10; ++pass) {
+    auto stats = relay_pass(*store, bus, options);
+    CHECK(stats.delivered == 0);
+    CHECK(stats.failed == 0);
+    CHECK(stats.publish_calls <= 3);  // the batch, then two single rows tell the transport is down
+    clock.advance(std::chrono::minutes(10));
+  }
+  auto st = store->status();
+  CHECK(st.dead == 0);
+  CHECK(st.pending == 30);
+  for (int n = 0; n < 3; ++n) {
+    auto head = store->get(events[static_cast<std::size_t>(n)].id);
+    CHECK(head.delivery_attempts == 0);
+    CHECK_FALSE(head.dead_letter);
+  }
 
   bus.heal();
-  clock.advance(seconds(2));
-  CHECK(relay_pass(*store, bus, options).delivered == 40);
-  for (const auto& [order, ns] : recorder.by_order()) CHECK(std::is_sorted(ns.begin(), ns.end()));
-  CHECK(recorder.seen.size() == 40);  // the broker accepted nothing while down: no duplicates
+  CHECK(relay_pass(*store, bus, options).delivered == 30);
+  auto by_order = recorder.by_order();
+  for (int o = 0; o < 3; ++o) {
+    std::vector<int> expected;
+    for (int n = o; n < 30; n += 3) expected.push_back(n);
+    CHECK(by_order["o" + std::to_string(o)] == expected);
+  }
+  CHECK(recorder.seen.size() == 30);  // the broker accepted nothing while down: no duplicates
+}
+
+TEST_CASE("a skipped dead row stops holding back its aggregate, leaves the dead list and is never delivered",
+          "[relay][dead-letter]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  FailingBus bus;
+  OrderRecorder recorder(bus);
+  std::vector<Envelope> events{order_event("order.created", "1", 0), order_event("order.paid", "1", 1),
+                               order_event("order.shipped", "1", 2)};
+  store->append(events);
+  bus.refuse([](const Envelope& e) -> std::optional<std::string> {
+    if (e.type == "order.created") return "schema registry says no";
+    return std::nullopt;
+  });
+  TestClock clock;
+  auto options = test_options(clock, 1);
+  CHECK(relay_pass(*store, bus, options).dead_lettered == 1);
+  CHECK(relay_pass(*store, bus, options).delivered == 0);
+
+  CHECK_THROWS_AS(store->skip_dead_letter(events[1].id), NotFoundError);  // pending, not dead
+  store->skip_dead_letter(events[0].id);
+  CHECK_THROWS_AS(store->skip_dead_letter(events[0].id), NotFoundError);  // once
+  auto skipped = store->get(events[0].id);
+  CHECK(skipped.skipped_at);
+  CHECK_FALSE(skipped.delivered_at);
+  CHECK(skipped.to_json()["skipped_at"].is_string());
+  CHECK(store->dead_letters().empty());
+  CHECK(store->status().dead == 0);
+  CHECK_THROWS_AS(store->retry_dead_letters(events[0].id), NotFoundError);
+  CHECK(store->retry_dead_letters() == 0);
+
+  CHECK(relay_pass(*store, bus, options).delivered == 2);
+  CHECK(recorder.by_order()["1"] == std::vector<int>{1, 2});
+  CHECK(store->status().pending == 0);
+  CHECK_FALSE(store->get(events[0].id).delivered_at);
+}
+
+TEST_CASE("a retriable failure of one row is that row's own when the next row gets through", "[relay][retry]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  FailingBus bus;
+  OrderRecorder recorder(bus);
+  std::vector<Envelope> events;
+  for (int n = 0; n < 6; ++n) events.push_back(order_event("order.updated", n % 2 ? "odd" : "even", n));
+  store->append(events);
+  const std::string poison = events[0].id;
+  bus.refuse([&](const Envelope& e) -> std::optional<std::string> {
+    if (e.id == poison) return "nack (test)";
+    return std::nullopt;
+  }, true);
+
+  TestClock clock;
+  auto options = test_options(clock, 2);
+  auto stats = relay_pass(*store, bus, options);
+  CHECK(stats.transport_failures == 0);
+  CHECK(stats.failed == 1);
+  CHECK(store->get(poison).delivery_attempts == 1);
+  CHECK(recorder.by_order()["odd"] == std::vector<int>{1, 3, 5});
+  clock.advance(seconds(10));
+  // Alone now: nothing tells the row's failure from an outage, so it is not charged.
+  stats = relay_pass(*store, bus, options);
+  CHECK(stats.transport_failures == 1);
+  CHECK(stats.transport_error == "nack (test)");
+  CHECK(store->get(poison).delivery_attempts == 1);
+  // A row of another aggregate tells it apart: the poison row is charged and goes dead.
+  store->append(order_event("order.updated", "other", 100));
+  stats = relay_pass(*store, bus, options);
+  CHECK(stats.dead_lettered == 1);
+  CHECK(store->get(poison).dead_letter);
+  CHECK(recorder.by_order()["other"] == std::vector<int>{100});
+  CHECK(recorder.by_order()["even"].empty());  // held back behind the dead row
+}
+
+TEST_CASE("a store that fails to mark a published batch delivered gets the mark retried, the events are not republished",
+          "[relay][store-error]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  FlakyMarkStore flaky(store, 3);
+  FailingBus bus;
+  OrderRecorder recorder(bus);
+  std::vector<Envelope> events;
+  for (int n = 0; n < 50; ++n) events.push_back(order_event("order.updated", std::to_string(n % 5), n));
+  store->append(events);
+
+  TestClock clock;
+  RelayStats stats;
+  CHECK_NOTHROW(stats = relay_pass(flaky, bus, test_options(clock)));
+  CHECK(flaky.mark_failures() == 3);
+  CHECK(bus.publish_calls() == 1);
+  CHECK(recorder.seen.size() == 50);  // each event published exactly once
+  CHECK(recorder.distinct() == 50);
+  CHECK(store->status().delivered == 50);
+  CHECK(relay_pass(flaky, bus, test_options(clock)).claimed == 0);
 }
 
 TEST_CASE("a relay running in the application delivers what is appended and stops in its destructor", "[relay]") {

@@ -20,7 +20,8 @@ void ensure_schema(pqxx::transaction_base& tx);
 
 /// Inserts `events` into the outbox table through `tx`: they commit with it
 /// or vanish with its abort. Fills id, time, source and the context ids like
-/// EventBus::publish. Returns the positions. The table is found through the
+/// EventBus::publish, and an empty partitionkey with the aggregate id (the
+/// transports keep order per partition key). Returns the positions. The table is found through the
 /// connection's search_path (set it to the store's `schema` option when that
 /// is not public). Throws ConfigError/DecodeError for an invalid event,
 /// StoreError when the insert fails (the transaction is then aborted, as

@@ -20,7 +20,8 @@ void ensure_schema(sqlite3* db);
 /// Inserts `events` into the outbox table through `db`, inside the
 /// transaction open on it (or in one of its own when none is open): they
 /// commit with it, or vanish with its rollback. Fills id, time, source and
-/// the context ids like EventBus::publish. Returns the positions. Blocks on
+/// the context ids like EventBus::publish, and an empty partitionkey with the
+/// aggregate id (the transports keep order per partition key). Returns the positions. Blocks on
 /// the database; use `db` from one thread at a time, as SQLite requires.
 /// Throws ConfigError/DecodeError for an invalid event, StoreError when the
 /// insert fails (the transaction is then the caller's to roll back).

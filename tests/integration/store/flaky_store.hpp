@@ -1,0 +1,57 @@
+#pragma once
+// An event store in front of a real one whose mark_delivered fails the first
+// N times (like SQLITE_BUSY or a dropped PostgreSQL connection), for relay tests.
+
+#include <atomic>
+#include <memory>
+
+#include "herald/errors.hpp"
+#include "herald/event_store.hpp"
+
+namespace herald::test {
+
+class FlakyMarkStore final : public EventStore {
+ public:
+  FlakyMarkStore(std::shared_ptr<EventStore> inner, int failures) : inner_(std::move(inner)), left_(failures) {}
+
+  /// How many mark_delivered calls failed on purpose.
+  int mark_failures() const { return failed_.load(); }
+
+  std::vector<std::int64_t> append(std::vector<Envelope>& events) override { return inner_->append(events); }
+  std::optional<StoredEvent> find(const std::string& id) override { return inner_->find(id); }
+  EventPage timeline(const std::string& type, const std::string& id, const std::string& cursor,
+                     std::size_t limit) override {
+    return inner_->timeline(type, id, cursor, limit);
+  }
+  ScanResult scan(const EventFilter& filter, std::int64_t after, std::size_t limit) override {
+    return inner_->scan(filter, after, limit);
+  }
+  OutboxStatus status() override { return inner_->status(); }
+  OutboxStatus backlog() override { return inner_->backlog(); }
+  std::uint64_t count_pending() override { return inner_->count_pending(); }
+  std::vector<StoredEvent> claim(const ClaimRequest& request) override { return inner_->claim(request); }
+  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) override {
+    if (left_.fetch_sub(1) > 0) {
+      ++failed_;
+      throw StoreError("database is locked (test)", true);
+    }
+    inner_->mark_delivered(positions, at);
+  }
+  void mark_failed(const std::vector<DeliveryFailure>& failures) override { inner_->mark_failed(failures); }
+  void release(const std::vector<std::int64_t>& positions, const std::string& owner) override {
+    inner_->release(positions, owner);
+  }
+  std::vector<StoredEvent> dead_letters(std::size_t limit) override { return inner_->dead_letters(limit); }
+  std::size_t retry_dead_letters(const std::optional<std::string>& id) override {
+    return inner_->retry_dead_letters(id);
+  }
+  void skip_dead_letter(const std::string& id) override { inner_->skip_dead_letter(id); }
+  std::string describe() const override { return "flaky " + inner_->describe(); }
+
+ private:
+  std::shared_ptr<EventStore> inner_;
+  std::atomic<int> left_;
+  std::atomic<int> failed_{0};
+};
+
+}  // namespace herald::test
