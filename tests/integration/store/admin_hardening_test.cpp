@@ -191,6 +191,7 @@ class BrokenStore : public EventStore {
   void release(const std::vector<std::int64_t>&, const std::string&) override { fail(); }
   std::vector<StoredEvent> dead_letters(std::size_t) override { fail(); }
   std::size_t retry_dead_letters(const std::optional<std::string>&) override { fail(); }
+  void skip_dead_letter(const std::string&) override { fail(); }
   std::string describe() const override { return "broken://"; }
 };
 
