@@ -11,6 +11,7 @@
 
 #include "herald/bus.hpp"
 #include "herald/config.hpp"
+#include "herald/errors.hpp"
 #include "herald/idempotency.hpp"
 #include "stream_check.hpp"
 #include "wait.hpp"
@@ -92,6 +93,7 @@ TEST_CASE("kill -9 of the broker leading the group's partitions mid-stream: ever
                                             {.on_duplicate = [&](const Envelope&) { ++duplicates; }}));
 
   std::vector<std::string> errors(publishers);
+  std::atomic<int> republished{0};
   std::vector<std::jthread> threads;
   for (int p = 0; p < publishers; ++p) {
     threads.emplace_back([&, p] {
@@ -104,7 +106,18 @@ TEST_CASE("kill -9 of the broker leading the group's partitions mid-stream: ever
             batch.push_back(check.make("ledger.posted", "p" + std::to_string(p) + "-acct-" + std::to_string(k), seq));
           const auto started = StreamCheck::Clock::now();
           for (const auto& e : batch) check.published(e.partitionkey, seq, started);
-          bus->publish(std::move(batch));
+          // A broker may refuse (nack) what it cannot store while its queue
+          // elects a new leader: the publisher sends the batch again, as an
+          // application would (the consumer is idempotent).
+          for (auto retry_until = StreamCheck::Clock::now() + std::chrono::seconds(60);;) {
+            try {
+              bus->publish(batch);
+              break;
+            } catch (const herald::PublishError&) {
+              if (StreamCheck::Clock::now() >= retry_until) throw;
+              ++republished;
+            }
+          }
           next += std::chrono::milliseconds(25);
           std::this_thread::sleep_until(next);  // pacing the load (about 2,000 events/s), not synchronising
         }
@@ -131,8 +144,8 @@ TEST_CASE("kill -9 of the broker leading the group's partitions mid-stream: ever
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a late duplicate would show as a broken key
   const auto failover = check.failover_time();
   std::printf("kafka cluster failover: killed broker %d (leader of most of the group's partitions) after %d of %d "
-              "events took effect; every key flowing again after %lld ms; %d duplicate deliveries suppressed\n",
-              leader, effects_at_kill, total, static_cast<long long>(failover.count()), duplicates.load());
+              "events took effect; every key flowing again after %lld ms; %d duplicate deliveries suppressed, %d batches published again\n",
+              leader, effects_at_kill, total, static_cast<long long>(failover.count()), duplicates.load(), republished.load());
   REQUIRE(all);
   CHECK(check.effects() == total);  // exactly once in effect
   CHECK(check.keys() == static_cast<std::size_t>(publishers * keys_per_publisher));
