@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,9 +48,24 @@ class ClientHooks {
   void log(const char* client, const char* facility, const std::string& message) const;
   const Redactor& redactor() const noexcept { return *redactor_; }
 
+  /// The latest failure of a broker connection (TLS handshake, authentication,
+  /// transport), with why the broker's certificate was refused when it was;
+  /// empty when there was none. librdkafka retries such failures by itself,
+  /// so callers only see a timeout: this is what names the cause.
+  std::string last_broker_error() const;
+  /// Called on librdkafka's threads when the broker's certificate fails a check.
+  void note_certificate_problem(std::string reason);
+
  private:
   std::shared_ptr<const Redactor> redactor_;
+  mutable std::mutex errors_mutex_;
+  std::string last_broker_error_;
+  std::string certificate_problem_;
 };
+
+/// "; last broker error: <...>" from the hooks of `rk`, or empty: appended to
+/// errors that are only a timeout on the surface.
+std::string broker_error_suffix(rd_kafka_t* rk);
 
 enum class ClientRole { producer, consumer, reader };
 

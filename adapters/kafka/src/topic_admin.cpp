@@ -58,10 +58,12 @@ std::vector<std::string> TopicAdmin::ensure(const std::vector<std::string>& topi
   QueuePtr queue(rd_kafka_queue_new(client_));
   rd_kafka_CreateTopics(client_, requests.data(), requests.size(), admin.get(), queue.get());
   EventPtr event(rd_kafka_queue_poll(queue.get(), timeout_ms + 5000));
-  if (!event) throw TransportError("kafka: creating topic '" + missing.front() + "' got no answer in time");
+  if (!event)
+    throw TransportError("kafka: creating topic '" + missing.front() + "' got no answer in time" +
+                         broker_error_suffix(client_));
   if (rd_kafka_resp_err_t err = rd_kafka_event_error(event.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR)
     throw TransportError("kafka: cannot create topic '" + missing.front() + "': " + describe(err) + ": " +
-                         redactor_(rd_kafka_event_error_string(event.get())));
+                         redactor_(rd_kafka_event_error_string(event.get())) + broker_error_suffix(client_));
   const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
   std::size_t n = 0;
   const rd_kafka_topic_result_t** results = result ? rd_kafka_CreateTopics_result_topics(result, &n) : nullptr;
@@ -110,7 +112,7 @@ void TopicAdmin::wait_for_leaders(const std::vector<std::string>& topics) {
         last = describe(err);
       }
       if (std::chrono::steady_clock::now() >= deadline)
-        throw TransportError("kafka: topic '" + topic + "' is not ready: " + last);
+        throw TransportError("kafka: topic '" + topic + "' is not ready: " + last + broker_error_suffix(client_));
       // Metadata propagation on the broker takes milliseconds; ask again soon.
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

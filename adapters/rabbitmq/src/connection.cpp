@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "tls_checks.hpp"
+
 namespace herald::rabbitmq {
 
 namespace {
@@ -45,7 +47,7 @@ Connection::Connection(const Settings& settings, std::size_t host_index, const s
     if (!socket) throw TransportError("rabbitmq: cannot create a TLS socket for " + where_);
     const TlsOptions& t = o.tls;
     amqp_ssl_socket_set_verify_peer(socket, t.verify_peer ? 1 : 0);
-    amqp_ssl_socket_set_verify_hostname(socket, t.verify_peer && t.verify_hostname ? 1 : 0);
+    prepare_tls(socket, host.name, t.verify_peer && t.verify_hostname);
     if (!t.ca_file.empty()) {
       int rc = amqp_ssl_socket_set_cacert(socket, t.ca_file.c_str());
       if (rc != AMQP_STATUS_OK)
@@ -64,10 +66,16 @@ Connection::Connection(const Settings& settings, std::size_t host_index, const s
 
   timeval connect_timeout = to_timeval(o.connect_timeout);
   errno = 0;
+  if (ep.tls) reset_tls_failure();
   int rc = amqp_socket_open_noblock(socket, host.name.c_str(), host.port, &connect_timeout);
-  if (rc != AMQP_STATUS_OK)
+  if (rc != AMQP_STATUS_OK) {
+    std::string why = ep.tls ? tls_failure_reason() : std::string();
+    // A certificate the client refuses does not get better by retrying.
+    if (!why.empty() && (rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED || rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED))
+      throw ConfigError("rabbitmq: cannot connect to " + where_ + ": " + status_text(rc) + ": " + why);
     throw TransportError("rabbitmq: cannot connect to " + where_ + ": " + status_text(rc) +
-                         (ep.tls ? "" : " (is the broker running?)"));
+                         (ep.tls ? (why.empty() ? "" : ": " + why) : " (is the broker running?)"));
+  }
   amqp_set_handshake_timeout(state_.get(), &connect_timeout);
   amqp_set_rpc_timeout(state_.get(), &connect_timeout);
 
@@ -102,6 +110,14 @@ Connection::Connection(const Settings& settings, std::size_t host_index, const s
     const auto* m = static_cast<const amqp_connection_close_t*>(login.reply.decoded);
     throw ConfigError("rabbitmq: " + where_ + " refused the login of user '" + ep.user + "' to vhost '" + ep.vhost +
                       "': " + (m ? std::to_string(m->reply_code) + " " + to_string(m->reply_text) : "no reason given"));
+  }
+  // With TLS 1.3 the broker refuses a client certificate after the client
+  // finished its handshake: the refusal (its alert) surfaces at login.
+  if (ep.tls && login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+    std::string why = tls_failure_reason();
+    if (!why.empty())
+      throw ConfigError("rabbitmq: " + where_ + " refused the TLS connection: " + why +
+                        " (the broker checks the client certificate: options 'tls_cert'/'tls_key')");
   }
   if (login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && login.library_error == AMQP_STATUS_CONNECTION_CLOSED)
     throw ConfigError("rabbitmq: " + where_ + " closed the connection during login of user '" + ep.user +
