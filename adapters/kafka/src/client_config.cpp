@@ -47,7 +47,10 @@ void ClientHooks::on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const std::s
       err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE) {
     std::lock_guard lock(errors_mutex_);
     last_broker_error_ = describe(err) + ": " + (*redactor_)(reason);
-    if (err == RD_KAFKA_RESP_ERR__SSL && !certificate_problem_.empty())
+    // A refused certificate comes as _SSL or, on a reconnect, as _TRANSPORT
+    // with librdkafka's short text: both get OpenSSL's verdict.
+    bool about_certificate = err == RD_KAFKA_RESP_ERR__SSL || reason.find("certificate verify failed") != std::string::npos;
+    if (about_certificate && !certificate_problem_.empty())
       last_broker_error_ += " (" + certificate_problem_ + ")";
   }
   // librdkafka reconnects by itself; these repeat every few seconds while a
