@@ -12,6 +12,8 @@ namespace herald {
 using detail::JsonScanner;
 using detail::write_json_string;
 
+bool valid_utf8(std::string_view text) noexcept { return detail::valid_utf8(text); }
+
 bool valid_attribute_name(std::string_view name) noexcept {
   if (name.empty()) return false;
   for (char c : name)
@@ -305,6 +307,12 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
   (void)has_data;
   validate(e, options);
   return e;
+}
+
+void check_json_data(std::string_view text, const char* field) {
+  JsonScanner s(text);
+  s.value(field);
+  if (!s.at_end()) s.fail(field, "trailing characters after the value");
 }
 
 void validate(const Envelope& e, const DecodeOptions& options) {

@@ -55,7 +55,13 @@ void run(std::string_view text, const DecodeOptions& options) {
   Envelope e;
   try {
     e = decode(text, options);
-  } catch (const DecodeError&) {
+  } catch (const DecodeError& ex) {
+    // Dead letters, logs and JSON replies quote it: it must be valid UTF-8.
+    try {
+      (void)nlohmann::json({{"error", ex.what()}, {"field", ex.field()}}).dump();
+    } catch (const std::exception& bad) {
+      FUZZ_CHECK(false, bad.what());
+    }
     return;
   } catch (const std::exception& ex) {
     FUZZ_CHECK(false, ex.what());  // only DecodeError may come out

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <fuzzer/FuzzedDataProvider.h>
+#include <nlohmann/json.hpp>
 
 #include "binding.hpp"
 #include "fuzz_check.hpp"
@@ -58,7 +59,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Envelope e;
   try {
     e = decode_record(key, value, headers, options);
-  } catch (const DecodeError&) {
+  } catch (const DecodeError& ex) {
+    // Dead letters, logs and JSON replies quote it: it must be valid UTF-8.
+    try {
+      (void)nlohmann::json({{"error", ex.what()}, {"field", ex.field()}}).dump();
+    } catch (const std::exception& bad) {
+      FUZZ_CHECK(false, bad.what());
+    }
     return 0;
   } catch (const std::exception& ex) {
     FUZZ_CHECK(false, ex.what());
