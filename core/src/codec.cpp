@@ -309,10 +309,11 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
   return e;
 }
 
-void check_json_data(std::string_view text, const char* field) {
+std::string_view check_json_data(std::string_view text, const char* field) {
   JsonScanner s(text);
-  s.value(field);
+  std::string_view value = s.value(field);
   if (!s.at_end()) s.fail(field, "trailing characters after the value");
+  return value;
 }
 
 void validate(const Envelope& e, const DecodeOptions& options) {

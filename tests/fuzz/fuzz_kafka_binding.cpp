@@ -75,6 +75,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
       encode_record(e, mode, out);
       Envelope back = decode_out(out, options);
+      if (!same(e, back))
+        std::fprintf(stderr, "before: %s\nafter:  %s\n", encode(e).c_str(), encode(back).c_str());
       FUZZ_CHECK(same(e, back), mode == BindingMode::binary ? "binary round trip" : "structured round trip");
     } catch (const std::exception& ex) {
       FUZZ_CHECK(false, ex.what());

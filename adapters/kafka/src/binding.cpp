@@ -163,7 +163,7 @@ Envelope decode_binary(std::string_view value, const HeaderViews& headers, const
       // The structured decoder's rules, so the event survives a structured
       // re-encode (retry, dead letter, outbox).
       try {
-        check_json_data(value);
+        value = check_json_data(value);
       } catch (const DecodeError& ex) {
         throw DecodeError("data", "data: the value is not valid JSON although content-type is '" +
                                       printable(e.datacontenttype) + "' (" + ex.what() + ")");

@@ -36,7 +36,8 @@ void validate(const Envelope& event, const DecodeOptions& options = {});
 /// Throws DecodeError naming `field` unless `text` is one JSON value that
 /// decode() accepts as data (valid UTF-8, no lone surrogates, nesting up to
 /// 64): for data that arrives outside the JSON envelope (binary mode).
-void check_json_data(std::string_view text, const char* field = "data");
+/// Returns the value without the whitespace around it, as decode keeps data.
+std::string_view check_json_data(std::string_view text, const char* field = "data");
 
 /// Whether `text` is well-formed UTF-8 (what every string attribute must be).
 bool valid_utf8(std::string_view text) noexcept;
