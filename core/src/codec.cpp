@@ -339,6 +339,10 @@ void validate(const Envelope& e, const DecodeOptions& options) {
     if (!valid_attribute_name(name))
       throw DecodeError(printable(name), "extension attribute '" + printable(name) +
                                              "': names must be lowercase letters a-z and digits 0-9 only");
+    // A binary-mode header ce_data would otherwise become the data on a
+    // structured re-encode.
+    if (classify(name) != Attr::other)
+      throw DecodeError(name, "extension attribute '" + name + "': the name of a CloudEvents attribute");
     if (value.is_object() || value.is_array())
       throw DecodeError(name, "extension attribute '" + name + "': value must be a string, number or boolean");
     if (value.is_string()) require_utf8(value.get_ref<const std::string&>(), name);

@@ -63,3 +63,7 @@ TEST_CASE("a record keyed by bytes that are not UTF-8 decodes with the key escap
     CHECK(decode_record(out.key, out.value, views, DecodeOptions{}).partitionkey == e.partitionkey);
   }
 }
+
+TEST_CASE("a ce_data header is refused, not carried as an extension that becomes the data", "[kafka][unit][binding]") {
+  CHECK(decode_binary("{}", {{"ce_data", "v.x"}}) == "data");
+}
