@@ -1,5 +1,7 @@
 #include "herald/codec.hpp"
 
+#include <climits>
+#include <cstdint>
 #include <cstring>
 
 #include "herald/errors.hpp"
@@ -9,6 +11,8 @@ namespace herald {
 
 using detail::JsonScanner;
 using detail::write_json_string;
+
+bool valid_utf8(std::string_view text) noexcept { return detail::valid_utf8(text); }
 
 bool valid_attribute_name(std::string_view name) noexcept {
   if (name.empty()) return false;
@@ -29,6 +33,41 @@ void attr(std::string& out, std::string_view name, std::string_view value) {
 
 void require(const std::string& value, const char* field) {
   if (value.empty()) throw DecodeError(field, std::string(field) + ": required attribute is missing or empty");
+}
+
+// What publish accepts (validate_event_type), so a decoded event can be
+// published, retried and dead-lettered again.
+constexpr std::size_t max_type_bytes = 255;
+
+void require_type_length(const std::string& type, const char* field) {
+  if (type.size() > max_type_bytes)
+    throw DecodeError(field, std::string(field) + ": " + std::to_string(type.size()) + " bytes exceeds the limit of " +
+                                 std::to_string(max_type_bytes));
+}
+
+// Envelopes built in code or from binary-mode headers never passed the
+// scanner: nlohmann::json would throw on these strings much later.
+void require_utf8(const std::string& value, const std::string& field) {
+  if (!detail::valid_utf8(value)) throw DecodeError(field, field + ": not valid UTF-8");
+}
+
+int to_int(long long v, const char* field) {
+  if (v < INT_MIN || v > INT_MAX) throw DecodeError(field, std::string(field) + ": integer out of range");
+  return static_cast<int>(v);
+}
+
+// The whole text must be an integer that fits an int ("12abc" is not 12).
+int parse_int(const std::string& text, const char* field) {
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size())
+    throw DecodeError(field, std::string(field) + ": '" + printable(text) + "' is not an integer");
+  return to_int(v, field);
 }
 
 enum class Attr {
@@ -89,20 +128,30 @@ Envelope decode_legacy(std::string_view text, const DecodeOptions& options) {
   e.type = str_or_empty(j, "event_type", "event_type");
   require(e.id, "event_id");
   require(e.type, "event_type");
+  require_type_length(e.type, "event_type");
   if (auto it = j.find("timestamp"); it != j.end() && !it->is_null()) {
-    if (it->is_string()) e.time = parse_time(it->get<std::string>());
-    else if (it->is_number()) e.time = Timestamp(std::chrono::microseconds(static_cast<long long>(it->get<double>() * 1e6)));
-    else throw DecodeError("timestamp", "timestamp: must be an RFC 3339 string or epoch seconds");
+    if (it->is_string()) {
+      e.time = parse_time(it->get<std::string>());
+    } else if (it->is_number()) {
+      // Checked before the conversion: a double out of range is undefined behaviour.
+      using std::chrono::duration_cast, std::chrono::duration;
+      const double lo = duration_cast<duration<double>>(min_time().time_since_epoch()).count();
+      const double hi = duration_cast<duration<double>>(max_time().time_since_epoch()).count();
+      double seconds = it->get<double>();
+      if (!(seconds >= lo && seconds <= hi))
+        throw DecodeError("timestamp", "timestamp: " + it->dump() + " is out of range (years 0000 to 9999)");
+      e.time = Timestamp(std::chrono::microseconds(static_cast<long long>(seconds * 1e6)));
+    } else {
+      throw DecodeError("timestamp", "timestamp: must be an RFC 3339 string or epoch seconds");
+    }
   }
   if (auto it = j.find("version"); it != j.end() && !it->is_null()) {
-    if (it->is_number_integer()) e.dataversion = it->get<int>();
-    else if (it->is_string()) {
-      try {
-        e.dataversion = std::stoi(it->get<std::string>());
-      } catch (const std::exception&) {
-        throw DecodeError("version", "version: '" + it->get<std::string>() + "' is not a number");
-      }
-    } else throw DecodeError("version", "version: must be an integer");
+    if (it->is_number_unsigned()) {
+      auto v = it->get<std::uint64_t>();
+      e.dataversion = to_int(v > INT_MAX ? LLONG_MAX : static_cast<long long>(v), "version");
+    } else if (it->is_number_integer()) e.dataversion = to_int(it->get<long long>(), "version");
+    else if (it->is_string()) e.dataversion = parse_int(it->get<std::string>(), "version");
+    else throw DecodeError("version", "version: must be an integer");
   }
   if (auto it = j.find("payload"); it != j.end() && !it->is_null()) e.data = it->dump();
   if (auto it = j.find("metadata"); it != j.end() && !it->is_null()) {
@@ -209,13 +258,9 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
         case Attr::dataversion:
           if (s.peek() == '"') {
             s.string(value, field);
-            try {
-              e.dataversion = std::stoi(value);
-            } catch (const std::exception&) {
-              s.fail(field, "'" + value + "' is not an integer");
-            }
+            e.dataversion = parse_int(value, "dataversion");
           } else {
-            e.dataversion = static_cast<int>(s.integer(field));
+            e.dataversion = to_int(s.integer(field), "dataversion");
           }
           break;
         case Attr::data: {
@@ -242,9 +287,13 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
         case Attr::other: {
           std::string_view raw = s.value(field);
           if (!valid_attribute_name(key))
-            throw DecodeError(key, "extension attribute '" + key +
-                                       "': names must be lowercase letters a-z and digits 0-9 only");
-          e.extensions[key] = nlohmann::json::parse(raw);
+            throw DecodeError(printable(key), "extension attribute '" + printable(key) +
+                                                  "': names must be lowercase letters a-z and digits 0-9 only");
+          try {
+            e.extensions[key] = nlohmann::json::parse(raw);
+          } catch (const nlohmann::json::exception& ex) {
+            throw DecodeError(key, "extension attribute '" + key + "': " + ex.what());
+          }
           break;
         }
       }
@@ -260,21 +309,43 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
   return e;
 }
 
+std::string_view check_json_data(std::string_view text, const char* field) {
+  JsonScanner s(text);
+  std::string_view value = s.value(field);
+  if (!s.at_end()) s.fail(field, "trailing characters after the value");
+  return value;
+}
+
 void validate(const Envelope& e, const DecodeOptions& options) {
   if (e.specversion != "1.0")
-    throw DecodeError("specversion", "specversion: '" + e.specversion + "' is not supported (only 1.0)");
+    throw DecodeError("specversion", "specversion: '" + printable(e.specversion) + "' is not supported (only 1.0)");
   require(e.id, "id");
   require(e.type, "type");
   require(e.source, "source");
+  require_type_length(e.type, "type");
+  for (auto [value, field] : {std::pair{&e.id, "id"}, {&e.type, "type"}, {&e.source, "source"},
+                              {&e.subject, "subject"}, {&e.datacontenttype, "datacontenttype"},
+                              {&e.dataschema, "dataschema"}, {&e.partitionkey, "partitionkey"},
+                              {&e.aggregatetype, "aggregatetype"}, {&e.aggregateid, "aggregateid"},
+                              {&e.correlationid, "correlationid"}, {&e.causationid, "causationid"},
+                              {&e.traceparent, "traceparent"}, {&e.actor, "actor"}})
+    require_utf8(*value, field);
+  if (e.time < min_time() || e.time > max_time())
+    throw DecodeError("time", "time: out of range (years 0000 to 9999)");
   if (e.data.size() > options.max_data_bytes)
     throw DecodeError("data", "data: " + std::to_string(e.data.size()) + " bytes exceeds the limit of " +
                                   std::to_string(options.max_data_bytes));
   for (const auto& [name, value] : e.extensions) {
     if (!valid_attribute_name(name))
-      throw DecodeError(name, "extension attribute '" + name +
-                                  "': names must be lowercase letters a-z and digits 0-9 only");
+      throw DecodeError(printable(name), "extension attribute '" + printable(name) +
+                                             "': names must be lowercase letters a-z and digits 0-9 only");
+    // A binary-mode header ce_data would otherwise become the data on a
+    // structured re-encode.
+    if (classify(name) != Attr::other)
+      throw DecodeError(name, "extension attribute '" + name + "': the name of a CloudEvents attribute");
     if (value.is_object() || value.is_array())
       throw DecodeError(name, "extension attribute '" + name + "': value must be a string, number or boolean");
+    if (value.is_string()) require_utf8(value.get_ref<const std::string&>(), name);
   }
 }
 

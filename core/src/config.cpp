@@ -1,5 +1,6 @@
 #include "herald/config.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -15,21 +16,28 @@ namespace herald {
 
 namespace {
 
-std::string percent_decode(std::string_view s, const char* what) {
+constexpr std::size_t npos = std::string_view::npos;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// `plus_is_space` only for the query (form encoding); in userinfo and path a
+// '+' is itself (RFC 3986). Errors never quote the text: it may be a password.
+std::string percent_decode(std::string_view s, const char* what, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%') {
-      auto hex = [&](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        throw ConfigError(std::string(what) + ": bad percent escape");
-      };
-      if (i + 2 >= s.size()) throw ConfigError(std::string(what) + ": bad percent escape");
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1;
+      int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+      if (lo < 0) throw ConfigError(std::string(what) + ": bad percent escape");
+      out += static_cast<char>(hi * 16 + lo);
       i += 2;
-    } else if (s[i] == '+') {
+    } else if (s[i] == '+' && plus_is_space) {
       out += ' ';
     } else {
       out += s[i];
@@ -37,6 +45,104 @@ std::string percent_decode(std::string_view s, const char* what) {
   }
   return out;
 }
+
+bool all_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+// The index in `tail` (the text after "://") of the '@' that ends the
+// userinfo, or npos. RFC 3986: the last '@' of the authority, which ends at
+// the first '/' or '?'. Users paste passwords raw, though, and a raw '/', '@'
+// or '?' in one would end that authority early or late ("app:Zx/9+Qa@host/"
+// would read as host "app", port "Zx"), so when the authority looks like
+// "user:pass…" or holds an '@', the last '@' before the path ends the userinfo.
+std::size_t userinfo_end(std::string_view tail) {
+  const std::string_view authority = tail.substr(0, tail.find_first_of("/?"));
+  if (authority.empty() || authority.front() == '[') return npos;  // no userinfo, or an IPv6 literal
+  const std::size_t colon = authority.find(':');
+  const bool has_at = authority.find('@') != npos;
+  if (colon == npos && !has_at) return npos;
+  // A raw '/' or '@' in the password: the last '@' before the query.
+  const std::string_view before_query = tail.substr(0, tail.find('?'));
+  if (auto at = before_query.rfind('@'); at != npos) return at;
+  // A raw '?' in the password; but "host:5432?user=me@corp" is a query.
+  if (colon == npos || all_digits(authority.substr(colon + 1))) return npos;
+  for (auto at = tail.rfind('@'); at != npos && at > colon; at = tail.rfind('@', at - 1)) {
+    std::string_view host = tail.substr(at + 1);
+    host = host.substr(0, host.find_first_of("/?"));
+    if (host.find_first_of("=&") == npos) return at;
+  }
+  return npos;
+}
+
+std::size_t scheme_end(std::string_view url) {
+  auto sep = url.find("://");
+  return sep == npos ? npos : sep + 3;
+}
+
+std::string redact_query(std::string_view query) {
+  std::string out;
+  while (true) {
+    auto amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    auto eq = part.find('=');
+    std::string key;
+    try {
+      key = percent_decode(part.substr(0, eq), "", true);
+    } catch (const ConfigError&) {
+      key = std::string(part.substr(0, eq));
+    }
+    if (eq != npos && is_secret_option(key)) out.append(part.substr(0, eq + 1)) += "***";
+    else out.append(part);
+    if (amp == npos) return out;
+    out += '&';
+    query.remove_prefix(amp + 1);
+  }
+}
+
+}  // namespace
+
+bool is_secret_option(std::string_view key) {
+  std::string k;
+  for (char c : key) k += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto has = [&](std::string_view part) { return k.find(part) != std::string::npos; };
+  return has("password") || has("passwd") || has("secret") || has("token") || has("sasl.jaas") ||
+         has("oauthbearer.config") || (has("key") && has(".pem"));
+}
+
+std::size_t url_userinfo_end(std::string_view url) {
+  const std::size_t start = scheme_end(url);
+  if (start == npos) return npos;
+  const std::size_t at = userinfo_end(url.substr(start));
+  return at == npos ? npos : start + at;
+}
+
+std::size_t url_query_start(std::string_view url) {
+  std::size_t from = url_userinfo_end(url);
+  return url.find('?', from == npos ? 0 : from);
+}
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+namespace {
 
 std::string json_scalar(const nlohmann::json& v, const std::string& key) {
   if (v.is_string()) return v.get<std::string>();
@@ -49,77 +155,88 @@ std::string json_scalar(const nlohmann::json& v, const std::string& key) {
 
 Url Url::parse(std::string_view text) {
   Url u;
-  auto sep = text.find("://");
-  if (sep == std::string_view::npos || sep == 0)
-    throw ConfigError("url '" + redact_url(text) + "': expected scheme://...");
-  u.scheme = std::string(text.substr(0, sep));
-  std::string_view rest = text.substr(sep + 3);
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
+  const std::size_t start = scheme_end(text);
+  if (start == npos || start == 3) throw ConfigError("url '" + redact_url(text) + "': expected scheme://...");
+  u.scheme = std::string(text.substr(0, start - 3));
+  std::string_view rest = text.substr(start);
+  if (auto at = userinfo_end(rest); at != npos) {
+    std::string_view info = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = info.find(':');
+    u.user = percent_decode(info.substr(0, colon), "url user", false);
+    if (colon != npos) u.password = percent_decode(info.substr(colon + 1), "url password", false);
+  }
+  if (auto q = rest.find('?'); q != npos) {
     std::string_view query = rest.substr(q + 1);
     rest = rest.substr(0, q);
-    std::size_t start = 0;
-    while (start <= query.size() && !query.empty()) {
-      auto amp = query.find('&', start);
-      std::string_view part = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      std::string_view part = query.substr(0, amp);
       if (!part.empty()) {
         auto eq = part.find('=');
-        std::string key = percent_decode(part.substr(0, eq), "url query");
-        std::string value = eq == std::string_view::npos ? "true" : percent_decode(part.substr(eq + 1), "url query");
+        std::string key = percent_decode(part.substr(0, eq), "url query", true);
+        std::string value = eq == npos ? "true" : percent_decode(part.substr(eq + 1), "url query", true);
         if (key.empty()) throw ConfigError("url query: empty option name");
         u.query[key] = value;
       }
-      if (amp == std::string_view::npos) break;
-      start = amp + 1;
+      if (amp == npos) break;
+      query.remove_prefix(amp + 1);
     }
   }
   std::string_view authority = rest;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+  if (auto slash = rest.find('/'); slash != npos) {
     authority = rest.substr(0, slash);
-    u.path = percent_decode(rest.substr(slash + 1), "url path");
-  }
-  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-    std::string_view info = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    auto colon = info.find(':');
-    u.user = percent_decode(info.substr(0, colon), "url user");
-    if (colon != std::string_view::npos) u.password = percent_decode(info.substr(colon + 1), "url password");
+    u.path = percent_decode(rest.substr(slash + 1), "url path", false);
   }
   u.host = std::string(authority);
-  if (authority.find(',') == std::string_view::npos) {
+  if (authority.find(',') == npos) {
     auto colon = authority.rfind(':');
-    if (colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
-      std::string port(authority.substr(colon + 1));
+    if (colon != npos && authority.find(']') == npos) {
+      std::string_view port = authority.substr(colon + 1);
       u.host = std::string(authority.substr(0, colon));
-      try {
-        std::size_t used = 0;
-        u.port = std::stoi(port, &used);
-        if (used != port.size() || u.port < 1 || u.port > 65535) throw std::invalid_argument(port);
-      } catch (const std::exception&) {
-        throw ConfigError("url '" + redact_url(text) + "': bad port '" + port + "'");
-      }
+      // Not quoted: without an '@' a pasted "user:password" reads as host:port.
+      if (!all_digits(port) || port.size() > 5 || std::stoi(std::string(port)) < 1 ||
+          std::stoi(std::string(port)) > 65535)
+        throw ConfigError("url '" + redact_url(text) + "': bad port (expected a number from 1 to 65535)");
+      u.port = std::stoi(std::string(port));
     }
   }
   return u;
 }
 
 std::string redact_url(std::string_view url) {
-  std::string s(url);
-  auto sep = s.find("://");
-  if (sep == std::string::npos) return s;
-  auto auth_end = s.find_first_of("/?", sep + 3);
-  auto at = s.rfind('@', auth_end == std::string::npos ? std::string::npos : auth_end);
-  if (at == std::string::npos || at < sep) return s;
-  auto colon = s.find(':', sep + 3);
-  if (colon == std::string::npos || colon > at) return s;
-  return s.substr(0, colon + 1) + "***" + s.substr(at);
+  std::string out;
+  std::string_view rest = url;
+  if (const std::size_t start = scheme_end(url); start != npos) {
+    out.append(url.substr(0, start));
+    rest = url.substr(start);
+    if (auto at = userinfo_end(rest); at != npos) {
+      std::string_view info = rest.substr(0, at);
+      auto colon = info.find(':');
+      out.append(info.substr(0, colon));
+      if (colon != npos) out += ":***";
+      out += '@';
+      rest = rest.substr(at + 1);
+    }
+    // Without userinfo, "user:password" would print as host:port.
+    std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+    auto colon = authority.rfind(':');
+    if (colon != npos && authority.find_first_of(",]") == npos && !all_digits(authority.substr(colon + 1)) &&
+        colon + 1 < authority.size()) {
+      out.append(authority.substr(0, colon + 1)) += "***";
+      rest = rest.substr(authority.size());
+    }
+  }
+  auto q = rest.find('?');
+  out.append(rest.substr(0, q));
+  if (q != npos) out.append("?") += redact_query(rest.substr(q + 1));
+  return out;
 }
 
 BusConfig BusConfig::from_url(std::string_view url) {
   BusConfig c;
   Url u = Url::parse(url);
-  std::string s(url);
-  auto q = s.find('?');
-  c.url = q == std::string::npos ? s : s.substr(0, q);
+  c.url = std::string(url.substr(0, url_query_start(url)));
   c.options = u.query;
   return c;
 }
@@ -130,8 +247,8 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
   for (const auto& [key, value] : j.items()) {
     if (key == "url") {
       if (!value.is_string()) throw ConfigError("config: 'url' must be a string");
-      c = [&] {
-        BusConfig parsed = from_url(value.get<std::string>());
+      c = [&, url = value.get<std::string>()] {
+        BusConfig parsed = from_url(url);
         parsed.options.merge(c.options);
         parsed.source = c.source;
         parsed.decode = c.decode;

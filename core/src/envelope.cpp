@@ -23,13 +23,23 @@ int digits(std::string_view s, std::size_t pos, std::size_t n, const char* what)
   if (pos + n > s.size()) throw DecodeError("time", std::string("time: truncated ") + what);
   int v = 0;
   for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') throw DecodeError("time", std::string("time: bad ") + what + " in '" + std::string(s) + "'");
+    if (s[i] < '0' || s[i] > '9') throw DecodeError("time", std::string("time: bad ") + what + " in '" + printable(s) + "'");
     v = v * 10 + (s[i] - '0');
   }
   return v;
 }
 
 }  // namespace
+
+Timestamp min_time() noexcept {
+  using namespace std::chrono;
+  return time_point_cast<microseconds>(sys_days{year{0} / January / 1});
+}
+
+Timestamp max_time() noexcept {
+  using namespace std::chrono;
+  return time_point_cast<microseconds>(sys_days{year{9999} / December / 31}) + days{1} - microseconds{1};
+}
 
 Timestamp now_micros() { return std::chrono::time_point_cast<std::chrono::microseconds>(Clock::now()); }
 
@@ -78,13 +88,13 @@ std::string format_time(Timestamp t) {
 Timestamp parse_time(std::string_view s) {
   using namespace std::chrono;
   // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
-  if (s.size() < 20) throw DecodeError("time", "time: '" + std::string(s) + "' is not RFC 3339");
+  if (s.size() < 20) throw DecodeError("time", "time: '" + printable(s) + "' is not RFC 3339");
   int Y = digits(s, 0, 4, "year"), M = digits(s, 5, 2, "month"), D = digits(s, 8, 2, "day");
   if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
-    throw DecodeError("time", "time: '" + std::string(s) + "' is not RFC 3339");
+    throw DecodeError("time", "time: '" + printable(s) + "' is not RFC 3339");
   int h = digits(s, 11, 2, "hour"), mi = digits(s, 14, 2, "minute"), sec = digits(s, 17, 2, "second");
   year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
-  if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) throw DecodeError("time", "time: '" + std::string(s) + "' is out of range");
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) throw DecodeError("time", "time: '" + printable(s) + "' is out of range");
   std::size_t i = 19;
   long long micros = 0;
   if (i < s.size() && s[i] == '.') {
@@ -94,7 +104,7 @@ Timestamp parse_time(std::string_view s) {
       if (n < 6) micros = micros * 10 + (s[i] - '0');
       ++n, ++i;
     }
-    if (n == 0) throw DecodeError("time", "time: empty fraction in '" + std::string(s) + "'");
+    if (n == 0) throw DecodeError("time", "time: empty fraction in '" + printable(s) + "'");
     for (; n < 6; ++n) micros *= 10;
   }
   long long offset_min = 0;
@@ -105,11 +115,14 @@ Timestamp parse_time(std::string_view s) {
     offset_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
     i += 6;
   } else {
-    throw DecodeError("time", "time: '" + std::string(s) + "' has no time zone (Z or +HH:MM)");
+    throw DecodeError("time", "time: '" + printable(s) + "' has no time zone (Z or +HH:MM)");
   }
-  if (i != s.size()) throw DecodeError("time", "time: trailing characters in '" + std::string(s) + "'");
+  if (i != s.size()) throw DecodeError("time", "time: trailing characters in '" + printable(s) + "'");
   auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + microseconds{micros} - minutes{offset_min};
-  return time_point_cast<microseconds>(tp);
+  Timestamp t = time_point_cast<microseconds>(tp);
+  // format_time writes four-digit years: an offset must not leave them.
+  if (t < min_time() || t > max_time()) throw DecodeError("time", "time: '" + printable(s) + "' is out of range");
+  return t;
 }
 
 std::string uuid_v7() {

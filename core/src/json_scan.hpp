@@ -62,6 +62,10 @@ class JsonScanner {
         run = p_;
         continue;
       }
+      if (c >= 0x80) {
+        utf8_sequence(field);
+        continue;
+      }
       ++p_;
     }
   }
@@ -143,16 +147,43 @@ class JsonScanner {
         if (p_ >= end_) fail(field, "unterminated escape");
         char e = *p_;
         if (e == 'u') {
-          for (int k = 1; k <= 4; ++k)
-            if (p_ + k >= end_ || hexval(p_[k]) < 0) fail(field, "bad \\u escape");
-          p_ += 5;
+          // Decoded into a scratch buffer: the same surrogate checks as string().
+          scratch_.clear();
+          escape(scratch_, field);
           continue;
         }
         if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't')
           fail(field, "bad escape");
       }
+      if (c >= 0x80) {
+        utf8_sequence(field);
+        continue;
+      }
       ++p_;
     }
+  }
+
+  // One multi-byte UTF-8 sequence starting at p_ (a byte >= 0x80): no
+  // overlong forms, no encoded surrogates, nothing above U+10FFFF — what
+  // nlohmann::json (payload(), dump) would refuse later.
+  void utf8_sequence(const char* field) {
+    auto byte = [&](std::ptrdiff_t k) { return static_cast<unsigned char>(p_[k]); };
+    unsigned char c = byte(0);
+    int n;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c == 0xE0) n = 3, lo = 0xA0;
+    else if (c == 0xED) n = 3, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) n = 3;
+    else if (c == 0xF0) n = 4, lo = 0x90;
+    else if (c == 0xF4) n = 4, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3) n = 4;
+    else fail(field, "invalid UTF-8");
+    if (end_ - p_ < n) fail(field, "invalid UTF-8");
+    if (byte(1) < lo || byte(1) > hi) fail(field, "invalid UTF-8");
+    for (int k = 2; k < n; ++k)
+      if (byte(k) < 0x80 || byte(k) > 0xBF) fail(field, "invalid UTF-8");
+    p_ += n;
   }
 
   static int hexval(char c) {
@@ -255,7 +286,37 @@ class JsonScanner {
   const char* p_;
   const char* end_;
   const char* begin_;
+  std::string scratch_;
 };
+
+/// Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+/// surrogates, nothing above U+10FFFF), as nlohmann::json requires.
+inline bool valid_utf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c == 0xE0) n = 3, lo = 0xA0;
+    else if (c == 0xED) n = 3, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) n = 3;
+    else if (c == 0xF0) n = 4, lo = 0x90;
+    else if (c == 0xF4) n = 4, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3) n = 4;
+    else return false;
+    if (end - p < n || p[1] < lo || p[1] > hi) return false;
+    for (int k = 2; k < n; ++k)
+      if (p[k] < 0x80 || p[k] > 0xBF) return false;
+    p += n;
+  }
+  return true;
+}
 
 /// Appends `s` as a JSON string literal.
 inline void write_json_string(std::string& out, std::string_view s) {

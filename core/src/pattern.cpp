@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 
 #include "herald/errors.hpp"
 
@@ -22,17 +23,14 @@ std::vector<std::string_view> split(std::string_view s) {
   return words;
 }
 
-bool match_words(const std::vector<std::string_view>& p, std::size_t i, const std::vector<std::string_view>& t,
-                 std::size_t j) {
-  if (i == p.size()) return j == t.size();
-  if (p[i] == "#") {
-    for (std::size_t k = j; k <= t.size(); ++k)
-      if (match_words(p, i + 1, t, k)) return true;
-    return false;
-  }
-  if (j == t.size()) return false;
-  if (p[i] == "*" || p[i] == t[j]) return match_words(p, i + 1, t, j + 1);
-  return false;
+// "#.#" matches what "#" matches: consecutive '#' words are one, which keeps
+// the trie small and its walk short.
+std::vector<std::string_view> pattern_words(std::string_view pattern) {
+  std::vector<std::string_view> words = split(pattern);
+  words.erase(std::unique(words.begin(), words.end(),
+                          [](std::string_view a, std::string_view b) { return a == "#" && b == "#"; }),
+              words.end());
+  return words;
 }
 
 }  // namespace
@@ -68,7 +66,22 @@ void validate_event_type(std::string_view type) {
 }
 
 bool matches(std::string_view pattern, std::string_view type) {
-  return match_words(split(pattern), 0, split(type), 0);
+  // reach[j]: the pattern words so far match the first j words of the type.
+  // One row per pattern word: O(pattern × type), whatever the '#'s.
+  const std::vector<std::string_view> p = split(pattern), t = split(type);
+  std::vector<char> reach(t.size() + 1, 0), next(t.size() + 1);
+  reach[0] = 1;
+  for (std::string_view w : p) {
+    std::fill(next.begin(), next.end(), 0);
+    if (w == "#") {
+      char any = 0;  // '#' takes zero or more words: reachable from any earlier j
+      for (std::size_t j = 0; j <= t.size(); ++j) next[j] = any |= reach[j];
+    } else {
+      for (std::size_t j = 0; j < t.size(); ++j) next[j + 1] = reach[j] && (w == "*" || w == t[j]);
+    }
+    reach.swap(next);
+  }
+  return reach[t.size()];
 }
 
 // A trie over pattern words. '#' nodes may consume zero or more words, so
@@ -89,7 +102,7 @@ PatternTrie& PatternTrie::operator=(PatternTrie&&) noexcept = default;
 void PatternTrie::add(std::string_view pattern, int value) {
   validate_pattern(pattern);
   Node* n = root_.get();
-  for (auto w : split(pattern)) {
+  for (auto w : pattern_words(pattern)) {
     std::unique_ptr<Node>* slot;
     if (w == "*") slot = &n->star;
     else if (w == "#") slot = &n->hash;
@@ -105,7 +118,7 @@ void PatternTrie::add(std::string_view pattern, int value) {
 }
 
 void PatternTrie::remove(std::string_view pattern, int value) {
-  auto words = split(pattern);
+  auto words = pattern_words(pattern);
   // Walk down remembering the path, then prune empty nodes bottom-up.
   std::vector<std::unique_ptr<Node>*> path;
   Node* n = root_.get();
@@ -140,26 +153,34 @@ bool PatternTrie::empty() const noexcept { return root_->empty(); }
 
 namespace {
 
-void collect(const PatternTrie::Node* n, const std::vector<std::string_view>& words, std::size_t i,
-             std::vector<const PatternTrie::Node*>& done) {
-  // '#' may swallow zero words: try its subtree at this same position.
-  if (n->hash) {
-    for (std::size_t k = i; k <= words.size(); ++k) collect(n->hash.get(), words, k, done);
+// A walk over (node, position) states. A node under '#' may also stay
+// where it is and take one more word. Only those nodes can be reached twice
+// (every other node has one way in: its parent), so only they are remembered:
+// each state is visited once, and a match costs O(nodes × words).
+struct Walk {
+  const std::vector<std::string_view>& words;
+  std::vector<const PatternTrie::Node*>& done;
+  std::set<std::pair<const PatternTrie::Node*, std::size_t>> seen_hash;
+
+  void visit(const PatternTrie::Node* n, bool under_hash, std::size_t i) {
+    if (under_hash && !seen_hash.emplace(n, i).second) return;
+    if (under_hash && i < words.size()) visit(n, true, i + 1);
+    if (n->hash) visit(n->hash.get(), true, i);  // '#' may swallow zero words
+    if (i == words.size()) {
+      done.push_back(n);
+      return;
+    }
+    if (auto it = n->children.find(words[i]); it != n->children.end()) visit(it->second.get(), false, i + 1);
+    if (n->star) visit(n->star.get(), false, i + 1);
   }
-  if (i == words.size()) {
-    done.push_back(n);
-    return;
-  }
-  if (auto it = n->children.find(words[i]); it != n->children.end()) collect(it->second.get(), words, i + 1, done);
-  if (n->star) collect(n->star.get(), words, i + 1, done);
-}
+};
 
 }  // namespace
 
 void PatternTrie::match(std::string_view type, std::vector<int>& out) const {
   std::vector<std::string_view> words = split(type);
   std::vector<const Node*> ends;
-  collect(root_.get(), words, 0, ends);
+  Walk{words, ends, {}}.visit(root_.get(), false, 0);
   std::size_t first = out.size();
   for (const Node* n : ends)
     for (int v : n->values)

@@ -62,10 +62,11 @@ StoreUrl StoreUrl::parse(std::string_view url) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.'))
       throw ConfigError("store url '" + redact_url(url) + "': bad scheme '" + u.scheme + "'");
   std::string_view rest = url.substr(colon + 1);
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
+  // Not the first '?': one may be inside a password pasted raw.
+  if (auto q = url_query_start(url); q != std::string_view::npos && q > colon) {
     // Url::parse does the percent-decoding of query options.
-    u.query = Url::parse("store://host?" + std::string(rest.substr(q + 1))).query;
-    rest = rest.substr(0, q);
+    u.query = Url::parse("store://host?" + std::string(url.substr(q + 1))).query;
+    rest = url.substr(colon + 1, q - colon - 1);
   }
   u.rest = std::string(rest);
   return u;

@@ -143,7 +143,7 @@ Envelope decode_binary(std::string_view value, const HeaderViews& headers, const
         e.dataversion = std::stoi(v, &used);
         if (used != v.size()) throw std::invalid_argument(v);
       } catch (const std::exception&) {
-        throw DecodeError("dataversion", "dataversion: '" + v + "' is not an integer");
+        throw DecodeError("dataversion", "dataversion: '" + printable(v) + "' is not an integer");
       }
     } else if (attr == "partitionkey") e.partitionkey = std::move(v);
     else if (attr == "aggregatetype") e.aggregatetype = std::move(v);
@@ -160,14 +160,20 @@ Envelope decode_binary(std::string_view value, const HeaderViews& headers, const
       throw DecodeError("data", "data: " + std::to_string(value.size()) + " bytes exceeds the limit of " +
                                     std::to_string(options.max_data_bytes));
     if (is_json_media_type(e.datacontenttype)) {
-      if (!nlohmann::json::accept(value))
-        throw DecodeError("data", "data: the value is not valid JSON although content-type is '" + e.datacontenttype + "'");
+      // The structured decoder's rules, so the event survives a structured
+      // re-encode (retry, dead letter, outbox).
+      try {
+        value = check_json_data(value);
+      } catch (const DecodeError& ex) {
+        throw DecodeError("data", "data: the value is not valid JSON although content-type is '" +
+                                      printable(e.datacontenttype) + "' (" + ex.what() + ")");
+      }
       e.data.assign(value);
     } else if (is_text_media_type(e.datacontenttype)) {
       try {
         e.data = nlohmann::json(std::string(value)).dump();
       } catch (const nlohmann::json::exception&) {
-        throw DecodeError("data", "data: text of content-type '" + e.datacontenttype + "' is not valid UTF-8");
+        throw DecodeError("data", "data: text of content-type '" + printable(e.datacontenttype) + "' is not valid UTF-8");
       }
     } else {
       e.data = nlohmann::json(base64_encode(value)).dump();
@@ -226,7 +232,11 @@ Envelope decode_record(std::string_view key, std::string_view value, const Heade
     if (value.empty()) throw DecodeError("", "envelope: the record has no value and no ce_specversion header");
     e = decode(value, options);
   }
-  if (e.partitionkey.empty() && !key.empty()) e.partitionkey.assign(key);
+  // Foreign producers may key by bytes (an integer, Avro): such a key is
+  // kept in escaped form, the same for the same bytes, so the event stays
+  // valid (it is re-encoded for retries and dead letters) and keeps its order.
+  if (e.partitionkey.empty() && !key.empty())
+    e.partitionkey = valid_utf8(key) ? std::string(key) : printable(key, std::string_view::npos);
   return e;
 }
 

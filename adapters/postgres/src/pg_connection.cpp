@@ -16,8 +16,9 @@ ConnectionConfig read_config(std::string_view url) {
   BusConfig mine;
   std::string passthrough;
   std::string_view text = url;
-  std::string_view base = text.substr(0, text.find('?'));
-  if (auto q = text.find('?'); q != std::string_view::npos) {
+  const std::size_t query_start = url_query_start(text);
+  std::string_view base = text.substr(0, query_start);
+  if (auto q = query_start; q != std::string_view::npos) {
     std::string_view query = text.substr(q + 1);
     while (!query.empty()) {
       auto amp = query.find('&');
@@ -39,6 +40,17 @@ ConnectionConfig read_config(std::string_view url) {
   r.finish();
   if (c.options.schema.empty()) throw ConfigError("postgres: option 'schema' must not be empty");
   c.conninfo = std::string(base) + passthrough;
+  // libpq ends the userinfo at the first '/' and would quote a raw password
+  // in its error ("invalid integer value "Zx" for connection option "port""):
+  // hand it the userinfo as herald read it, percent-encoded.
+  if (auto at = url_userinfo_end(base); at != std::string_view::npos) {
+    Url u = Url::parse(base);
+    c.conninfo = u.scheme + "://" + percent_encode(u.user) +
+                 (base.substr(0, at).find(':', u.scheme.size() + 3) != std::string_view::npos
+                      ? ":" + percent_encode(u.password)
+                      : std::string()) +
+                 std::string(base.substr(at)) + passthrough;
+  }
   return c;
 }
 

@@ -19,8 +19,17 @@ amqp_pool_t& Headers::pool() {
 Headers::Headers(const amqp_table_t& table) : Headers() {
   if (table.num_entries <= 0) return;
   amqp_table_t copy{};
-  if (amqp_table_clone(&table, &copy, &pool()) != AMQP_STATUS_OK) throw std::bad_alloc();
-  entries_.assign(copy.entries, copy.entries + copy.num_entries);
+  if (amqp_table_clone(&table, &copy, &pool()) == AMQP_STATUS_OK) {
+    entries_.assign(copy.entries, copy.entries + copy.num_entries);
+    return;
+  }
+  // rabbitmq-c cannot copy some entries it decodes (an empty key, also in a
+  // nested table): a foreign message carrying one must still be delivered,
+  // so those entries are left out and the rest kept.
+  for (int i = 0; i < table.num_entries; ++i) {
+    amqp_table_t one{1, &table.entries[i]};
+    if (amqp_table_clone(&one, &copy, &pool()) == AMQP_STATUS_OK) entries_.push_back(copy.entries[0]);
+  }
 }
 
 Headers::Headers(const Headers& other) : Headers(other.table()) {}

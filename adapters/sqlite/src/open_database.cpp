@@ -1,5 +1,6 @@
 #include <string>
 
+#include "herald/config.hpp"
 #include "herald/errors.hpp"
 #include "herald/sqlite/outbox.hpp"
 #include "herald/store_support.hpp"
@@ -15,7 +16,7 @@ SqliteOptions read_options(std::string_view url) {
   if (rest.substr(0, 2) == "//") rest.remove_prefix(2);  // sqlite:///abs → /abs, sqlite://rel → rel
   o.path = std::string(rest);
   if (o.path.empty())
-    throw ConfigError("sqlite url '" + std::string(url) +
+    throw ConfigError("sqlite url '" + redact_url(url) +
                       "': no database (sqlite:///abs/path.db, sqlite://relative.db or sqlite::memory:)");
   BusConfig query;
   query.options = u.query;

@@ -33,6 +33,15 @@ Envelope decode(std::string_view text, const DecodeOptions& options = {});
 /// Checks the attributes of an envelope built in code (same rules as decode).
 void validate(const Envelope& event, const DecodeOptions& options = {});
 
+/// Throws DecodeError naming `field` unless `text` is one JSON value that
+/// decode() accepts as data (valid UTF-8, no lone surrogates, nesting up to
+/// 64): for data that arrives outside the JSON envelope (binary mode).
+/// Returns the value without the whitespace around it, as decode keeps data.
+std::string_view check_json_data(std::string_view text, const char* field = "data");
+
+/// Whether `text` is well-formed UTF-8 (what every string attribute must be).
+bool valid_utf8(std::string_view text) noexcept;
+
 /// Whether `name` is a valid CloudEvents attribute name.
 bool valid_attribute_name(std::string_view name) noexcept;
 

@@ -53,7 +53,9 @@ struct BusConfig {
 std::unique_ptr<EventBus> make_bus(const BusConfig& config);
 std::unique_ptr<EventBus> make_bus(std::string_view url);
 
-/// The parts of a URL; password kept apart so it is never printed.
+/// The parts of a URL; password kept apart so it is never printed. User,
+/// password and path are percent-decoded as they are ('+' stays '+'); query
+/// values also read '+' as a space (form encoding).
 struct Url {
   std::string scheme;
   std::string user;
@@ -65,7 +67,23 @@ struct Url {
   static Url parse(std::string_view url);
 };
 
-/// `url` with any password replaced by `***`: safe for logs and errors.
+/// `url` with every credential replaced by `***`: the userinfo password, and
+/// the value of each query option that names a secret (is_secret_option).
+/// Safe for logs, errors and status pages; never throws for any input.
 std::string redact_url(std::string_view url);
+
+/// Whether an option or property of this name holds a credential
+/// (`password`, `sasl.password`, `ssl.key.password`, secrets, tokens, keys).
+bool is_secret_option(std::string_view key);
+
+/// The index of the '@' that ends the userinfo of `url`, or npos. Per RFC 3986
+/// the last '@' of the authority; a password pasted raw with '/' or '?' in it
+/// (`amqp://app:Zx/9+Qa@host/`) is read as the user meant it.
+std::size_t url_userinfo_end(std::string_view url);
+/// The index of the '?' that starts the query of `url` (not one inside the
+/// password), or npos.
+std::size_t url_query_start(std::string_view url);
+/// Percent-encodes every byte but RFC 3986's unreserved characters.
+std::string percent_encode(std::string_view text);
 
 }  // namespace herald

@@ -65,8 +65,12 @@ Timestamp now_micros();
 
 /// RFC 3339 UTC with microseconds: 2026-11-23T09:30:00.123456Z.
 std::string format_time(Timestamp t);
-/// Parses RFC 3339 (any offset, any fraction); throws DecodeError naming "time".
+/// Parses RFC 3339 (any offset, any fraction); throws DecodeError naming "time",
+/// also for an instant outside [min_time(), max_time()].
 Timestamp parse_time(std::string_view text);
+/// The range of times an envelope can carry: years 0000 to 9999 (RFC 3339).
+Timestamp min_time() noexcept;
+Timestamp max_time() noexcept;
 
 /// A new UUIDv7 (RFC 9562): time-ordered, random in the low bits.
 std::string uuid_v7();

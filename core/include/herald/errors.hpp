@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace herald {
 
@@ -19,6 +20,11 @@ enum class ErrorCode {
 };
 
 const char* to_string(ErrorCode code) noexcept;
+
+/// `text` made safe to quote in an error message built from untrusted input:
+/// bytes that are not printable ASCII become \xHH and it is cut after `max`
+/// bytes, so the message is valid UTF-8 (JSON replies and logs cannot throw on it).
+std::string printable(std::string_view text, std::size_t max = 64);
 
 /// Root of every exception herald throws.
 class Error : public std::runtime_error {

@@ -1,0 +1,70 @@
+// Decode refuses what encode, publish or payload() would refuse, with a
+// DecodeError naming the field; nothing it accepts fails later.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+
+#include "herald/codec.hpp"
+#include "herald/errors.hpp"
+
+using namespace herald;
+
+namespace {
+
+std::string refused_field(const std::string& text) {
+  try {
+    Envelope e = decode(text);
+    // Accepted: it must survive everything done with an event later.
+    (void)e.payload();
+    (void)decode(encode(e));
+    return "<accepted>";
+  } catch (const DecodeError& e) {
+    return e.field();
+  } catch (const std::exception& e) {
+    return std::string("<not a DecodeError: ") + e.what() + ">";
+  }
+}
+
+std::string structured(const std::string& extra) {
+  return R"({"specversion":"1.0","id":"1","type":"t","source":"s")" + extra + "}";
+}
+
+}  // namespace
+
+TEST_CASE("a legacy timestamp out of range is refused, not undefined behaviour", "[codec][legacy]") {
+  CHECK(refused_field(R"({"event_id":"1","event_type":"t","timestamp":1e300})") == "timestamp");
+  CHECK(refused_field(R"({"event_id":"1","event_type":"t","timestamp":-1e300})") == "timestamp");
+  CHECK(refused_field(R"({"event_id":"1","event_type":"t","timestamp":1e12})") == "timestamp");
+  CHECK(refused_field(R"({"event_id":"1","event_type":"t","timestamp":1700000000.5})") == "<accepted>");
+  CHECK(refused_field(R"({"event_id":"1","event_type":"t","version":4294967297})") == "version");
+}
+
+TEST_CASE("strings must be valid UTF-8 without lone surrogates", "[codec][utf8]") {
+  CHECK(refused_field(structured(R"(,"data":"\ud800")")) == "data");
+  CHECK(refused_field(structured(R"(,"data":{"k":"\udc00x"}})")) == "data");
+  CHECK(refused_field(structured(",\"data\":\"\xff\"")) == "data");
+  CHECK(refused_field(structured(",\"subject\":\"\xc0\xaf\"")) == "subject");      // overlong '/'
+  CHECK(refused_field(structured(",\"subject\":\"\xed\xa0\x80\"")) == "subject");  // encoded surrogate
+  CHECK(refused_field(structured(",\"tenant\":\"\xfe\"")) == "tenant");
+  CHECK(refused_field(structured(R"(,"tenant":"\ud800")")) == "tenant");
+  CHECK(refused_field(structured(R"(,"data":"\ud83d\ude00 ok")")) == "<accepted>");
+  CHECK(refused_field(structured(",\"data\":\"\xf0\x9f\x98\x80 \xc3\xbc\"")) == "<accepted>");
+}
+
+TEST_CASE("a type longer than publish accepts is refused", "[codec]") {
+  std::string long_type(256, 'a');
+  CHECK(refused_field(R"({"specversion":"1.0","id":"1","source":"s","type":")" + long_type + "\"}") == "type");
+  CHECK(refused_field(R"({"specversion":"1.0","id":"1","source":"s","type":")" + long_type.substr(1) + "\"}") ==
+        "<accepted>");
+  CHECK(refused_field(R"({"event_id":"1","event_type":")" + long_type + "\"}") == "event_type");
+  Envelope e = Envelope::make(long_type, nullptr, "s");
+  CHECK_THROWS_AS(validate(e), DecodeError);
+}
+
+TEST_CASE("numbers the envelope cannot hold are refused", "[codec]") {
+  CHECK(refused_field(structured(R"(,"dataversion":4294967297)")) == "dataversion");
+  CHECK(refused_field(structured(R"(,"dataversion":"12abc")")) == "dataversion");
+  CHECK(refused_field(structured(R"(,"time":"0000-01-01T00:00:00+01:00")")) == "time");
+  CHECK(refused_field(structured(R"(,"time":"9999-12-31T23:59:59-01:00")")) == "time");
+}
