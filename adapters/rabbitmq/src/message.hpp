@@ -69,6 +69,9 @@ struct QueueDecl {
   /// Holds messages nobody consumes (delay, dead-letter, unroutable queues):
   /// an existing one is used whatever its x-expires (see Topology::declare).
   bool kept = false;
+  /// Declared as a quorum queue with queue_type=quorum, where earlier
+  /// versions made it classic: an existing classic one is used as it is.
+  bool any_existing_type = false;
 };
 
 /// One message for the publisher. Events keep body, routing key, message id
