@@ -69,8 +69,8 @@ struct QueueDecl {
   /// Holds messages nobody consumes (delay, dead-letter, unroutable queues):
   /// an existing one is used whatever its x-expires (see Topology::declare).
   bool kept = false;
-  /// Declared as a quorum queue with queue_type=quorum, where earlier
-  /// versions made it classic: an existing classic one is used as it is.
+  /// Quorum with queue_type=quorum, classic otherwise, and one that exists
+  /// with the other type is used as it is (see Topology::add_replication).
   bool any_existing_type = false;
 };
 

@@ -25,10 +25,12 @@ void Topology::add_kept_expiry(Headers& arguments) const {
 // publish routed to it is refused (basic.nack). With queue_type=quorum every
 // queue herald declares is therefore a quorum queue, replicated like the
 // group's.
+// These queues are shared by every bus on the exchange or group, whatever
+// its queue_type, and earlier versions made them classic: one that exists
+// with the other type is used as it is.
 void Topology::add_replication(QueueDecl& decl) const {
-  if (options_.queue_type != QueueType::quorum) return;
-  decl.arguments.set("x-queue-type", "quorum");
   decl.any_existing_type = true;
+  if (options_.queue_type == QueueType::quorum) decl.arguments.set("x-queue-type", "quorum");
 }
 
 void Topology::declare_exchange(Connection& c, amqp_channel_t channel) const {
