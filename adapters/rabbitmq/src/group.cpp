@@ -170,13 +170,13 @@ void Group::deliver(int lane, Delivery&& delivery) {
   incoming_.push_back(std::move(job));
 }
 
-// A redelivered message normally goes to the redelivered queue, counted, out
-// of order, because it may have crashed its consumer. Not so one this very
-// bus held when its channel went away: the process did not crash on it. When
-// the node leading a quorum queue dies, every message the consumer had
-// prefetched comes again redelivered; running them in order, here, keeps
-// order per key across the failover. Only once per loss, so a message
-// that somehow keeps losing the channel is still counted.
+// A redelivered message is counted and normally waits in the redelivered
+// queue, out of order, because it may have crashed its consumer. Not so one
+// this very bus held, or was being sent, when its connection broke: the
+// process did not crash on it. When the node leading a quorum queue dies,
+// every message the consumer had prefetched comes again redelivered; running
+// those here, in delivery order (still counted, so max_attempts = 1
+// dead-letters them as before), keeps order per key across the failover.
 void Group::took(const Delivery& d, int lane) {
   if (lane != main_lane || d.properties.message_id.empty()) return;
   std::lock_guard lock(unfinished_mutex_);
@@ -386,8 +386,7 @@ void Group::handle_delivery(Job& job) {
   int redeliveries = count_of(h, header::redeliveries, policy.max_attempts);
   std::string last_error = h.text(header::last_error).value_or("");
   Timestamp first_failure = parse_or_zero(h.text(header::first_failure));
-  const bool redelivered = d.redelivered && !lost_here(job);
-  if (redelivered && redeliveries < policy.max_attempts) ++redeliveries;
+  if (d.redelivered && redeliveries < policy.max_attempts) ++redeliveries;
 
   if (static_cast<long long>(failures) + redeliveries >= policy.max_attempts) {
     std::string why = "delivered " + std::to_string(redeliveries) +
@@ -398,7 +397,7 @@ void Group::handle_delivery(Job& job) {
                                                 dead_letter_reason_max_attempts));
     return;
   }
-  if (redelivered) {
+  if (d.redelivered && !lost_here(job)) {
     // The broker does not count for us (and would count every message the
     // crashed consumer had prefetched): record the redelivery in a copy that
     // waits in the redelivered queue, handled there one at a time.
