@@ -286,6 +286,7 @@ void Consumer::on_connected(Connection& c) {
 void Consumer::on_disconnected(const std::string&) {
   for (auto& [name, g] : groups_) {
     forget_channels(nullptr, *g);
+    g->connection_lost();
     g->bound.clear();
   }
   by_channel_.clear();

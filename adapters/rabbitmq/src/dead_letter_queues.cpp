@@ -1,8 +1,18 @@
 #include "dead_letter_queues.hpp"
 
+#include <chrono>
+#include <string_view>
+#include <thread>
+
 #include "herald/codec.hpp"
 
 namespace herald::rabbitmq {
+
+namespace {
+
+constexpr std::chrono::seconds leaderless_wait{10};
+
+}  // namespace
 
 DeadLetterQueues::DeadLetterQueues(const Settings& settings, const Topology& topology, Publisher& publisher,
                                    DecodeOptions decode)
@@ -41,10 +51,25 @@ R DeadLetterQueues::run(std::function<R(Connection&, amqp_channel_t)> fn) {
       started_ = true;
     }
   }
-  return loop_.call<R>([&](Connection* c) -> R {
-    if (!c) throw TransportError("rabbitmq: not connected to the broker (" + loop_.last_error() + ")");
-    return fn(*c, channel(*c));
-  });
+  // A quorum queue without a leader (just declared, or electing one after
+  // a node died) refuses basic.get with 541 "noproc", closing the
+  // connection; a leader comes within moments. Reading again is harmless:
+  // what was fetched and not acked went back to the queue with the connection.
+  // Until the loop has reconnected, tries fail as not connected: they wait too.
+  const auto until = std::chrono::steady_clock::now() + leaderless_wait;
+  bool leaderless = false;
+  for (;;) {
+    try {
+      return loop_.call<R>([&](Connection* c) -> R {
+        if (!c) throw TransportError("rabbitmq: not connected to the broker (" + loop_.last_error() + ")");
+        return fn(*c, channel(*c));
+      });
+    } catch (const TransportError& e) {
+      leaderless = leaderless || std::string_view(e.what()).find("noproc") != std::string_view::npos;
+      if (!leaderless || std::chrono::steady_clock::now() >= until) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a pause before the next try, not synchronisation
+  }
 }
 
 std::optional<DeadLetterQueues::Got> DeadLetterQueues::get(Connection& c, amqp_channel_t ch, const std::string& queue) {

@@ -14,6 +14,8 @@ thread_local const Member* current_member = nullptr;
 
 // Handler errors travel in headers; keep them to a readable size.
 constexpr std::size_t max_error_header = 4096;
+// Bound on the unfinished deliveries remembered (prefetch windows are far smaller).
+constexpr std::size_t max_unfinished = 100000;
 
 Timestamp parse_or_zero(const std::optional<std::string>& text) {
   if (!text || text->empty()) return {};
@@ -163,8 +165,46 @@ void Group::deliver(int lane, Delivery&& delivery) {
       // the worker dead-letters it with the decode error
     }
   }
+  took(delivery, lane);
   job.delivery = std::move(delivery);
   incoming_.push_back(std::move(job));
+}
+
+// A redelivered message is counted and normally waits in the redelivered
+// queue, out of order, because it may have crashed its consumer. Not so one
+// this very bus held, or was being sent, when its connection broke: the
+// process did not crash on it. When the node leading a quorum queue dies,
+// every message the consumer had prefetched comes again redelivered; running
+// those here, in delivery order (still counted, so max_attempts = 1
+// dead-letters them as before), keeps order per key across the failover.
+void Group::took(const Delivery& d, int lane) {
+  if (lane != main_lane || d.properties.message_id.empty()) return;
+  std::lock_guard lock(unfinished_mutex_);
+  if (unfinished_.size() >= max_unfinished) unfinished_.clear();  // bounded; the worst is a redelivery counted
+  ++unfinished_[d.properties.message_id].live;
+}
+
+void Group::finished(const Job& job) {
+  if (job.lane != main_lane || job.delivery.properties.message_id.empty()) return;
+  std::lock_guard lock(unfinished_mutex_);
+  auto it = unfinished_.find(job.delivery.properties.message_id);
+  if (it == unfinished_.end()) return;
+  if (--it->second.live <= 0 && !it->second.lost) unfinished_.erase(it);
+}
+
+bool Group::lost_here(const Job& job) {
+  if (job.lane != main_lane) return false;
+  std::lock_guard lock(unfinished_mutex_);
+  auto it = unfinished_.find(job.delivery.properties.message_id);
+  if (it != unfinished_.end() && it->second.lost) {
+    it->second.lost = false;
+    return true;
+  }
+  // Messages the broker had handed to the lost consumer but that never
+  // arrived come again redelivered too: at most a prefetch window of them.
+  if (lost_in_flight_ == 0) return false;
+  --lost_in_flight_;
+  return true;
 }
 
 void Group::hand_over() { dispatcher_.push(incoming_); }
@@ -172,6 +212,16 @@ void Group::hand_over() { dispatcher_.push(incoming_); }
 void Group::channel_lost() {
   incoming_.clear();
   dispatcher_.discard_queued();
+}
+
+void Group::connection_lost() {
+  const std::size_t window = prefetch();
+  std::lock_guard lock(unfinished_mutex_);
+  for (auto& [id, u] : unfinished_) {
+    u.lost = true;
+    u.live = 0;  // none of them is acked on a new channel
+  }
+  lost_in_flight_ = window;
 }
 
 std::vector<Ack> Group::take_acks() {
@@ -224,6 +274,7 @@ std::shared_ptr<Member> Group::pick(const std::string& type) {
 }
 
 void Group::ack(const Job& job, bool requeue) {
+  finished(job);
   bool full;
   {
     std::lock_guard lock(acks_mutex_);
@@ -346,7 +397,7 @@ void Group::handle_delivery(Job& job) {
                                                 dead_letter_reason_max_attempts));
     return;
   }
-  if (d.redelivered) {
+  if (d.redelivered && !lost_here(job)) {
     // The broker does not count for us (and would count every message the
     // crashed consumer had prefetched): record the redelivery in a copy that
     // waits in the redelivered queue, handled there one at a time.

@@ -112,6 +112,9 @@ class Group {
   std::uint64_t generation() const noexcept { return generation_.load(); }
   /// The channel is gone: queued deliveries will come again from the broker.
   void channel_lost();
+  /// The connection broke (after channel_lost): what the broker delivers
+  /// again because of it is not counted as a redelivery (see lost_here).
+  void connection_lost();
   std::vector<Ack> take_acks();
   bool has_acks() const noexcept { return has_acks_.load(std::memory_order_acquire); }
   /// Acks that should go now: a full batch, or the broker waits for them
@@ -178,6 +181,23 @@ class Group {
   std::atomic<std::chrono::steady_clock::rep> first_pending_{0};  // when the oldest waiting ack was queued
   std::atomic<std::size_t> unacked_[2] = {0, 0};  // per lane, as the broker counts them
   std::atomic<std::size_t> window_[2] = {0, 0};   // per lane prefetch
+
+  // Deliveries of the main lane this bus took and did not finish, by
+  // message id (see lost_here). `lost`: its channel went away meanwhile.
+  struct Unfinished {
+    int live = 0;
+    bool lost = false;
+  };
+  void took(const Delivery& d, int lane);
+  void finished(const Job& job);
+  /// A redelivery of a message this bus held when its channel was lost (a
+  /// broker node died, a connection broke): once per such loss, true.
+  bool lost_here(const Job& job);
+  std::mutex unfinished_mutex_;
+  std::unordered_map<std::string, Unfinished> unfinished_;
+  // Redeliveries not known here that still count as lost here after the last
+  // channel loss: the broker had sent them, the connection lost them.
+  std::size_t lost_in_flight_ = 0;
 
   mutable std::mutex retry_mutex_;
   std::set<std::string> retry_queues_;

@@ -174,6 +174,10 @@ bool IoLoop::try_connect() {
 
 void IoLoop::drop_connection(const std::string& why) {
   connected_.store(false, std::memory_order_release);
+  // With several hosts (a cluster) the next try goes to another node first:
+  // the one just lost may be dead, and a dead host that does not refuse
+  // costs a whole connect_timeout.
+  ++next_host_;
   set_error(why);
   partial_.clear();
   connection_.reset();

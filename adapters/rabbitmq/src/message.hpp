@@ -69,6 +69,9 @@ struct QueueDecl {
   /// Holds messages nobody consumes (delay, dead-letter, unroutable queues):
   /// an existing one is used whatever its x-expires (see Topology::declare).
   bool kept = false;
+  /// Quorum with queue_type=quorum, classic otherwise, and one that exists
+  /// with the other type is used as it is (see Topology::add_replication).
+  bool any_existing_type = false;
 };
 
 /// One message for the publisher. Events keep body, routing key, message id

@@ -109,13 +109,44 @@ void Publisher::finish(const Slot& slot, const Failure* failure) {
   }
 }
 
-void Publisher::on_connected(Connection& c) {
+namespace {
+
+// How long a channel to renew waits for its outstanding confirms; what is
+// still unconfirmed then is sent again on the new channel (at-least-once).
+constexpr std::chrono::seconds renew_wait{2};
+
+}  // namespace
+
+void Publisher::open_confirm_channel(Connection& c) {
+  renew_ = false;
   channel_ = c.next_channel();
   c.open_channel(channel_);
   amqp_confirm_select(c.get(), channel_);
   c.check(amqp_get_rpc_reply(c.get()), channel_, "confirm.select");
+}
+
+void Publisher::on_connected(Connection& c) {
+  open_confirm_channel(c);
   topology_.declare_exchange(c, channel_);
   declared_.clear();
+}
+
+// A RabbitMQ 3.x channel keeps, per quorum queue it publishes to, a client
+// state built from the queue's record when it first routes there, listing
+// the leader of that moment first, and never refreshes it. A channel opened
+// while the queue elects a new leader (herald reconnects within milliseconds
+// of a node's death) asks the dead node first on each publish and refuses
+// (basic.nack) every publish to that queue until the dead node is back. The
+// record names the new leader once elected, so a channel opened after a nack
+// publishes again.
+bool Publisher::renew_channel_when_drained(Connection& c) {
+  if (unconfirmed_.open() != 0 && std::chrono::steady_clock::now() < renew_by_) return false;
+  const amqp_channel_t old = channel_;
+  on_disconnected("renewing the channel after a nack");  // what is still unconfirmed goes again
+  c.close_channel(old);
+  if (!c.usable()) c.check_status(AMQP_STATUS_CONNECTION_CLOSED, "closing channel " + std::to_string(old));
+  open_confirm_channel(c);
+  return true;
 }
 
 void Publisher::on_disconnected(const std::string&) {
@@ -161,6 +192,10 @@ void Publisher::on_message(Connection&, amqp_method_number_t kind, Delivery&& me
 void Publisher::settle(Unconfirmed<Slot>::Entry& p, bool ack) {
   const OutMessage& m = p.slot.batch->messages[p.slot.index];
   if (!ack) {
+    if (!renew_) {
+      renew_ = true;
+      renew_by_ = std::chrono::steady_clock::now() + renew_wait;
+    }
     const Failure failure{ErrorCode::publish,
                           "rabbitmq: the broker refused (basic.nack) message " + std::string(m.message_id()) +
                               " with routing key '" + std::string(m.routing_key()) + "' to exchange '" +
@@ -187,12 +222,14 @@ void Publisher::settle(Unconfirmed<Slot>::Entry& p, bool ack) {
 }
 
 bool Publisher::has_work() const {
-  return channel_ != 0 && !queue_.empty() &&
-         unconfirmed_.open() < static_cast<std::size_t>(settings_.options.confirm_window);
+  if (channel_ == 0) return false;
+  if (renew_) return unconfirmed_.open() == 0;  // draining before the channel is renewed
+  return !queue_.empty() && unconfirmed_.open() < static_cast<std::size_t>(settings_.options.confirm_window);
 }
 
 bool Publisher::on_idle(Connection* c) {
   if (!c || channel_ == 0) return false;
+  if (renew_ && !renew_channel_when_drained(*c)) return false;
   const auto window = static_cast<std::size_t>(settings_.options.confirm_window);
   bool sent = false;
   while (!queue_.empty() && unconfirmed_.open() < window && channel_ != 0) {

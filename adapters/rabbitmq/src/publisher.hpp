@@ -68,6 +68,10 @@ class Publisher final : public LoopClient {
   };
 
   void settle(Unconfirmed<Slot>::Entry& p, bool ack);
+  void open_confirm_channel(Connection& c);
+  /// After a nack, once the channel's publishes are confirmed (or after
+  /// `renew_wait`): closes the channel and publishes on a new one.
+  bool renew_channel_when_drained(Connection& c);
   void finish(const Slot& slot, const Failure* failure = nullptr);
 
   const Settings& settings_;
@@ -79,6 +83,11 @@ class Publisher final : public LoopClient {
   std::deque<Slot> queue_;        // to send, in order
   Unconfirmed<Slot> unconfirmed_;  // sent, not confirmed yet
   std::set<std::string> declared_;  // queues declared on this connection
+  // A nack may come from the channel's state of a quorum queue, which
+  // RabbitMQ keeps per channel and does not refresh (see
+  // renew_channel_when_drained): a new channel starts clean.
+  bool renew_ = false;
+  std::chrono::steady_clock::time_point renew_by_{};
 
   std::atomic<std::size_t> outstanding_{0};
   std::atomic<bool> stopped_{false};

@@ -20,6 +20,19 @@ void Topology::add_kept_expiry(Headers& arguments) const {
     arguments.set("x-expires", static_cast<long long>(options_.dead_letter_expires.count()));
 }
 
+// A classic queue lives on the one node that declared it: when that node
+// dies, redeclaring it elsewhere fails (404 "home node ... is down") and a
+// publish routed to it is refused (basic.nack). With queue_type=quorum every
+// queue herald declares is therefore a quorum queue, replicated like the
+// group's.
+// These queues are shared by every bus on the exchange or group, whatever
+// its queue_type, and earlier versions made them classic: one that exists
+// with the other type is used as it is.
+void Topology::add_replication(QueueDecl& decl) const {
+  decl.any_existing_type = true;
+  if (options_.queue_type == QueueType::quorum) decl.arguments.set("x-queue-type", "quorum");
+}
+
 void Topology::declare_exchange(Connection& c, amqp_channel_t channel) const {
   Headers arguments;
   if (options_.unroutable == Unroutable::keep) {
@@ -33,6 +46,7 @@ void Topology::declare_exchange(Connection& c, amqp_channel_t channel) const {
     QueueDecl queue{ae, {}, true};
     queue.arguments.set("x-max-length", options_.unroutable_max);
     queue.arguments.set("x-overflow", "reject-publish");
+    add_replication(queue);
     add_kept_expiry(queue.arguments);
     declare(c, channel, queue);
     amqp_queue_bind(c.get(), channel, bytes_of(ae), bytes_of(ae), amqp_empty_bytes, amqp_empty_table);
@@ -74,6 +88,7 @@ std::shared_ptr<const QueueDecl> Topology::retry_decl(const std::string& queue, 
   decl->arguments.set("x-dead-letter-exchange", "");
   decl->arguments.set("x-dead-letter-routing-key", queue);
   decl->kept = true;
+  add_replication(*decl);
   add_kept_expiry(decl->arguments);
   return decl;
 }
@@ -82,6 +97,7 @@ std::shared_ptr<const QueueDecl> Topology::dead_letter_decl(const std::string& q
   auto decl = std::make_shared<QueueDecl>();
   decl->name = dead_letter_queue(queue);
   decl->kept = true;
+  add_replication(*decl);
   add_kept_expiry(decl->arguments);
   return decl;
 }
@@ -90,6 +106,7 @@ std::shared_ptr<const QueueDecl> Topology::redelivered_decl(const std::string& q
   // Consumed with the group queue, so it lives and expires with it.
   auto decl = std::make_shared<QueueDecl>();
   decl->name = redelivered_queue(queue);
+  add_replication(*decl);
   add_expiry(decl->arguments);
   return decl;
 }
@@ -100,20 +117,24 @@ void Topology::declare_on(Connection& c, amqp_channel_t channel, const QueueDecl
 }
 
 void Topology::declare(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const {
-  if (!decl.kept) {
+  if (!decl.kept && !decl.any_existing_type) {
     declare_on(c, channel, decl);
     return;
   }
-  // Earlier versions put queue_expires on kept queues too. Declaring such
-  // a queue without it is refused and closes the channel: on a spare one,
-  // so the caller's channel (the publisher's, in confirm mode) lives on.
+  // Earlier versions put queue_expires on kept queues too, and made these
+  // queues classic whatever queue_type. Declaring such a queue otherwise is
+  // refused and closes the channel: on a spare one, so the caller's channel
+  // (the publisher's, in confirm mode) lives on.
   const amqp_channel_t spare = c.next_channel();
   c.open_channel(spare);
   try {
     declare_on(c, spare, decl);
   } catch (const ConfigError& e) {
-    if (std::string_view(e.what()).find("inequivalent arg 'x-expires'") == std::string_view::npos) throw;
-    // It exists and takes messages: use it. Only its expiry differs.
+    const std::string_view what = e.what();
+    const bool expiry = decl.kept && what.find("inequivalent arg 'x-expires'") != std::string_view::npos;
+    const bool type = decl.any_existing_type && what.find("inequivalent arg 'x-queue-type'") != std::string_view::npos;
+    if (!expiry && !type) throw;
+    // It exists and takes messages: use it as it is.
   }
   c.close_channel(spare);
 }

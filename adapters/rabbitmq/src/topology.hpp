@@ -8,7 +8,8 @@
 //                                                          <queue>.redelivered (prefetch 1)
 //                                                          <queue>.dlq        (dead letters)
 //
-// Every declaration is idempotent; one that conflicts with what exists gives
+// With queue_type=quorum every queue is a quorum queue (replicated, so it
+// survives the loss of a cluster node). Every declaration is idempotent; one that conflicts with what exists gives
 // a ConfigError that names the object and the difference. Private to
 // herald::rabbitmq.
 
@@ -45,9 +46,10 @@ class Topology {
   std::shared_ptr<const QueueDecl> retry_decl(const std::string& queue, int attempt) const;
   std::shared_ptr<const QueueDecl> dead_letter_decl(const std::string& queue) const;
   std::shared_ptr<const QueueDecl> redelivered_decl(const std::string& queue) const;
-  /// Declares a durable queue with the arguments of `decl`. A kept queue is
-  /// declared on a channel of its own, and one that exists with another
-  /// x-expires (declared by an earlier version) is used as it is.
+  /// Declares a durable queue with the arguments of `decl`. A kept queue, or
+  /// one of any existing type, is declared on a channel of its own, and one
+  /// that exists with another x-expires (kept) or x-queue-type (any existing
+  /// type), as declared by an earlier version, is used as it is.
   void declare(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const;
   /// Ready messages in `queue`, or nullopt when it does not exist. A missing
   /// queue closes the channel: the caller must open it again.
@@ -59,6 +61,8 @@ class Topology {
   // queue_expires would delete them with their messages.
   void add_expiry(Headers& arguments) const;
   void add_kept_expiry(Headers& arguments) const;
+  /// x-queue-type=quorum when queue_type=quorum.
+  void add_replication(QueueDecl& decl) const;
   void declare_on(Connection& c, amqp_channel_t channel, const QueueDecl& decl) const;
   const RabbitOptions& options_;
 };
