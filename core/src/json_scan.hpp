@@ -2,7 +2,9 @@
 // A small validating JSON scanner: reads strings, skips values and returns
 // their raw text, so the codec never builds a DOM for attributes or data.
 
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -269,18 +271,28 @@ class JsonScanner {
     } else {
       fail(field, "unexpected character");
     }
+    bool fraction_or_exponent = false;
     if (p_ < end_ && *p_ == '.') {
+      fraction_or_exponent = true;
       ++p_;
       if (p_ >= end_ || *p_ < '0' || *p_ > '9') fail(field, "bad number");
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     }
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      fraction_or_exponent = true;
       ++p_;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ >= end_ || *p_ < '0' || *p_ > '9') fail(field, "bad number");
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     }
     if (p_ == start) fail(field, "bad number");
+    // nlohmann (payload()) refuses a number whose value is beyond a double:
+    // refuse it here too, or the event decodes and throws later. Integers of
+    // up to 18 digits cannot overflow and skip the conversion.
+    if (p_ - start > 18 || fraction_or_exponent) {
+      std::string text(start, p_);  // strtod needs the terminator; scratch_ may hold a key
+      if (!std::isfinite(std::strtod(text.c_str(), nullptr))) fail(field, "number out of range");
+    }
   }
 
   const char* p_;

@@ -68,3 +68,11 @@ TEST_CASE("numbers the envelope cannot hold are refused", "[codec]") {
   CHECK(refused_field(structured(R"(,"time":"0000-01-01T00:00:00+01:00")")) == "time");
   CHECK(refused_field(structured(R"(,"time":"9999-12-31T23:59:59-01:00")")) == "time");
 }
+
+// Found by fuzz_decode: nlohmann (payload()) refuses a number beyond a double.
+TEST_CASE("a number in the data beyond a double is refused, as payload() would", "[codec]") {
+  CHECK(refused_field(structured(R"(,"data":{"n":[111111111110000000000000000E0000183537014]}})")) == "data");
+  CHECK(refused_field(structured(R"(,"data":1e400)")) == "data");
+  CHECK(refused_field(structured(R"(,"data":-1e400)")) == "data");
+  CHECK(refused_field(structured(R"(,"data":[1e-400,123456789012345678901234567890,2.5])")) == "<accepted>");
+}
