@@ -5,6 +5,8 @@
 // certificates, so this stands in for one that does not.
 
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -49,6 +51,15 @@ class ExpiredCertServer {
 
  private:
   void serve() {
+    // OpenSSL writes through plain write(): when a client has already hung up
+    // (rabbitmq-c completes the handshake, then refuses the certificate and
+    // closes while the server sends its session tickets) the write raises
+    // SIGPIPE, which would kill the whole test process. Blocked here, it stays
+    // pending on this thread and the write just fails with EPIPE.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     while (!stop_) {
       int client = ::accept(fd_, nullptr, nullptr);
       if (client < 0) continue;
