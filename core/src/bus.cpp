@@ -127,10 +127,12 @@ class CountingInvoker {
     try {
       EventScope scope(event);
       handler_(event);
+    } catch (const Error& ex) {
+      result = {false, ex.what(), ex.retriable(), std::current_exception()};
     } catch (const std::exception& ex) {
-      result = {false, ex.what()};
+      result = {false, ex.what(), true, std::current_exception()};
     } catch (...) {
-      result = {false, "unknown exception (not derived from std::exception)"};
+      result = {false, "unknown exception (not derived from std::exception)", true, std::current_exception()};
     }
     auto elapsed = LatencyClock::since(start);
     if (result.ok) {

@@ -38,7 +38,10 @@ Subscription OutboxBus::do_subscribe(const SubscribeSpec& spec, Invoker invoke) 
   // context) and retries or dead-letters it when the attempt failed.
   return inner_->subscribe(spec, [invoke = std::move(invoke)](const Envelope& event) {
     Attempt attempt = invoke(event);
-    if (!attempt.ok) throw Error(ErrorCode::handler, attempt.error, true);
+    // The handler's own exception goes on, so the transport below sees its
+    // type (a non-retriable error is dead-lettered at once there too).
+    if (!attempt.ok && attempt.exception) std::rethrow_exception(attempt.exception);
+    if (!attempt.ok) throw Error(ErrorCode::handler, attempt.error, attempt.retriable);
   });
 }
 

@@ -134,3 +134,44 @@ TEST_CASE("retries wait with exponential backoff", "[conformance][retry][backoff
   CHECK(at[1] - at[0] >= milliseconds(95));
   CHECK(at[2] - at[1] >= milliseconds(195));
 }
+
+TEST_CASE("a handler's non-retriable error dead-letters the event at once", "[conformance][retry][dlq]") {
+  BusFixture f;
+  const std::string group = f.group("refunds");
+  std::atomic<int> calls{0};
+  const std::string kind = GENERATE(std::string("permanent"), std::string("typed decode"));
+  auto sub = f.bus->subscribe({.pattern = "refund.requested", .group = group, .retry = quick_retry(5)},
+                              [&](const Envelope&) {
+                                ++calls;
+                                if (kind == "permanent") throw PermanentError("refund refused: account closed");
+                                throw DecodeError("data", "refund refused: account closed");
+                              });
+  Envelope e = Envelope::make("refund.requested", {{"amount", 10}});
+  f.bus->publish(e);
+  std::vector<DeadLetter> letters;
+  REQUIRE(wait_until([&] { return !(letters = f.bus->dead_letters(group)).empty(); }, deadline));
+  REQUIRE(f.bus->flush(deadline));
+  CHECK(calls == 1);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters.front().event.id == e.id);
+  CHECK(letters.front().reason == "non_retriable");
+  CHECK(letters.front().attempts == 1);
+  CHECK(letters.front().last_error == "refund refused: account closed");
+  auto totals = f.bus->metrics().snapshot().total(group);
+  CHECK(totals.retried == 0);
+  CHECK(totals.dead_lettered == 1);
+}
+
+TEST_CASE("a handler's retriable herald error is retried like any other", "[conformance][retry]") {
+  BusFixture f;
+  std::atomic<int> calls{0};
+  Recorder<std::string> done;
+  auto sub = f.bus->subscribe({.pattern = "refund.requested", .group = f.group("refunds"), .retry = quick_retry(3)},
+                              [&](const Envelope& e) {
+                                if (++calls < 2) throw TimeoutError("bank did not answer");
+                                done.add(e.id);
+                              });
+  f.bus->publish(Envelope::make("refund.requested", {{"amount", 10}}));
+  REQUIRE(done.wait_for(1, deadline));
+  CHECK(calls == 2);
+}

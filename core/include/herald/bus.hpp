@@ -2,6 +2,7 @@
 // EventBus: the one interface every transport implements.
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -72,6 +73,12 @@ class Subscription {
 struct Attempt {
   bool ok = true;
   std::string error;  // what the handler threw
+  /// False when the handler threw a herald::Error whose retriable() is
+  /// false (a DecodeError from a typed handler, a PermanentError): running it
+  /// again cannot help, so core dead-letters the event at once.
+  bool retriable = true;
+  /// The exception itself, for decorators that hand it on (OutboxBus).
+  std::exception_ptr exception;
 };
 
 /// Runs a handler once with context and metrics; never throws.

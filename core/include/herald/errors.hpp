@@ -16,7 +16,7 @@ enum class ErrorCode {
   closed,      // the bus was closed
   store,       // the event/idempotency store failed
   not_found,   // a requested event or dead letter does not exist
-  handler,     // a handler asked for a retry (see RetryLater)
+  handler,     // a handler's own verdict: retry later (retriable) or PermanentError
 };
 
 const char* to_string(ErrorCode code) noexcept;
@@ -85,6 +85,14 @@ class StoreError : public Error {
  public:
   explicit StoreError(const std::string& message, bool retriable = false)
       : Error(ErrorCode::store, message, retriable) {}
+};
+
+/// Thrown by a handler that knows retrying cannot help (a refused payment,
+/// an order that no longer exists): the event is dead-lettered at once with
+/// reason `non_retriable` instead of running max_attempts times.
+class PermanentError : public Error {
+ public:
+  explicit PermanentError(const std::string& message) : Error(ErrorCode::handler, message, false) {}
 };
 
 class NotFoundError : public Error {
