@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "herald/errors.hpp"
+#include "herald/ext/delivery.hpp"
 #include "herald/pattern.hpp"
 #include "herald/transport.hpp"
 #include "event_pool.hpp"
@@ -56,9 +57,7 @@ struct Task {
   EventPtr owner;
   std::shared_ptr<Group> group;
   std::shared_ptr<const std::vector<MemberPtr>> members;  // members whose pattern matched
-  int attempts = 0;
-  Timestamp first_failure{};
-  std::string last_error;
+  DeliveryState state;
 };
 
 // A unit of a group's work: handle one unkeyed event, or run the queue of
@@ -96,11 +95,9 @@ thread_local const Member* running_member = nullptr;
 
 class Core : public std::enable_shared_from_this<Core> {
  public:
-  Core(MemoryOptions options, std::shared_ptr<Scheduler> scheduler, std::shared_ptr<Metrics> metrics,
-       std::function<DeadLetter(const Task&, std::string)> make_letter)
+  Core(MemoryOptions options, std::shared_ptr<Scheduler> scheduler, std::shared_ptr<Metrics> metrics)
       : options_(options),
         scheduler_(std::move(scheduler)),
-        make_letter_(std::move(make_letter)),
         metrics_(std::move(metrics)),
         pool_(static_cast<std::size_t>(options.workers)) {}
 
@@ -405,7 +402,9 @@ class Core : public std::enable_shared_from_this<Core> {
       if (c->active.load(std::memory_order_acquire)) m = c;
     }
     if (!m) {
-      finish_dead(t, "no_subscriber");
+      refuse(DeadLetterReason::no_subscriber, t.state, counters(t),
+             "no active subscription of group '" + t.group->name + "' accepts type '" + t.event->type + "'");
+      finish_dead(t, DeadLetterReason::no_subscriber);
       return Outcome::done;
     }
     m->running.fetch_add(1, std::memory_order_acq_rel);
@@ -417,25 +416,20 @@ class Core : public std::enable_shared_from_this<Core> {
       std::lock_guard lock(m->mutex);
       m->idle.notify_all();
     }
-    ++t.attempts;
-    if (result.ok) {
+    if (result.ok) {  // the hot path: no counters to look up
       release(1);
       return Outcome::done;
     }
-    if (t.attempts == 1) t.first_failure = now_micros();
-    t.last_error = std::move(result.error);
-    if (!m->retry.should_retry(t.attempts)) {
-      finish_dead(t, dead_letter_reason_max_attempts);
+    Verdict v = decide(m->retry, t.state, result, counters(t), closed_.load());
+    if (v.kind == Verdict::Kind::dead_letter) {
+      finish_dead(t, v.reason);
       return Outcome::done;
     }
-    if (closed_.load()) {
-      finish_dead(t, "closed");
-      return Outcome::done;
-    }
-    metrics_->consumer(t.event->type, t.group->name).retried.fetch_add(1, std::memory_order_relaxed);
-    delay = m->retry.delay_after(t.attempts);
+    delay = v.delay;
     return Outcome::retry;
   }
+
+  ConsumerCounters& counters(const Task& t) { return metrics_->consumer(t.event->type, t.group->name); }
 
   // Waits `delay` on the scheduler, then runs `resume`; if the bus closes
   // first, `abandon` dead-letters what was waiting.
@@ -458,9 +452,15 @@ class Core : public std::enable_shared_from_this<Core> {
     });
   }
 
-  void finish_dead(Task& t, std::string reason) {
-    dead_letters_.add(make_letter_(t, std::move(reason)));
+  void finish_dead(Task& t, DeadLetterReason reason) {
+    dead_letters_.add(dead_letter_for(*t.event, t.group->name, t.state, reason));
     release(1);
+  }
+
+  // A task that waited for a retry when the bus closed.
+  void abandon(Task& t) {
+    refuse(DeadLetterReason::closed, t.state, counters(t));
+    finish_dead(t, DeadLetterReason::closed);
   }
 
   void run_unkeyed(Task t) {
@@ -478,7 +478,7 @@ class Core : public std::enable_shared_from_this<Core> {
           auto group = holder->group;  // the Work below takes the task
           self->dispatch(group, Work{std::move(*holder), {}, false});
         },
-        [self, holder] { self->finish_dead(*holder, "closed"); });
+        [self, holder] { self->abandon(*holder); });
   }
 
   void run_key(const std::shared_ptr<Group>& group, const std::string& key) {
@@ -517,7 +517,7 @@ class Core : public std::enable_shared_from_this<Core> {
       tasks = std::move(it->second);
       group->keys.erase(it);
     }
-    for (auto& t : tasks) finish_dead(t, "closed");
+    for (auto& t : tasks) abandon(t);
   }
 
   static inline std::atomic<std::uint64_t> next_id_{1};
@@ -525,7 +525,6 @@ class Core : public std::enable_shared_from_this<Core> {
   std::atomic<std::uint64_t> generation_{0};
   MemoryOptions options_;
   std::shared_ptr<Scheduler> scheduler_;
-  std::function<DeadLetter(const Task&, std::string)> make_letter_;
   std::shared_ptr<Metrics> metrics_;
 
   std::shared_mutex subs_mutex_;
@@ -562,11 +561,7 @@ class MemoryBus final : public EventBus {
   MemoryBus(const BusConfig& config, const MemoryOptions& options)
       : EventBus(config.metrics, config.decode, config.source),
         scheduler_(config.scheduler ? config.scheduler : make_system_scheduler()),
-        core_(std::make_shared<Core>(options, scheduler_, shared_metrics(),
-                                     [this](const Task& t, std::string reason) {
-                                       return make_dead_letter(*t.event, t.group->name, t.attempts, t.first_failure,
-                                                               t.last_error, std::move(reason));
-                                     })) {}
+        core_(std::make_shared<Core>(options, scheduler_, shared_metrics())) {}
   ~MemoryBus() override { close(); }
 
   bool flush(std::chrono::milliseconds timeout) override { return core_->flush(timeout); }
