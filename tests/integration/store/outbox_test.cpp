@@ -127,6 +127,30 @@ TEST_CASE("an outbox bus leaves handler retries and dead letters to its transpor
   CHECK(transport.dead_lettered == 1);
 }
 
+TEST_CASE("an outbox bus hands its transport the handler's own error, so a permanent one is not retried",
+          "[outbox][dead-letter]") {
+  ScratchStore scratch("sqlite");
+  OutboxBusOptions options;
+  options.relay.interval = std::chrono::milliseconds(10);
+  auto bus = make_outbox_bus(BusConfig::from_url("memory://"), scratch.url(), options);
+  std::atomic<int> runs{0};
+  auto sub = bus->subscribe({.pattern = "payment.*",
+                             .group = "payments",
+                             .retry = {.max_attempts = 3, .initial_delay = std::chrono::milliseconds(1), .jitter = 0}},
+                            [&](const Envelope&) {
+                              ++runs;
+                              throw PermanentError("card reported stolen");
+                            });
+  Envelope e = Envelope::make("payment.requested", {{"order_id", "46"}});
+  bus->publish(e);
+  REQUIRE(bus->flush(std::chrono::seconds(30)));
+  CHECK(runs == 1);
+  auto letters = bus->dead_letters("payments");
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].reason == "non_retriable");
+  CHECK(letters[0].last_error == "card reported stolen");
+}
+
 TEST_CASE("every append path gives an event without a partition key its aggregate id as partition key",
           "[outbox][ordering]") {
   auto kind = GENERATE(from_range(store_kinds()));
