@@ -125,7 +125,7 @@ class CountingInvoker {
     std::uint64_t start = LatencyClock::ticks();
     Attempt result;
     try {
-      EventScope scope(event);
+      EventScope scope(event, &group_);
       handler_(event);
     } catch (const Error& ex) {
       result = {false, ex.what(), ex.retriable(), std::current_exception()};

@@ -1,15 +1,33 @@
 #include "herald/context.hpp"
 
+#include "herald/errors.hpp"
+
 namespace herald {
 
 namespace {
 thread_local const Envelope* current = nullptr;
-}
+thread_local const std::string* current_group_name = nullptr;
+}  // namespace
 
 const Envelope* current_event() noexcept { return current; }
 
-EventScope::EventScope(const Envelope& event) noexcept : previous_(current) { current = &event; }
-EventScope::~EventScope() { current = previous_; }
+std::string_view current_group() noexcept { return current_group_name ? *current_group_name : std::string_view(); }
+
+std::string group_or_current(const std::string& group, const char* who) {
+  if (!group.empty()) return group;
+  if (current_group_name && !current_group_name->empty()) return *current_group_name;
+  throw ConfigError(std::string(who) + ": no group: the handler runs outside a subscription and was given none");
+}
+
+EventScope::EventScope(const Envelope& event, const std::string* group) noexcept
+    : previous_(current), previous_group_(current_group_name) {
+  current = &event;
+  if (group) current_group_name = group;
+}
+EventScope::~EventScope() {
+  current = previous_;
+  current_group_name = previous_group_;
+}
 
 void apply_context(Envelope& event) noexcept {
   const Envelope* parent = current;

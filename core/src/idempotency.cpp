@@ -4,6 +4,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "herald/context.hpp"
 #include "herald/errors.hpp"
 
 namespace herald {
@@ -86,8 +87,10 @@ std::size_t MemoryIdempotencyStore::size() const {
 Handler idempotent(std::shared_ptr<IdempotencyStore> store, std::string group, Handler handler,
                    IdempotentOptions options) {
   if (!store) throw ConfigError("idempotent: store is null");
-  return [store = std::move(store), group = std::move(group), handler = std::move(handler),
+  return [store = std::move(store), given = std::move(group), handler = std::move(handler),
           options = std::move(options)](const Envelope& event) {
+    std::string resolved;
+    const std::string& group = given.empty() ? (resolved = group_or_current(given, "idempotent")) : given;
     switch (store->claim(group, event.id)) {
       case Claim::done:
         if (options.on_duplicate) options.on_duplicate(event);
@@ -104,6 +107,10 @@ Handler idempotent(std::shared_ptr<IdempotencyStore> store, std::string group, H
     }
     store->complete(group, event.id);
   };
+}
+
+Handler idempotent(std::shared_ptr<IdempotencyStore> store, Handler handler, IdempotentOptions options) {
+  return idempotent(std::move(store), std::string(), std::move(handler), std::move(options));
 }
 
 }  // namespace herald

@@ -76,7 +76,7 @@ std::unique_ptr<Subscribers> subscribe_all(herald::EventBus& bus, herald::Upcast
   s->subscriptions.push_back(bus.subscribe(
       {.pattern = "order.paid", .group = "loyalty"},
       herald::idempotent(
-          idempotency, "loyalty",
+          idempotency,
           [state](const herald::Envelope& e) {
             if (!state->ours(e)) return;
             auto p = e.payload();

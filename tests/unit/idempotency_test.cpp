@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "herald/errors.hpp"
+#include "herald/config.hpp"
 #include "herald/idempotency.hpp"
 
 using namespace herald;
@@ -47,4 +48,24 @@ TEST_CASE("the idempotent wrapper runs the handler once per event id", "[idempot
   h(e);                // and the redelivery is suppressed
   CHECK(effects == 1);
   CHECK(duplicates == 1);
+}
+
+TEST_CASE("the idempotent wrapper takes its group from the subscription, named once", "[idempotency]") {
+  auto bus = make_bus("memory://?dispatch=inline");
+  auto store = std::make_shared<MemoryIdempotencyStore>();
+  int loyalty = 0, audit = 0;
+  auto a = bus->subscribe({.pattern = "order.paid", .group = "loyalty"}, idempotent(store, [&](const Envelope&) { ++loyalty; }));
+  auto b = bus->subscribe({.pattern = "order.paid", .group = "audit"}, idempotent(store, [&](const Envelope&) { ++audit; }));
+  Envelope e = Envelope::make("order.paid", {{"order_id", "7"}});
+  bus->publish(e);
+  bus->publish(e);  // the same id again: a duplicate for each group
+  REQUIRE(bus->flush(std::chrono::seconds(5)));
+  CHECK(loyalty == 1);
+  CHECK(audit == 1);
+  CHECK(store->claim("loyalty", e.id) == Claim::done);
+  CHECK(store->claim("audit", e.id) == Claim::done);
+
+  // Outside a subscription there is no group to take: the error says so.
+  auto bare = idempotent(store, [](const Envelope&) {});
+  CHECK_THROWS_WITH(bare(e), Catch::Contains("no group"));
 }

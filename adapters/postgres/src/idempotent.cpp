@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "herald/context.hpp"
 #include "herald/store_support.hpp"
 #include "pg_store.hpp"
 
@@ -12,7 +13,6 @@ namespace herald::postgres {
 
 Handler idempotent(std::string_view url, std::string group, TransactionalHandler handler, IdempotentOptions options,
                    IdempotencyStoreOptions store_options) {
-  if (group.empty()) throw ConfigError("postgres::idempotent: group must not be empty");
   if (!handler) throw ConfigError("postgres::idempotent: handler is empty");
   if (store_options.ttl <= std::chrono::milliseconds::zero())
     throw ConfigError("postgres::idempotent: ttl must be positive");
@@ -22,8 +22,10 @@ Handler idempotent(std::string_view url, std::string group, TransactionalHandler
     std::atomic<std::uint64_t> calls{0};
   };
   auto state = std::make_shared<State>(read_config(url));
-  return [state, group = std::move(group), handler = std::move(handler), options = std::move(options),
+  return [state, given = std::move(group), handler = std::move(handler), options = std::move(options),
           store_options = std::move(store_options)](const Envelope& event) {
+    std::string resolved;
+    const std::string& group = given.empty() ? (resolved = group_or_current(given, "postgres::idempotent")) : given;
     auto now = static_cast<long long>(to_micros(store_options.clock ? store_options.clock() : now_micros()));
     auto expires = now + static_cast<long long>(store_options.ttl.count()) * 1000;
     bool duplicate = state->pool.with("idempotent handler", [&](pqxx::connection& c) {

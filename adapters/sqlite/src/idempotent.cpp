@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 
+#include "herald/context.hpp"
 #include "herald/errors.hpp"
 #include "herald/sqlite/idempotent.hpp"
 #include "herald/store_support.hpp"
@@ -38,7 +39,6 @@ constexpr const char* mark_sql =
 Handler idempotent(sqlite3* db, std::string group, TransactionalHandler handler, IdempotentOptions options,
                    IdempotencyStoreOptions store_options) {
   if (!db) throw ConfigError("sqlite::idempotent: connection is null");
-  if (group.empty()) throw ConfigError("sqlite::idempotent: group must not be empty");
   if (!handler) throw ConfigError("sqlite::idempotent: handler is empty");
   if (store_options.ttl <= std::chrono::milliseconds::zero())
     throw ConfigError("sqlite::idempotent: ttl must be positive");
@@ -48,8 +48,10 @@ Handler idempotent(sqlite3* db, std::string group, TransactionalHandler handler,
   };
   auto state = std::make_shared<State>();
   state->lock = connection_lock(db);
-  return [db, state, group = std::move(group), handler = std::move(handler), options = std::move(options),
+  return [db, state, given = std::move(group), handler = std::move(handler), options = std::move(options),
           store_options = std::move(store_options)](const Envelope& event) {
+    std::string resolved;
+    const std::string& group = given.empty() ? (resolved = group_or_current(given, "sqlite::idempotent")) : given;
     std::int64_t now = to_micros(store_options.clock ? store_options.clock() : now_micros());
     std::lock_guard lock(*state->lock);
     Transaction tx(db);

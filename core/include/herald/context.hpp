@@ -2,6 +2,9 @@
 // Context propagation: events published while a handler runs carry the
 // handled event's correlation and causation ids.
 
+#include <string>
+#include <string_view>
+
 #include "herald/envelope.hpp"
 
 namespace herald {
@@ -9,16 +12,26 @@ namespace herald {
 /// The event whose handler runs on this thread, or nullptr.
 const Envelope* current_event() noexcept;
 
-/// Sets the current event for the life of the scope (nests).
+/// The group of the subscription whose handler runs on this thread, or "".
+/// Handler wrappers read it so the group is named once, at subscribe.
+std::string_view current_group() noexcept;
+
+/// `group` when given, else current_group(); throws ConfigError naming
+/// `who` when neither is there (a wrapper called outside a subscription).
+std::string group_or_current(const std::string& group, const char* who);
+
+/// Sets the current event (and its subscription's group) for the life of
+/// the scope (nests).
 class EventScope {
  public:
-  explicit EventScope(const Envelope& event) noexcept;
+  explicit EventScope(const Envelope& event, const std::string* group = nullptr) noexcept;
   ~EventScope();
   EventScope(const EventScope&) = delete;
   EventScope& operator=(const EventScope&) = delete;
 
  private:
   const Envelope* previous_;
+  const std::string* previous_group_;
 };
 
 /// Fills correlationid (the current event's, or its id) and causationid

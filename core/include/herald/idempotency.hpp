@@ -52,6 +52,13 @@ struct IdempotentOptions {
 /// Wraps `handler` so each event id runs it to success at most once per
 /// group. A failing run releases the claim so the retry can run; a duplicate
 /// arriving while the first is in flight fails (and is retried later).
+///
+/// \code
+///   bus->subscribe({.pattern = "order.paid", .group = "loyalty"}, herald::idempotent(store, add_points));
+/// \endcode
+/// The group is the subscription's; pass one only to share marks across
+/// subscriptions (an empty `group` means the subscription's too).
+Handler idempotent(std::shared_ptr<IdempotencyStore> store, Handler handler, IdempotentOptions options = {});
 Handler idempotent(std::shared_ptr<IdempotencyStore> store, std::string group, Handler handler,
                    IdempotentOptions options = {});
 

@@ -30,12 +30,18 @@ using TransactionalHandler = std::function<void(pqxx::transaction_base& tx, cons
 ///
 /// \code
 ///   bus->subscribe({.pattern = "order.paid", .group = "loyalty", .concurrency = 4},
-///       herald::postgres::idempotent(url, "loyalty", [](pqxx::transaction_base& tx, const herald::Envelope& e) {
+///       herald::postgres::idempotent(url, [](pqxx::transaction_base& tx, const herald::Envelope& e) {
 ///         tx.exec_params("UPDATE customers SET points = points + 10 WHERE id = $1",
 ///                        e.payload().at("customer").get<std::string>());
 ///       }));
 /// \endcode
+/// The marks are kept per subscription group (an empty `group` means the
+/// subscription's; pass one only to share marks across subscriptions).
 Handler idempotent(std::string_view url, std::string group, TransactionalHandler handler,
                    IdempotentOptions options = {}, IdempotencyStoreOptions store_options = {});
+inline Handler idempotent(std::string_view url, TransactionalHandler handler, IdempotentOptions options = {},
+                          IdempotencyStoreOptions store_options = {}) {
+  return idempotent(url, std::string(), std::move(handler), std::move(options), std::move(store_options));
+}
 
 }  // namespace herald::postgres

@@ -28,11 +28,17 @@ using TransactionalHandler = std::function<void(sqlite3* db, const Envelope& eve
 ///
 /// \code
 ///   bus->subscribe({.pattern = "order.paid", .group = "loyalty"},
-///       herald::sqlite::idempotent(db, "loyalty", [](sqlite3* tx, const herald::Envelope& e) {
+///       herald::sqlite::idempotent(db, [](sqlite3* tx, const herald::Envelope& e) {
 ///         add_points(tx, e.payload().at("customer"), 10);   // same transaction as the mark
 ///       }));
 /// \endcode
+/// The marks are kept per subscription group (an empty `group` means the
+/// subscription's; pass one only to share marks across subscriptions).
 Handler idempotent(sqlite3* db, std::string group, TransactionalHandler handler, IdempotentOptions options = {},
                    IdempotencyStoreOptions store_options = {});
+inline Handler idempotent(sqlite3* db, TransactionalHandler handler, IdempotentOptions options = {},
+                          IdempotencyStoreOptions store_options = {}) {
+  return idempotent(db, std::string(), std::move(handler), std::move(options), std::move(store_options));
+}
 
 }  // namespace herald::sqlite
