@@ -112,7 +112,7 @@ TEST_CASE("a poison event does not hold up events of other keys", "[conformance]
 }
 
 TEST_CASE("retries wait with exponential backoff", "[conformance][retry][backoff]") {
-  BusFixture f;
+  BusFixture f(Time::simulated);
   std::mutex mutex;
   std::vector<std::chrono::steady_clock::time_point> at;
   RetryPolicy policy = quick_retry(3);
@@ -123,13 +123,29 @@ TEST_CASE("retries wait with exponential backoff", "[conformance][retry][backoff
                                 at.push_back(std::chrono::steady_clock::now());
                                 if (at.size() < 3) throw std::runtime_error("busy");
                               });
-  f.bus->publish(Envelope::make("sync.requested", {{"n", 1}}));
-  REQUIRE(wait_until([&] {
+  auto runs = [&] {
     std::lock_guard lock(mutex);
-    return at.size() == 3;
-  }, deadline));
-  std::lock_guard lock(mutex);
+    return at.size();
+  };
+  f.bus->publish(Envelope::make("sync.requested", {{"n", 1}}));
   using std::chrono::milliseconds;
+  if (f.clock) {
+    // Simulated time: each retry waits exactly its delay, not a moment less.
+    REQUIRE(wait_until([&] { return runs() == 1 && f.clock->pending() == 1; }, deadline));
+    CHECK(f.clock->next_due() == milliseconds(100));
+    f.clock->advance(milliseconds(99));
+    CHECK(runs() == 1);
+    f.clock->advance(milliseconds(1));
+    REQUIRE(wait_until([&] { return runs() == 2 && f.clock->pending() == 1; }, deadline));
+    CHECK(f.clock->next_due() == milliseconds(200));
+    f.clock->advance(milliseconds(199));
+    CHECK(runs() == 2);
+    f.clock->advance(milliseconds(1));
+    REQUIRE(wait_until([&] { return runs() == 3; }, deadline));
+    return;
+  }
+  REQUIRE(wait_until([&] { return runs() == 3; }, deadline));
+  std::lock_guard lock(mutex);
   // Lower bounds only: a slow machine may wait longer, never shorter.
   CHECK(at[1] - at[0] >= milliseconds(95));
   CHECK(at[2] - at[1] >= milliseconds(195));
