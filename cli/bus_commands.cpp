@@ -83,15 +83,20 @@ void add_publish(CLI::App& app) {
 void add_tail(CLI::App& app) {
   auto* cmd = app.add_subcommand("tail", "Print events matching a pattern as they arrive (Ctrl-C stops)");
   struct Args {
-    std::string pattern, url, group = "herald-tail";
+    std::string pattern, url, group;
     bool json = false;
+    bool from_beginning = false;
     long count = 0;
     double seconds = 0;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("pattern", args->pattern, "Pattern: order.*, order.#, #")->required();
   cmd->add_option("--url", args->url, "Transport URL (default: HERALD_URL)");
-  cmd->add_option("--group", args->group, "Consumer group to read as")->capture_default_str();
+  cmd->add_option("--group", args->group,
+                  "Read as this durable consumer group (competing with its members, keeping its position); "
+                  "by default the tail is a subscription of its own that leaves nothing behind");
+  cmd->add_flag("--from-beginning", args->from_beginning,
+                "Also print what the transport still holds (Kafka), not only what arrives from now on");
   cmd->add_flag("--json", args->json, "Print each event as CloudEvents JSON");
   cmd->add_option("--count", args->count, "Stop after this many events");
   cmd->add_option("--seconds", args->seconds, "Stop after this many seconds");
@@ -99,14 +104,21 @@ void add_tail(CLI::App& app) {
     auto bus = open_bus(args->url);
     std::atomic<long> seen{0};
     std::mutex out;
-    auto sub = bus->subscribe({.pattern = args->pattern, .group = args->group}, [&](const Envelope& e) {
+    const bool ephemeral = args->group.empty();
+    SubscribeSpec spec{.pattern = args->pattern,
+                       .group = ephemeral ? "herald-tail" : args->group,
+                       .ephemeral = ephemeral,
+                       .start = args->from_beginning ? StartFrom::earliest : StartFrom::latest};
+    auto sub = bus->subscribe(spec, [&](const Envelope& e) {
       std::lock_guard lock(out);
       std::cout << (args->json ? encode(e) : one_line(e)) << std::endl;
       ++seen;
     });
     std::signal(SIGINT, [](int) { interrupted = true; });
     std::signal(SIGTERM, [](int) { interrupted = true; });
-    std::cerr << "tailing " << args->pattern << " as group " << args->group << " (Ctrl-C stops)\n";
+    std::cerr << "tailing " << args->pattern
+              << (ephemeral ? std::string(" (a subscription of its own)") : " as group " + args->group)
+              << " (Ctrl-C stops)\n";
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long>(args->seconds * 1000));
     while (!interrupted && !(args->count > 0 && seen >= args->count) &&
            !(args->seconds > 0 && std::chrono::steady_clock::now() >= deadline))

@@ -168,6 +168,9 @@ class CountingInvoker {
 
 Subscription EventBus::subscribe(SubscribeSpec spec, Handler handler) {
   validate_pattern(spec.pattern);
+  // Unique per subscription, so every instance (and every ephemeral
+  // subscription in one process) is a group of its own.
+  if (spec.ephemeral) spec.group = (spec.group.empty() ? "ephemeral" : spec.group) + "-" + uuid_v7().substr(24);
   if (spec.group.empty()) throw ConfigError("subscribe: group must not be empty (name it after the consuming service)");
   if (spec.group.find_first_of(" \t\r\n/") != std::string::npos)
     throw ConfigError("subscribe: group '" + spec.group + "' must not contain spaces or '/'");

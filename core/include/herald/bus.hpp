@@ -2,6 +2,7 @@
 // EventBus: the one interface every transport implements.
 
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -21,6 +22,18 @@ namespace herald {
 /// A handler fails by throwing; the bus then retries it per the policy.
 using Handler = std::function<void(const Envelope&)>;
 
+/// Where a group that never subscribed before starts reading.
+enum class StartFrom : std::uint8_t {
+  /// What is published after its first subscribe — the same on every
+  /// transport, so swapping the transport never makes a new service handle
+  /// old events (think of a mailer re-sending a year of emails).
+  latest,
+  /// Also what the transport still holds (Kafka: its retention). Transports
+  /// that hold nothing for a group that does not exist yet (memory,
+  /// RabbitMQ) start at latest. Replay from the event store works everywhere.
+  earliest,
+};
+
 /// What to receive and how.
 struct SubscribeSpec {
   /// Topic pattern: `order.*`, `order.#`, `#.failed.#`.
@@ -31,6 +44,14 @@ struct SubscribeSpec {
   /// Handlers of this subscription running at once (prefetch on brokers).
   int concurrency = 1;
   RetryPolicy retry;
+  /// A subscription of this process only (cache invalidation, watching
+  /// tools): every instance gets every event published while it lives and
+  /// nothing is kept after it ends (RabbitMQ: an exclusive auto-delete
+  /// queue; Kafka: no committed offsets; memory: a group of its own).
+  /// `group`, optional here, only prefixes the name core makes unique.
+  bool ephemeral = false;
+  /// Where a new group starts (an ephemeral one is always new).
+  StartFrom start = StartFrom::latest;
 };
 
 /// What a transport guarantees; the conformance suite switches tests on them.
@@ -40,6 +61,7 @@ struct Features {
   bool simulated_time = false;   // retries follow an injected ManualScheduler
   bool ordered_per_key = true;   // same partitionkey → handled in publish order within a group
   bool broker = false;           // crosses process boundaries
+  bool history = false;          // keeps events after delivery: StartFrom::earliest reads them
 };
 
 /// Keeps a subscription alive; unsubscribes when destroyed or cancelled.
