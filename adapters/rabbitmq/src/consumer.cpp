@@ -119,7 +119,7 @@ bool Consumer::drained() {
     for (const auto& [name, g] : groups_) send_acks(*c, *g);  // do not wait for a batch
     for (const auto& [name, g] : groups_) {
       if (!g->has_members()) continue;
-      if (!g->consuming() || g->has_acks() || g->dispatcher().busy() > 0) return false;
+      if (!g->consuming() || g->has_acks() || g->dispatcher().busy() > 0 || g->moving() > 0) return false;
       for (const Lane& lane : g->lanes)
         if (!lane.outstanding.empty()) return false;
     }

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "herald/codec.hpp"
+#include "herald/ext/delivery.hpp"
 #include "herald/pattern.hpp"
 
 namespace herald::rabbitmq {
@@ -12,19 +13,8 @@ namespace {
 
 thread_local const Member* current_member = nullptr;
 
-// Handler errors travel in headers; keep them to a readable size.
-constexpr std::size_t max_error_header = 4096;
 // Bound on the unfinished deliveries remembered (prefetch windows are far smaller).
 constexpr std::size_t max_unfinished = 100000;
-
-Timestamp parse_or_zero(const std::optional<std::string>& text) {
-  if (!text || text->empty()) return {};
-  try {
-    return parse_time(*text);
-  } catch (const std::exception&) {
-    return {};
-  }
-}
 
 // A member's handler counted as running for as long as this lives, so that
 // Subscription::cancel() waits for it. Claimed before checking `active`
@@ -54,14 +44,6 @@ class Claim {
   std::shared_ptr<Member> member_;
 };
 
-// A retry count carried by a message. Anyone can publish these headers: a
-// value that is missing, unreadable or negative counts 0, one beyond the
-// budget counts the whole budget, so no foreign value can make an event
-// loop or an addition overflow.
-int count_of(const Headers& h, std::string_view key, int max_attempts) {
-  return static_cast<int>(std::clamp<long long>(h.integer(key).value_or(0), 0, max_attempts));
-}
-
 }  // namespace
 
 const Member* running_member() noexcept { return current_member; }
@@ -71,14 +53,7 @@ Group::Group(std::string name, std::string queue, GroupServices& services)
       queue_(std::move(queue)),
       services_(services),
       dispatcher_([this](Job& job) { return handle(job); },
-                  [this] {
-                    // Out of work: if the broker waits for acks to send more,
-                    // they go now; otherwise within ack_delay.
-                    if (acks_due())
-                      services_.wake_io();
-                    else if (has_acks())
-                      services_.nudge_io();
-                  }) {}
+                  [this] { acks_waiting(); }) {}
 
 bool Group::acks_overdue(std::chrono::steady_clock::time_point now) const noexcept {
   return has_acks() && now.time_since_epoch().count() - first_pending_.load(std::memory_order_relaxed) >=
@@ -95,7 +70,10 @@ bool Group::acks_due() const noexcept {
   return false;
 }
 
-Group::~Group() { dispatcher_.stop(); }
+Group::~Group() {
+  dispatcher_.stop();
+  wait_for_moves();  // their callbacks use this group
+}
 
 void Group::add(std::shared_ptr<Member> member) {
   int total = 0;
@@ -184,10 +162,10 @@ void Group::took(const Delivery& d, int lane) {
   ++unfinished_[d.properties.message_id].live;
 }
 
-void Group::finished(const Job& job) {
-  if (job.lane != main_lane || job.delivery.properties.message_id.empty()) return;
+void Group::finished(int lane, std::string_view message_id) {
+  if (lane != main_lane || message_id.empty()) return;
   std::lock_guard lock(unfinished_mutex_);
-  auto it = unfinished_.find(job.delivery.properties.message_id);
+  auto it = unfinished_.find(std::string(message_id));
   if (it == unfinished_.end()) return;
   if (--it->second.live <= 0 && !it->second.lost) unfinished_.erase(it);
 }
@@ -239,6 +217,10 @@ void Group::close_intake() {
   dispatcher_.pause();
   closing_.store(true);
   if (!dispatcher_.on_worker_thread()) dispatcher_.quiesce();
+  // Moves settle their originals when the broker answers for the copies;
+  // an original still unacked when its channel closes would come again next
+  // to its copy. They never wait for a worker, so a handler may wait too.
+  wait_for_moves();
 }
 
 void Group::reopen_intake() {
@@ -273,14 +255,18 @@ std::shared_ptr<Member> Group::pick(const std::string& type) {
   return choose(cached);
 }
 
-void Group::ack(const Job& job, bool requeue) {
-  finished(job);
+void Group::ack(const Job& job) {
+  settle(job.generation, job.lane, job.delivery.delivery_tag, job.delivery.properties.message_id, false);
+}
+
+void Group::settle(std::uint64_t generation, int lane, std::uint64_t tag, std::string_view message_id, bool requeue) {
+  finished(lane, message_id);
   bool full;
   {
     std::lock_guard lock(acks_mutex_);
     if (acks_.empty())
       first_pending_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-    acks_.push_back(Ack{job.generation, job.lane, job.delivery.delivery_tag, requeue});
+    acks_.push_back(Ack{generation, lane, tag, requeue});
     has_acks_.store(true, std::memory_order_release);
     pending_acks_.store(acks_.size(), std::memory_order_relaxed);
     full = acks_.size() >= ack_batch_.load(std::memory_order_relaxed);
@@ -290,19 +276,56 @@ void Group::ack(const Job& job, bool requeue) {
   if (full || requeue) services_.wake_io();
 }
 
-bool Group::move(Job& job, OutMessage message) {
+void Group::acks_waiting() {
+  // If the broker waits for acks to send more, they go now; otherwise within ack_delay.
+  if (acks_due())
+    services_.wake_io();
+  else if (has_acks())
+    services_.nudge_io();
+}
+
+// The worker goes on at once; the original is settled when the broker has
+// answered for the copy, on the publisher's I/O thread. Copies leave in the
+// order they are handed over (one publisher, one channel), so the next event
+// of the key, which may start now, cannot get its copy ahead of this one.
+void Group::move(Job& job, OutMessage message) {
+  {
+    std::lock_guard lock(moves_mutex_);
+    ++moving_;
+  }
+  struct Original {
+    std::uint64_t generation;
+    int lane;
+    std::uint64_t tag;
+    std::string message_id;
+  };
+  Original original{job.generation, job.lane, job.delivery.delivery_tag, std::move(job.delivery.properties.message_id)};
+  auto settle_original = [this](const Original& o, bool confirmed) {
+    // Not stored elsewhere: the original goes back to the queue and comes
+    // again (redelivered, so counted).
+    settle(o.generation, o.lane, o.tag, o.message_id, !confirmed);
+    acks_waiting();
+    std::lock_guard lock(moves_mutex_);
+    if (--moving_ == 0) moves_done_.notify_all();  // under the lock: ~Group may follow at once
+  };
   try {
     std::vector<OutMessage> one;
     one.push_back(std::move(message));
-    services_.publisher.publish(std::move(one), services_.settings.options.publish_timeout);
-    ack(job);
-    return true;
+    services_.publisher.publish_async(std::move(one), services_.settings.options.publish_timeout,
+                                      [settle_original, original](bool confirmed) { settle_original(original, confirmed); });
   } catch (const std::exception&) {
-    // Not stored elsewhere: the original goes back to the queue and comes
-    // again (redelivered, so counted).
-    ack(job, true);
-    return false;
+    settle_original(original, false);  // never handed over (out of memory)
   }
+}
+
+std::size_t Group::moving() const {
+  std::lock_guard lock(moves_mutex_);
+  return moving_;
+}
+
+void Group::wait_for_moves() {
+  std::unique_lock lock(moves_mutex_);
+  moves_done_.wait(lock, [&] { return moving_ == 0; });
 }
 
 void Group::dead_letter(Job& job, const DeadLetter& letter) {
@@ -310,31 +333,28 @@ void Group::dead_letter(Job& job, const DeadLetter& letter) {
   strip_bookkeeping(props->headers);
   props->expiration.clear();
   for (const auto& [k, v] : letter.to_headers()) props->headers.set(k, v);
-  move(job, OutMessage::to_queue(job.delivery.body, std::move(props), services_.topology.dead_letter_decl(queue_),
-                                 Topology::dead_letter_queue(queue_)));
+  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props),
+                                 services_.topology.dead_letter_decl(queue_), Topology::dead_letter_queue(queue_)));
 }
 
-void Group::retry(Job& job, int attempts, Timestamp first_failure, const std::string& error,
-                  std::chrono::milliseconds delay) {
+void Group::retry(Job& job, const DeliveryState& state, std::chrono::milliseconds delay) {
   auto props = std::make_shared<Properties>(job.delivery.properties);
-  props->headers.set(header::attempts, static_cast<long long>(attempts));
-  props->headers.set(header::first_failure, format_time(first_failure));
-  props->headers.set(header::last_error, std::string_view(error).substr(0, max_error_header));
+  write_delivery_state(props->headers, state);
   props->expiration = std::to_string(delay.count());
-  auto decl = services_.topology.retry_decl(queue_, attempts);
+  auto decl = services_.topology.retry_decl(queue_, state.attempts);
   {
     std::lock_guard lock(retry_mutex_);
     retry_queues_.insert(decl->name);
   }
   std::string name = decl->name;
-  move(job, OutMessage::to_queue(job.delivery.body, std::move(props), std::move(decl), std::move(name)));
+  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props), std::move(decl), std::move(name)));
 }
 
-void Group::redeliver_later(Job& job, int redeliveries) {
+void Group::redeliver_later(Job& job, const DeliveryState& state) {
   auto props = std::make_shared<Properties>(job.delivery.properties);
-  props->headers.set(header::redeliveries, static_cast<long long>(redeliveries));
-  move(job, OutMessage::to_queue(job.delivery.body, std::move(props), services_.topology.redelivered_decl(queue_),
-                                 Topology::redelivered_queue(queue_)));
+  write_delivery_state(props->headers, state);
+  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props),
+                                 services_.topology.redelivered_decl(queue_), Topology::redelivered_queue(queue_)));
 }
 
 bool Group::handle(Job& job) {
@@ -349,15 +369,17 @@ bool Group::handle(Job& job) {
 
 void Group::handle_delivery(Job& job) {
   const Delivery& d = job.delivery;
-  const Headers& h = d.properties.headers;
 
   Envelope event;
   try {
     event = decode(d.body, services_.decode);
   } catch (const std::exception& e) {
-    Envelope stub;
+    Envelope stub;  // names the routing key, for the metrics and the record
     stub.type = d.routing_key;
-    DeadLetter letter = services_.make_dead_letter(stub, name_, 0, now_micros(), e.what(), dead_letter_reason_decode);
+    DeliveryState state;
+    const Verdict v =
+        refuse(DeadLetterReason::decode_error, state, services_.metrics.consumer(stub.type, name_), e.what());
+    DeadLetter letter = dead_letter_for(stub, name_, state, v.reason);
     letter.event = Envelope{};
     letter.raw_body = d.body;
     dead_letter(job, letter);
@@ -371,37 +393,37 @@ void Group::handle_delivery(Job& job) {
     member.emplace(std::move(m));  // fails when its subscription was cancelled meanwhile
   }
   if (!member || !*member) {
-    dead_letter(job, services_.make_dead_letter(event, name_, 0, now_micros(),
-                                                "no active subscription of group '" + name_ + "' accepts type '" +
-                                                    event.type + "'",
-                                                "no_subscriber"));
+    DeliveryState state;
+    const Verdict v = refuse(DeadLetterReason::no_subscriber, state, services_.metrics.consumer(event.type, name_),
+                             "no active subscription of group '" + name_ + "' accepts type '" + event.type + "'");
+    dead_letter(job, dead_letter_for(event, name_, state, v.reason));
     return;
   }
   const RetryPolicy policy = (**member).retry;  // a copy: the member may go once its handler returned
 
   // What earlier deliveries left: failed runs, and deliveries that ended
   // without an outcome (a crash, a lost connection). Both count towards the
-  // policy's cap, so a poison message cannot loop.
-  const int failures = count_of(h, header::attempts, policy.max_attempts);
-  int redeliveries = count_of(h, header::redeliveries, policy.max_attempts);
-  std::string last_error = h.text(header::last_error).value_or("");
-  Timestamp first_failure = parse_or_zero(h.text(header::first_failure));
-  if (d.redelivered && redeliveries < policy.max_attempts) ++redeliveries;
+  // policy's cap, so a poison message cannot loop. Anyone can publish these
+  // headers: a count beyond the budget counts the whole budget, so no
+  // foreign value asks for delay queues the policy never uses.
+  DeliveryState state = read_delivery_state(d.properties.headers);
+  state.attempts = std::min(state.attempts, policy.max_attempts);
+  state.redeliveries = std::min(state.redeliveries, policy.max_attempts);
+  if (d.redelivered && state.redeliveries < policy.max_attempts) ++state.redeliveries;
 
-  if (static_cast<long long>(failures) + redeliveries >= policy.max_attempts) {
-    std::string why = "delivered " + std::to_string(redeliveries) +
-                      " time(s) without an outcome (the consumer crashed or lost its connection)";
-    dead_letter(job, services_.make_dead_letter(event, name_, failures,
-                                                first_failure.time_since_epoch().count() ? first_failure : now_micros(),
-                                                last_error.empty() ? why : last_error + "; then " + why,
-                                                dead_letter_reason_max_attempts));
+  if (exhausted(policy, state)) {
+    const std::string why = "delivered " + std::to_string(state.redeliveries) +
+                            " time(s) without an outcome (the consumer crashed or lost its connection)";
+    const Verdict v = refuse(DeadLetterReason::max_attempts, state, services_.metrics.consumer(event.type, name_),
+                             state.last_error.empty() ? why : state.last_error + "; then " + why);
+    dead_letter(job, dead_letter_for(event, name_, state, v.reason));
     return;
   }
   if (d.redelivered && !lost_here(job)) {
     // The broker does not count for us (and would count every message the
     // crashed consumer had prefetched): record the redelivery in a copy that
     // waits in the redelivered queue, handled there one at a time.
-    redeliver_later(job, redeliveries);
+    redeliver_later(job, state);
     return;
   }
 
@@ -411,19 +433,22 @@ void Group::handle_delivery(Job& job) {
   current_member = previous;
   member.reset();  // the handler has returned: cancel() need not wait for the rest
 
-  if (result.ok) {
+  if (result.ok) {  // what decide() says, without looking the counters up on the hot path
     ack(job);
     return;
   }
-  const int attempts = failures + 1;
-  if (!first_failure.time_since_epoch().count()) first_failure = now_micros();
-  if (policy.should_retry(attempts + redeliveries)) {
-    services_.metrics.consumer(event.type, name_).retried.fetch_add(1, std::memory_order_relaxed);
-    retry(job, attempts, first_failure, result.error, policy.delay_after(attempts));
-    return;
+  const Verdict v = decide(policy, state, result, services_.metrics.consumer(event.type, name_));
+  switch (v.kind) {
+    case Verdict::Kind::ack:
+      ack(job);
+      return;
+    case Verdict::Kind::retry:
+      retry(job, state, v.delay);
+      return;
+    case Verdict::Kind::dead_letter:
+      dead_letter(job, dead_letter_for(event, name_, state, v.reason));
+      return;
   }
-  dead_letter(job, services_.make_dead_letter(event, name_, attempts, first_failure, result.error,
-                                              dead_letter_reason_max_attempts));
 }
 
 }  // namespace herald::rabbitmq

@@ -19,6 +19,7 @@
 #include "delivery_tags.hpp"
 #include "dispatcher.hpp"
 #include "herald/bus.hpp"
+#include "herald/ext/delivery.hpp"
 #include "publisher.hpp"
 
 namespace herald::rabbitmq {
@@ -43,10 +44,6 @@ inline constexpr std::chrono::milliseconds ack_delay{2};
 /// The member whose handler runs on this thread, or nullptr.
 const Member* running_member() noexcept;
 
-using MakeDeadLetter = std::function<DeadLetter(const Envelope& event, const std::string& group, int attempts,
-                                                Timestamp first_failure, const std::string& last_error,
-                                                std::string reason)>;
-
 /// What groups need from their bus.
 struct GroupServices {
   const Settings& settings;
@@ -54,7 +51,6 @@ struct GroupServices {
   Publisher& publisher;
   Metrics& metrics;
   DecodeOptions decode;
-  MakeDeadLetter make_dead_letter;
   std::function<void()> wake_io;   // acks are due: the I/O thread sends them now
   std::function<void()> nudge_io;  // acks are waiting: make sure they go within ack_delay
 };
@@ -136,6 +132,9 @@ class Group {
   /// Undoes close_intake() (a member joined while the last one was leaving).
   void reopen_intake();
   Dispatcher& dispatcher() noexcept { return dispatcher_; }
+  /// Retry, redelivery and dead-letter copies whose originals wait for the
+  /// broker's confirm of the copy.
+  std::size_t moving() const;
   /// Delay queues this bus sent retries of the group to.
   std::vector<std::string> retry_queues() const;
 
@@ -154,11 +153,20 @@ class Group {
   void handle_delivery(Job& job);
   void set_concurrency(int total);
   std::shared_ptr<Member> pick(const std::string& type);
-  void ack(const Job& job, bool requeue = false);
+  void ack(const Job& job);
+  /// Queues the ack (or requeue) of a delivery for the I/O thread.
+  void settle(std::uint64_t generation, int lane, std::uint64_t tag, std::string_view message_id, bool requeue);
+  /// Makes sure waiting acks go: now when the broker waits for them, else within ack_delay.
+  void acks_waiting();
+  // The copies that carry out a verdict; each settles the original through move().
   void dead_letter(Job& job, const DeadLetter& letter);
-  void retry(Job& job, int attempts, Timestamp first_failure, const std::string& error, std::chrono::milliseconds delay);
-  void redeliver_later(Job& job, int redeliveries);
-  bool move(Job& job, OutMessage message);
+  void retry(Job& job, const DeliveryState& state, std::chrono::milliseconds delay);
+  void redeliver_later(Job& job, const DeliveryState& state);
+  /// Hands `message` (a copy of the job's delivery) to the publisher; the
+  /// original is acked once the broker confirmed the copy, requeued when it
+  /// did not. Returns at once.
+  void move(Job& job, OutMessage message);
+  void wait_for_moves();
 
   std::string name_;
   std::string queue_;
@@ -189,7 +197,7 @@ class Group {
     bool lost = false;
   };
   void took(const Delivery& d, int lane);
-  void finished(const Job& job);
+  void finished(int lane, std::string_view message_id);
   /// A redelivery of a message this bus held when its channel was lost (a
   /// broker node died, a connection broke): once per such loss, true.
   bool lost_here(const Job& job);
@@ -198,6 +206,10 @@ class Group {
   // Redeliveries not known here that still count as lost here after the last
   // channel loss: the broker had sent them, the connection lost them.
   std::size_t lost_in_flight_ = 0;
+
+  mutable std::mutex moves_mutex_;
+  std::condition_variable moves_done_;
+  std::size_t moving_ = 0;
 
   mutable std::mutex retry_mutex_;
   std::set<std::string> retry_queues_;

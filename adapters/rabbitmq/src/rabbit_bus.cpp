@@ -30,12 +30,7 @@ class RabbitBus final : public EventBus {
         publisher_(std::make_unique<Publisher>(settings_, topology_)) {
     publisher_->start();
     consumer_ = std::make_shared<Consumer>(
-        settings_, GroupServices{settings_, topology_, *publisher_, metrics(), decode_options(),
-                                 [this](const Envelope& e, const std::string& group, int attempts, Timestamp first,
-                                        const std::string& error, std::string reason) {
-                                   return make_dead_letter(e, group, attempts, first, error, std::move(reason));
-                                 },
-                                 nullptr, nullptr});
+        settings_, GroupServices{settings_, topology_, *publisher_, metrics(), decode_options(), nullptr, nullptr});
     dead_letters_ = std::make_unique<DeadLetterQueues>(settings_, topology_, *publisher_, decode_options());
   }
 
