@@ -282,6 +282,7 @@ void Group::acks_waiting() {
     services_.wake_io();
   else if (has_acks())
     services_.nudge_io();
+  services_.progressed();
 }
 
 // The worker goes on at once; the original is settled when the broker has

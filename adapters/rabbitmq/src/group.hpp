@@ -53,6 +53,7 @@ struct GroupServices {
   DecodeOptions decode;
   std::function<void()> wake_io;   // acks are due: the I/O thread sends them now
   std::function<void()> nudge_io;  // acks are waiting: make sure they go within ack_delay
+  std::function<void()> progressed;  // a worker went idle or a move settled: a flush may look again
 };
 
 /// A finished delivery, for the I/O thread to ack (or requeue).

@@ -30,6 +30,7 @@ struct Services {
                          metrics,
                          DecodeOptions{},
                          [] {},
+                         [] {},
                          [] {}};
 };
 

@@ -27,7 +27,7 @@ struct Services {
   Topology topology{settings.options};
   Publisher publisher{settings, topology};
   Metrics metrics;
-  GroupServices services{settings, topology, publisher, metrics, DecodeOptions{}, [] {}, [] {}};
+  GroupServices services{settings, topology, publisher, metrics, DecodeOptions{}, [] {}, [] {}, [] {}};
 };
 
 Delivery delivery_of(std::uint64_t tag, const Envelope& e) {
@@ -87,7 +87,8 @@ TEST_CASE("a worker goes on while the broker has not confirmed a retry copy and 
   member->pattern = "#";
   member->concurrency = 1;  // one worker: held by the copy, nothing else would run
   member->retry.max_attempts = 3;
-  member->retry.initial_delay = std::chrono::milliseconds(10);
+  member->retry.initial_delay = std::chrono::minutes(1);  // the copy waits in its delay queue to be looked at
+  member->retry.max_delay = std::chrono::minutes(1);
   member->retry.jitter = 0;
   member->invoke = [&](const Envelope& e) {
     handled.add(e.type);
