@@ -1,8 +1,9 @@
 #pragma once
 // One consumer group as seen by one bus: its queue, the subscriptions
-// (members) of this bus in it, the channel it consumes on, and what happens
-// to each delivery (decode, handler, retry through a delay queue, dead
-// letter). Private to herald::rabbitmq.
+// (members) of this bus in it, the channel it consumes on (group.cpp), its
+// acks (ack_batcher.hpp), and what happens to each delivery: decode, handler,
+// core's verdict carried out by copies to a delay or dead-letter queue
+// (delivery_handling.cpp). Private to herald::rabbitmq.
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ack_batcher.hpp"
 #include "delivery_tags.hpp"
 #include "dispatcher.hpp"
 #include "herald/bus.hpp"
@@ -38,9 +40,6 @@ struct Member {
   std::condition_variable idle;
 };
 
-/// The longest an ack waits for others to share its frame.
-inline constexpr std::chrono::milliseconds ack_delay{2};
-
 /// The member whose handler runs on this thread, or nullptr.
 const Member* running_member() noexcept;
 
@@ -54,14 +53,6 @@ struct GroupServices {
   std::function<void()> wake_io;   // acks are due: the I/O thread sends them now
   std::function<void()> nudge_io;  // acks are waiting: make sure they go within ack_delay
   std::function<void()> progressed;  // a worker went idle or a move settled: a flush may look again
-};
-
-/// A finished delivery, for the I/O thread to ack (or requeue).
-struct Ack {
-  std::uint64_t generation = 0;
-  int lane = 0;
-  std::uint64_t tag = 0;
-  bool requeue = false;
 };
 
 /// One consuming channel of a group: on its queue, or on its queue of
@@ -112,17 +103,13 @@ class Group {
   /// The connection broke (after channel_lost): what the broker delivers
   /// again because of it is not counted as a redelivery (see lost_here).
   void connection_lost();
-  std::vector<Ack> take_acks();
-  bool has_acks() const noexcept { return has_acks_.load(std::memory_order_acquire); }
-  /// Acks that should go now: a full batch, or the broker waits for them
-  /// because a lane's prefetch window is used up.
-  bool acks_due() const noexcept;
-  /// Acks that waited long enough for a batch (or flush/close wants them): send anyway.
-  bool acks_overdue(std::chrono::steady_clock::time_point now) const noexcept;
-  /// The I/O thread's view of a lane, for the workers' ack decisions.
+  // Acks (see AckBatcher).
+  std::vector<Ack> take_acks() { return acks_.take(); }
+  bool has_acks() const noexcept { return acks_.any(); }
+  bool acks_due() const noexcept { return acks_.due(); }
+  bool acks_overdue(std::chrono::steady_clock::time_point now) const noexcept { return acks_.overdue(now); }
   void set_lane_state(int lane, std::size_t unacked, std::size_t window) noexcept {
-    unacked_[lane].store(unacked, std::memory_order_relaxed);
-    window_[lane].store(window, std::memory_order_relaxed);
+    acks_.set_lane_state(lane, unacked, window);
   }
 
   /// No more handler runs: queued deliveries, and one a worker took at this
@@ -181,15 +168,8 @@ class Group {
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<bool> closing_{false};
 
-  std::mutex acks_mutex_;
-  std::vector<Ack> acks_;
-  std::atomic<bool> has_acks_{false};
   std::atomic<int> total_concurrency_{0};
-  std::atomic<std::size_t> ack_batch_{1};  // wake the I/O thread at this many acks
-  std::atomic<std::size_t> pending_acks_{0};
-  std::atomic<std::chrono::steady_clock::rep> first_pending_{0};  // when the oldest waiting ack was queued
-  std::atomic<std::size_t> unacked_[2] = {0, 0};  // per lane, as the broker counts them
-  std::atomic<std::size_t> window_[2] = {0, 0};   // per lane prefetch
+  AckBatcher acks_;
 
   // Deliveries of the main lane this bus took and did not finish, by
   // message id (see lost_here). `lost`: its channel went away meanwhile.
