@@ -142,3 +142,48 @@ TEST_CASE("a worker goes on while the broker has not confirmed a retry copy and 
   raw.delete_queue(retry_queue);
   raw.delete_exchange(s.settings.options.exchange);
 }
+
+TEST_CASE("a retry copy the broker refuses sends the original back to its queue instead of acking it",
+          "[rabbitmq][retry][moves]") {
+  const std::string ns = herald::test::unique_name("moves-refused");
+  Services s(ns);
+  s.publisher.start();
+  const std::string queue = "herald.it." + ns;
+  const std::string retry_queue = Topology::retry_queue(queue, 1);
+  herald::test::RawBroker raw;
+  // A delay queue that refuses every message (as a full one with reject-publish does).
+  raw.declare_queue(retry_queue, {{"x-max-length", 0LL}, {"x-overflow", std::string("reject-publish")}});
+  Group g("moves-refused", queue, s.services);
+  g.set_generation(1);
+  std::atomic<int> runs{0};
+  auto member = std::make_shared<Member>();
+  member->pattern = "#";
+  member->retry.max_attempts = 3;
+  member->retry.initial_delay = std::chrono::minutes(1);
+  member->retry.max_delay = std::chrono::minutes(1);
+  member->invoke = [&](const Envelope&) {
+    ++runs;
+    Attempt a;
+    a.ok = false;
+    a.error = "gateway said no";
+    return a;
+  };
+  g.add(member);
+
+  g.deliver(Group::main_lane, delivery_of(1, Envelope::make("payment.failed", {{"n", 1}})));
+  g.hand_over();
+  Settled settled;
+  REQUIRE(wait_until(
+      [&] {
+        settled.take(g);
+        return !settled.requeued.empty();
+      },
+      std::chrono::seconds(30)));
+  CHECK(settled.requeued == std::vector<std::uint64_t>{1});
+  CHECK(settled.acked.empty());
+  CHECK(g.moving() == 0);
+  CHECK(runs == 1);
+  g.dispatcher().stop();
+  raw.delete_queue(retry_queue);
+  raw.delete_exchange(s.settings.options.exchange);
+}
