@@ -1,9 +1,10 @@
 #pragma once
 // Publishing with confirms on the publisher's own connection and thread.
 // Callers hand over whole batches and either block until the broker confirmed
-// every message or are called back when it did (or failed); the I/O thread keeps up to `confirm_window` messages in flight,
-// and resends what was not confirmed when the connection comes back
-// (at-least-once). Private to herald::rabbitmq.
+// every message or are called back when it did (or failed); the I/O thread
+// keeps up to `confirm_window` messages in flight, and resends what was not
+// confirmed when the connection comes back (at-least-once). Private to
+// herald::rabbitmq.
 
 #include <atomic>
 #include <chrono>
