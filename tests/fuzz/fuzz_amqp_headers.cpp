@@ -30,12 +30,9 @@ struct Pool {
 void read_like_a_consumer(const Properties& p) {
   const Headers& h = p.headers;
   (void)h.text(header::partitionkey);
-  (void)h.integer(header::attempts);
-  (void)h.integer(header::redeliveries);
-  (void)h.text(header::last_error);
-  (void)h.text(header::first_failure);
+  (void)read_delivery_state(h);
   try {
-    DeadLetter d = DeadLetter::from_headers(h.strings_with_prefix(header::dead_letter_prefix));
+    DeadLetter d = read_dead_letter(h);
     (void)d;
   } catch (const DecodeError&) {
     // a foreign time in a dead-letter header: refused by name
@@ -59,9 +56,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // A retry copy: bookkeeping replaced, the rest kept, written for rabbitmq-c.
   Properties retry = p;
-  strip_bookkeeping(retry.headers);
-  retry.headers.set(header::attempts, 3LL);
-  retry.headers.set(header::last_error, "handler failed");
+  DeliveryState state;
+  state.attempts = 3;
+  state.last_error = "handler failed";
+  write_delivery_state(retry.headers, state);
   retry.headers.set_flag("x-herald-fuzz", true);
   read_like_a_consumer(retry);
   amqp_basic_properties_t out;
@@ -77,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                     amqp_bytes_t{static_cast<std::size_t>(written), buffer.data()}, &redecoded) == 0,
              "the retry copy's properties do not decode");
   Properties next = Properties::from(*static_cast<const amqp_basic_properties_t*>(redecoded));
-  FUZZ_CHECK(next.headers.integer(header::attempts) == 3, "attempts lost");
+  FUZZ_CHECK(read_delivery_state(next.headers).attempts == 3, "attempts lost");
   FUZZ_CHECK(next.message_id == p.message_id, "message id lost");
 
   try {

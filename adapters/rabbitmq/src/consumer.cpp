@@ -8,6 +8,26 @@ Consumer::Consumer(const Settings& settings, GroupServices services)
     : settings_(settings), services_(std::move(services)), loop_("consumer", settings, *this) {
   services_.wake_io = [this] { loop_.wake(); };
   services_.nudge_io = [this] { loop_.nudge(ack_delay); };
+  services_.progressed = [this] { changed(); };
+}
+
+void Consumer::changed() noexcept {
+  if (watchers_.load() == 0) return;
+  {
+    std::lock_guard lock(changes_mutex_);
+    ++changes_;
+  }
+  changes_cv_.notify_all();
+}
+
+std::uint64_t Consumer::Watch::changes() const {
+  std::lock_guard lock(c_.changes_mutex_);
+  return c_.changes_;
+}
+
+void Consumer::Watch::wait(std::uint64_t seen, std::chrono::steady_clock::time_point until) const {
+  std::unique_lock lock(c_.changes_mutex_);
+  c_.changes_cv_.wait_until(lock, until, [&] { return c_.changes_ != seen; });
 }
 
 Consumer::~Consumer() { stop(); }
@@ -119,7 +139,7 @@ bool Consumer::drained() {
     for (const auto& [name, g] : groups_) send_acks(*c, *g);  // do not wait for a batch
     for (const auto& [name, g] : groups_) {
       if (!g->has_members()) continue;
-      if (!g->consuming() || g->has_acks() || g->dispatcher().busy() > 0) return false;
+      if (!g->consuming() || g->has_acks() || g->dispatcher().busy() > 0 || g->moving() > 0) return false;
       for (const Lane& lane : g->lanes)
         if (!lane.outstanding.empty()) return false;
     }
@@ -275,6 +295,7 @@ void Consumer::send_acks(Connection& c, Group& g) {
       c.check_status(amqp_basic_ack(c.get(), l.channel, tag, multiple ? 1 : 0), "basic.ack");
   }
   share_lane_state(g);
+  changed();
 }
 
 void Consumer::on_connected(Connection& c) {
@@ -329,6 +350,7 @@ void Consumer::on_message(Connection&, amqp_method_number_t kind, Delivery&& mes
 
 void Consumer::on_frames_done() {
   for (auto& [name, g] : groups_) g->hand_over();
+  changed();
 }
 
 bool Consumer::on_idle(Connection* c) {

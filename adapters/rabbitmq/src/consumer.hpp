@@ -4,6 +4,9 @@
 // thread, and everything resubscribed after a reconnect. Private to
 // herald::rabbitmq.
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +28,22 @@ class Consumer final : public LoopClient, public std::enable_shared_from_this<Co
   /// Whether this bus's groups have nothing in flight and nothing waiting in
   /// their queues and retry queues (see RabbitBus::flush).
   bool drained();
+  /// While one lives, what drained() looks at is watched: changes() counts
+  /// its changes (deliveries handed to workers, handlers returning, acks
+  /// sent, copies confirmed) and wait() returns at the next one.
+  class Watch {
+   public:
+    explicit Watch(Consumer& c) : c_(c) { c_.watchers_.fetch_add(1); }
+    ~Watch() { c_.watchers_.fetch_sub(1); }
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+    std::uint64_t changes() const;
+    /// Until the count is past `seen`, or `until`.
+    void wait(std::uint64_t seen, std::chrono::steady_clock::time_point until) const;
+
+   private:
+    Consumer& c_;
+  };
   /// Finishes running handlers, acks them, closes the channels and the connection.
   void stop();
 
@@ -65,6 +84,13 @@ class Consumer final : public LoopClient, public std::enable_shared_from_this<Co
   std::map<amqp_channel_t, std::pair<std::shared_ptr<Group>, int>> by_channel_;  // → group, lane
   std::uint64_t generations_ = 0;
   amqp_channel_t probe_channel_ = 0;  // for passive declares of queues that may not exist
+
+  /// Something drained() looks at changed: wakes the watches (cheap without any).
+  void changed() noexcept;
+  std::atomic<int> watchers_{0};
+  mutable std::mutex changes_mutex_;
+  mutable std::condition_variable changes_cv_;
+  std::uint64_t changes_ = 0;
 
   // Groups whose last member left from inside its own handler: their worker
   // threads are joined here, later, from another thread.

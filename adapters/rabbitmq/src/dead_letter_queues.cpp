@@ -92,8 +92,8 @@ std::optional<DeadLetterQueues::Got> DeadLetterQueues::get(Connection& c, amqp_c
 }
 
 DeadLetter DeadLetterQueues::letter_of(const Got& got) const {
-  DeadLetter d = DeadLetter::from_headers(got.message.properties.headers.strings_with_prefix(header::dead_letter_prefix));
-  if (d.reason == dead_letter_reason_decode) {
+  DeadLetter d = read_dead_letter(got.message.properties.headers);
+  if (d.reason == wire_name(DeadLetterReason::decode_error)) {
     d.raw_body = got.message.body;
     return d;
   }

@@ -1,7 +1,9 @@
+// A group's members, and its intake: deliveries collected on the I/O thread,
+// handed to the workers, and what this bus held when a channel was lost.
+
 #include "group.hpp"
 
 #include <algorithm>
-#include <optional>
 
 #include "herald/codec.hpp"
 #include "herald/pattern.hpp"
@@ -10,92 +12,22 @@ namespace herald::rabbitmq {
 
 namespace {
 
-thread_local const Member* current_member = nullptr;
-
-// Handler errors travel in headers; keep them to a readable size.
-constexpr std::size_t max_error_header = 4096;
 // Bound on the unfinished deliveries remembered (prefetch windows are far smaller).
 constexpr std::size_t max_unfinished = 100000;
 
-Timestamp parse_or_zero(const std::optional<std::string>& text) {
-  if (!text || text->empty()) return {};
-  try {
-    return parse_time(*text);
-  } catch (const std::exception&) {
-    return {};
-  }
-}
-
-// A member's handler counted as running for as long as this lives, so that
-// Subscription::cancel() waits for it. Claimed before checking `active`
-// (both seq_cst): either cancel sees the count, or this sees the cancel.
-class Claim {
- public:
-  explicit Claim(std::shared_ptr<Member> m) : member_(std::move(m)) {
-    member_->running.fetch_add(1);
-    if (!member_->active.load()) release();
-  }
-  ~Claim() { release(); }
-  Claim(const Claim&) = delete;
-  Claim& operator=(const Claim&) = delete;
-  explicit operator bool() const noexcept { return member_ != nullptr; }
-  Member& operator*() const noexcept { return *member_; }
-  Member* get() const noexcept { return member_.get(); }
-
- private:
-  void release() {
-    if (!member_) return;
-    if (member_->running.fetch_sub(1) <= 2 && !member_->active.load()) {
-      std::lock_guard lock(member_->mutex);
-      member_->idle.notify_all();
-    }
-    member_.reset();
-  }
-  std::shared_ptr<Member> member_;
-};
-
-// A retry count carried by a message. Anyone can publish these headers: a
-// value that is missing, unreadable or negative counts 0, one beyond the
-// budget counts the whole budget, so no foreign value can make an event
-// loop or an addition overflow.
-int count_of(const Headers& h, std::string_view key, int max_attempts) {
-  return static_cast<int>(std::clamp<long long>(h.integer(key).value_or(0), 0, max_attempts));
-}
-
 }  // namespace
-
-const Member* running_member() noexcept { return current_member; }
 
 Group::Group(std::string name, std::string queue, GroupServices& services)
     : name_(std::move(name)),
       queue_(std::move(queue)),
       services_(services),
       dispatcher_([this](Job& job) { return handle(job); },
-                  [this] {
-                    // Out of work: if the broker waits for acks to send more,
-                    // they go now; otherwise within ack_delay.
-                    if (acks_due())
-                      services_.wake_io();
-                    else if (has_acks())
-                      services_.nudge_io();
-                  }) {}
+                  [this] { acks_waiting(); }) {}
 
-bool Group::acks_overdue(std::chrono::steady_clock::time_point now) const noexcept {
-  return has_acks() && now.time_since_epoch().count() - first_pending_.load(std::memory_order_relaxed) >=
-                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(ack_delay).count();
+Group::~Group() {
+  dispatcher_.stop();
+  wait_for_moves();  // their callbacks use this group
 }
-
-bool Group::acks_due() const noexcept {
-  if (!has_acks()) return false;
-  if (pending_acks_.load(std::memory_order_relaxed) >= ack_batch_.load(std::memory_order_relaxed)) return true;
-  for (int lane = 0; lane < 2; ++lane) {
-    std::size_t window = window_[lane].load(std::memory_order_relaxed);
-    if (window && unacked_[lane].load(std::memory_order_relaxed) >= window) return true;
-  }
-  return false;
-}
-
-Group::~Group() { dispatcher_.stop(); }
 
 void Group::add(std::shared_ptr<Member> member) {
   int total = 0;
@@ -112,7 +44,7 @@ void Group::set_concurrency(int total) {
   total_concurrency_.store(total);
   // Like the baseline's ack batching, but never more than half the prefetch
   // window, so the broker keeps sending while acks gather.
-  ack_batch_.store(std::clamp<std::size_t>(prefetch() / 2, 1, 64));
+  acks_.set_batch(std::clamp<std::size_t>(prefetch() / 2, 1, 64));
   dispatcher_.set_limit(total);
 }
 
@@ -184,10 +116,10 @@ void Group::took(const Delivery& d, int lane) {
   ++unfinished_[d.properties.message_id].live;
 }
 
-void Group::finished(const Job& job) {
-  if (job.lane != main_lane || job.delivery.properties.message_id.empty()) return;
+void Group::finished(int lane, std::string_view message_id) {
+  if (lane != main_lane || message_id.empty()) return;
   std::lock_guard lock(unfinished_mutex_);
-  auto it = unfinished_.find(job.delivery.properties.message_id);
+  auto it = unfinished_.find(std::string(message_id));
   if (it == unfinished_.end()) return;
   if (--it->second.live <= 0 && !it->second.lost) unfinished_.erase(it);
 }
@@ -224,31 +156,21 @@ void Group::connection_lost() {
   lost_in_flight_ = window;
 }
 
-std::vector<Ack> Group::take_acks() {
-  std::lock_guard lock(acks_mutex_);
-  std::vector<Ack> out;
-  out.swap(acks_);
-  has_acks_.store(false, std::memory_order_release);
-  pending_acks_.store(0, std::memory_order_relaxed);
-  return out;
-}
-
 void Group::close_intake() {
   // Paused first: a worker that sees closing_ puts its job back and then
   // waits, instead of taking it again at once.
   dispatcher_.pause();
   closing_.store(true);
   if (!dispatcher_.on_worker_thread()) dispatcher_.quiesce();
+  // Moves settle their originals when the broker answers for the copies;
+  // an original still unacked when its channel closes would come again next
+  // to its copy. They never wait for a worker, so a handler may wait too.
+  wait_for_moves();
 }
 
 void Group::reopen_intake() {
   closing_.store(false);
   dispatcher_.resume();
-}
-
-std::vector<std::string> Group::retry_queues() const {
-  std::lock_guard lock(retry_mutex_);
-  return {retry_queues_.begin(), retry_queues_.end()};
 }
 
 std::shared_ptr<Member> Group::pick(const std::string& type) {
@@ -271,159 +193,6 @@ std::shared_ptr<Member> Group::pick(const std::string& type) {
   for (const auto& m : members_)
     if (matches(m->pattern, type)) cached.push_back(m);
   return choose(cached);
-}
-
-void Group::ack(const Job& job, bool requeue) {
-  finished(job);
-  bool full;
-  {
-    std::lock_guard lock(acks_mutex_);
-    if (acks_.empty())
-      first_pending_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-    acks_.push_back(Ack{job.generation, job.lane, job.delivery.delivery_tag, requeue});
-    has_acks_.store(true, std::memory_order_release);
-    pending_acks_.store(acks_.size(), std::memory_order_relaxed);
-    full = acks_.size() >= ack_batch_.load(std::memory_order_relaxed);
-  }
-  // Otherwise they go with a later batch, after ack_delay at the latest, or
-  // when a worker out of work sees the broker waiting for them.
-  if (full || requeue) services_.wake_io();
-}
-
-bool Group::move(Job& job, OutMessage message) {
-  try {
-    std::vector<OutMessage> one;
-    one.push_back(std::move(message));
-    services_.publisher.publish(std::move(one), services_.settings.options.publish_timeout);
-    ack(job);
-    return true;
-  } catch (const std::exception&) {
-    // Not stored elsewhere: the original goes back to the queue and comes
-    // again (redelivered, so counted).
-    ack(job, true);
-    return false;
-  }
-}
-
-void Group::dead_letter(Job& job, const DeadLetter& letter) {
-  auto props = std::make_shared<Properties>(job.delivery.properties);
-  strip_bookkeeping(props->headers);
-  props->expiration.clear();
-  for (const auto& [k, v] : letter.to_headers()) props->headers.set(k, v);
-  move(job, OutMessage::to_queue(job.delivery.body, std::move(props), services_.topology.dead_letter_decl(queue_),
-                                 Topology::dead_letter_queue(queue_)));
-}
-
-void Group::retry(Job& job, int attempts, Timestamp first_failure, const std::string& error,
-                  std::chrono::milliseconds delay) {
-  auto props = std::make_shared<Properties>(job.delivery.properties);
-  props->headers.set(header::attempts, static_cast<long long>(attempts));
-  props->headers.set(header::first_failure, format_time(first_failure));
-  props->headers.set(header::last_error, std::string_view(error).substr(0, max_error_header));
-  props->expiration = std::to_string(delay.count());
-  auto decl = services_.topology.retry_decl(queue_, attempts);
-  {
-    std::lock_guard lock(retry_mutex_);
-    retry_queues_.insert(decl->name);
-  }
-  std::string name = decl->name;
-  move(job, OutMessage::to_queue(job.delivery.body, std::move(props), std::move(decl), std::move(name)));
-}
-
-void Group::redeliver_later(Job& job, int redeliveries) {
-  auto props = std::make_shared<Properties>(job.delivery.properties);
-  props->headers.set(header::redeliveries, static_cast<long long>(redeliveries));
-  move(job, OutMessage::to_queue(job.delivery.body, std::move(props), services_.topology.redelivered_decl(queue_),
-                                 Topology::redelivered_queue(queue_)));
-}
-
-bool Group::handle(Job& job) {
-  if (job.generation != generation_.load()) return true;  // its channel is gone: the broker redelivers it
-  // Taken while the group closes: neither run nor dropped. It stays unacked
-  // and runs if the group reopens; otherwise the channel closes and the
-  // broker redelivers it.
-  if (closing_.load()) return false;
-  handle_delivery(job);
-  return true;
-}
-
-void Group::handle_delivery(Job& job) {
-  const Delivery& d = job.delivery;
-  const Headers& h = d.properties.headers;
-
-  Envelope event;
-  try {
-    event = decode(d.body, services_.decode);
-  } catch (const std::exception& e) {
-    Envelope stub;
-    stub.type = d.routing_key;
-    DeadLetter letter = services_.make_dead_letter(stub, name_, 0, now_micros(), e.what(), dead_letter_reason_decode);
-    letter.event = Envelope{};
-    letter.raw_body = d.body;
-    dead_letter(job, letter);
-    return;
-  }
-
-  std::optional<Claim> member;
-  for (int tries = 0; tries < 8 && !(member && *member); ++tries) {
-    auto m = pick(event.type);
-    if (!m) break;
-    member.emplace(std::move(m));  // fails when its subscription was cancelled meanwhile
-  }
-  if (!member || !*member) {
-    dead_letter(job, services_.make_dead_letter(event, name_, 0, now_micros(),
-                                                "no active subscription of group '" + name_ + "' accepts type '" +
-                                                    event.type + "'",
-                                                "no_subscriber"));
-    return;
-  }
-  const RetryPolicy policy = (**member).retry;  // a copy: the member may go once its handler returned
-
-  // What earlier deliveries left: failed runs, and deliveries that ended
-  // without an outcome (a crash, a lost connection). Both count towards the
-  // policy's cap, so a poison message cannot loop.
-  const int failures = count_of(h, header::attempts, policy.max_attempts);
-  int redeliveries = count_of(h, header::redeliveries, policy.max_attempts);
-  std::string last_error = h.text(header::last_error).value_or("");
-  Timestamp first_failure = parse_or_zero(h.text(header::first_failure));
-  if (d.redelivered && redeliveries < policy.max_attempts) ++redeliveries;
-
-  if (static_cast<long long>(failures) + redeliveries >= policy.max_attempts) {
-    std::string why = "delivered " + std::to_string(redeliveries) +
-                      " time(s) without an outcome (the consumer crashed or lost its connection)";
-    dead_letter(job, services_.make_dead_letter(event, name_, failures,
-                                                first_failure.time_since_epoch().count() ? first_failure : now_micros(),
-                                                last_error.empty() ? why : last_error + "; then " + why,
-                                                dead_letter_reason_max_attempts));
-    return;
-  }
-  if (d.redelivered && !lost_here(job)) {
-    // The broker does not count for us (and would count every message the
-    // crashed consumer had prefetched): record the redelivery in a copy that
-    // waits in the redelivered queue, handled there one at a time.
-    redeliver_later(job, redeliveries);
-    return;
-  }
-
-  const Member* previous = current_member;
-  current_member = member->get();
-  Attempt result = (**member).invoke(event);
-  current_member = previous;
-  member.reset();  // the handler has returned: cancel() need not wait for the rest
-
-  if (result.ok) {
-    ack(job);
-    return;
-  }
-  const int attempts = failures + 1;
-  if (!first_failure.time_since_epoch().count()) first_failure = now_micros();
-  if (policy.should_retry(attempts + redeliveries)) {
-    services_.metrics.consumer(event.type, name_).retried.fetch_add(1, std::memory_order_relaxed);
-    retry(job, attempts, first_failure, result.error, policy.delay_after(attempts));
-    return;
-  }
-  dead_letter(job, services_.make_dead_letter(event, name_, attempts, first_failure, result.error,
-                                              dead_letter_reason_max_attempts));
 }
 
 }  // namespace herald::rabbitmq

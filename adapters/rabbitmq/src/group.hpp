@@ -1,8 +1,9 @@
 #pragma once
 // One consumer group as seen by one bus: its queue, the subscriptions
-// (members) of this bus in it, the channel it consumes on, and what happens
-// to each delivery (decode, handler, retry through a delay queue, dead
-// letter). Private to herald::rabbitmq.
+// (members) of this bus in it, the channel it consumes on (group.cpp), its
+// acks (ack_batcher.hpp), and what happens to each delivery: decode, handler,
+// core's verdict carried out by copies to a delay or dead-letter queue
+// (delivery_handling.cpp). Private to herald::rabbitmq.
 
 #include <atomic>
 #include <chrono>
@@ -16,9 +17,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ack_batcher.hpp"
 #include "delivery_tags.hpp"
 #include "dispatcher.hpp"
 #include "herald/bus.hpp"
+#include "herald/ext/delivery.hpp"
 #include "publisher.hpp"
 
 namespace herald::rabbitmq {
@@ -37,15 +40,8 @@ struct Member {
   std::condition_variable idle;
 };
 
-/// The longest an ack waits for others to share its frame.
-inline constexpr std::chrono::milliseconds ack_delay{2};
-
 /// The member whose handler runs on this thread, or nullptr.
 const Member* running_member() noexcept;
-
-using MakeDeadLetter = std::function<DeadLetter(const Envelope& event, const std::string& group, int attempts,
-                                                Timestamp first_failure, const std::string& last_error,
-                                                std::string reason)>;
 
 /// What groups need from their bus.
 struct GroupServices {
@@ -54,17 +50,9 @@ struct GroupServices {
   Publisher& publisher;
   Metrics& metrics;
   DecodeOptions decode;
-  MakeDeadLetter make_dead_letter;
   std::function<void()> wake_io;   // acks are due: the I/O thread sends them now
   std::function<void()> nudge_io;  // acks are waiting: make sure they go within ack_delay
-};
-
-/// A finished delivery, for the I/O thread to ack (or requeue).
-struct Ack {
-  std::uint64_t generation = 0;
-  int lane = 0;
-  std::uint64_t tag = 0;
-  bool requeue = false;
+  std::function<void()> progressed;  // a worker went idle or a move settled: a flush may look again
 };
 
 /// One consuming channel of a group: on its queue, or on its queue of
@@ -115,17 +103,13 @@ class Group {
   /// The connection broke (after channel_lost): what the broker delivers
   /// again because of it is not counted as a redelivery (see lost_here).
   void connection_lost();
-  std::vector<Ack> take_acks();
-  bool has_acks() const noexcept { return has_acks_.load(std::memory_order_acquire); }
-  /// Acks that should go now: a full batch, or the broker waits for them
-  /// because a lane's prefetch window is used up.
-  bool acks_due() const noexcept;
-  /// Acks that waited long enough for a batch (or flush/close wants them): send anyway.
-  bool acks_overdue(std::chrono::steady_clock::time_point now) const noexcept;
-  /// The I/O thread's view of a lane, for the workers' ack decisions.
+  // Acks (see AckBatcher).
+  std::vector<Ack> take_acks() { return acks_.take(); }
+  bool has_acks() const noexcept { return acks_.any(); }
+  bool acks_due() const noexcept { return acks_.due(); }
+  bool acks_overdue(std::chrono::steady_clock::time_point now) const noexcept { return acks_.overdue(now); }
   void set_lane_state(int lane, std::size_t unacked, std::size_t window) noexcept {
-    unacked_[lane].store(unacked, std::memory_order_relaxed);
-    window_[lane].store(window, std::memory_order_relaxed);
+    acks_.set_lane_state(lane, unacked, window);
   }
 
   /// No more handler runs: queued deliveries, and one a worker took at this
@@ -136,6 +120,9 @@ class Group {
   /// Undoes close_intake() (a member joined while the last one was leaving).
   void reopen_intake();
   Dispatcher& dispatcher() noexcept { return dispatcher_; }
+  /// Retry, redelivery and dead-letter copies whose originals wait for the
+  /// broker's confirm of the copy.
+  std::size_t moving() const;
   /// Delay queues this bus sent retries of the group to.
   std::vector<std::string> retry_queues() const;
 
@@ -154,11 +141,20 @@ class Group {
   void handle_delivery(Job& job);
   void set_concurrency(int total);
   std::shared_ptr<Member> pick(const std::string& type);
-  void ack(const Job& job, bool requeue = false);
+  void ack(const Job& job);
+  /// Queues the ack (or requeue) of a delivery for the I/O thread.
+  void settle(std::uint64_t generation, int lane, std::uint64_t tag, std::string_view message_id, bool requeue);
+  /// Makes sure waiting acks go: now when the broker waits for them, else within ack_delay.
+  void acks_waiting();
+  // The copies that carry out a verdict; each settles the original through move().
   void dead_letter(Job& job, const DeadLetter& letter);
-  void retry(Job& job, int attempts, Timestamp first_failure, const std::string& error, std::chrono::milliseconds delay);
-  void redeliver_later(Job& job, int redeliveries);
-  bool move(Job& job, OutMessage message);
+  void retry(Job& job, const DeliveryState& state, std::chrono::milliseconds delay);
+  void redeliver_later(Job& job, const DeliveryState& state);
+  /// Hands `message` (a copy of the job's delivery) to the publisher; the
+  /// original is acked once the broker confirmed the copy, requeued when it
+  /// did not. Returns at once.
+  void move(Job& job, OutMessage message);
+  void wait_for_moves();
 
   std::string name_;
   std::string queue_;
@@ -172,15 +168,8 @@ class Group {
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<bool> closing_{false};
 
-  std::mutex acks_mutex_;
-  std::vector<Ack> acks_;
-  std::atomic<bool> has_acks_{false};
   std::atomic<int> total_concurrency_{0};
-  std::atomic<std::size_t> ack_batch_{1};  // wake the I/O thread at this many acks
-  std::atomic<std::size_t> pending_acks_{0};
-  std::atomic<std::chrono::steady_clock::rep> first_pending_{0};  // when the oldest waiting ack was queued
-  std::atomic<std::size_t> unacked_[2] = {0, 0};  // per lane, as the broker counts them
-  std::atomic<std::size_t> window_[2] = {0, 0};   // per lane prefetch
+  AckBatcher acks_;
 
   // Deliveries of the main lane this bus took and did not finish, by
   // message id (see lost_here). `lost`: its channel went away meanwhile.
@@ -189,7 +178,7 @@ class Group {
     bool lost = false;
   };
   void took(const Delivery& d, int lane);
-  void finished(const Job& job);
+  void finished(int lane, std::string_view message_id);
   /// A redelivery of a message this bus held when its channel was lost (a
   /// broker node died, a connection broke): once per such loss, true.
   bool lost_here(const Job& job);
@@ -198,6 +187,10 @@ class Group {
   // Redeliveries not known here that still count as lost here after the last
   // channel loss: the broker had sent them, the connection lost them.
   std::size_t lost_in_flight_ = 0;
+
+  mutable std::mutex moves_mutex_;
+  std::condition_variable moves_done_;
+  std::size_t moving_ = 0;
 
   mutable std::mutex retry_mutex_;
   std::set<std::string> retry_queues_;

@@ -92,6 +92,14 @@ std::optional<long long> Headers::integer(std::string_view key) const {
   }
 }
 
+std::optional<std::string> Headers::as_text(std::string_view key) const {
+  const amqp_field_value_t* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->kind == AMQP_FIELD_KIND_UTF8 || v->kind == AMQP_FIELD_KIND_BYTES) return to_string(v->value.bytes);
+  if (auto n = integer(key)) return std::to_string(*n);
+  return std::nullopt;
+}
+
 std::map<std::string, std::string> Headers::strings_with_prefix(std::string_view prefix) const {
   std::map<std::string, std::string> out;
   for (const auto& e : entries_) {
@@ -145,8 +153,8 @@ void Headers::erase(std::string_view key) {
   std::erase_if(entries_, [&](const amqp_table_entry_t& e) { return to_view(e.key) == key; });
 }
 
-void Headers::erase_prefix(std::string_view prefix) {
-  std::erase_if(entries_, [&](const amqp_table_entry_t& e) { return to_view(e.key).substr(0, prefix.size()) == prefix; });
+void Headers::erase_if(const std::function<bool(std::string_view key)>& drop) {
+  std::erase_if(entries_, [&](const amqp_table_entry_t& e) { return drop(to_view(e.key)); });
 }
 
 }  // namespace herald::rabbitmq

@@ -3,6 +3,7 @@
 // read on a worker thread and copied onto a retry or dead-letter message
 // without losing entries herald does not know. Private to herald::rabbitmq.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +32,8 @@ class Headers {
   /// An integer of any width, or a string holding one; saturated to long
   /// long when larger.
   std::optional<long long> integer(std::string_view key) const;
+  /// A string value as it is, an integer as its decimal text.
+  std::optional<std::string> as_text(std::string_view key) const;
   /// Every string value whose key starts with `prefix`, as text.
   std::map<std::string, std::string> strings_with_prefix(std::string_view prefix) const;
 
@@ -38,7 +41,8 @@ class Headers {
   void set(std::string_view key, long long value);
   void set_flag(std::string_view key, bool value);
   void erase(std::string_view key);
-  void erase_prefix(std::string_view prefix);
+  /// Removes every entry whose key `drop` names.
+  void erase_if(const std::function<bool(std::string_view key)>& drop);
 
   /// A view for rabbitmq-c, valid until this object changes or dies.
   amqp_table_t table() const noexcept {

@@ -105,7 +105,7 @@ void IoLoop::run() {
         busy |= client_.on_idle(nullptr);
         if (!busy) {
           auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - std::chrono::steady_clock::now());
-          sleep_until_woken(std::clamp(wait, std::chrono::milliseconds(1), idle_poll));
+          sleep_until_woken(std::clamp(wait, std::chrono::milliseconds(1), std::min(idle_poll, client_.max_sleep())));
         }
         continue;
       }

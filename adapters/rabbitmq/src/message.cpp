@@ -2,13 +2,24 @@
 
 namespace herald::rabbitmq {
 
-void strip_bookkeeping(Headers& h) {
-  h.erase(header::attempts);
-  h.erase(header::redeliveries);
-  h.erase(header::first_failure);
-  h.erase(header::last_error);
-  h.erase_prefix(header::dead_letter_prefix);
+namespace {
+
+constexpr std::string_view dead_letter_prefix = "x-herald-dl-";  // DeadLetter::to_headers' names
+
+}  // namespace
+
+void strip_bookkeeping(Headers& h) { h.erase_if(DeliveryState::is_bookkeeping); }
+
+DeliveryState read_delivery_state(const Headers& h) {
+  return DeliveryState::read_headers([&](std::string_view name) { return h.as_text(name); });
 }
+
+void write_delivery_state(Headers& h, const DeliveryState& state) {
+  strip_bookkeeping(h);
+  state.write_headers([&](std::string_view name, std::string value) { h.set(name, value); });
+}
+
+DeadLetter read_dead_letter(const Headers& h) { return DeadLetter::from_headers(h.strings_with_prefix(dead_letter_prefix)); }
 
 Properties Properties::from(const amqp_basic_properties_t& p) {
   Properties out;

@@ -9,24 +9,29 @@
 
 #include "amqp.hpp"
 #include "headers.hpp"
+#include "herald/dead_letter.hpp"
+#include "herald/ext/delivery.hpp"
 
 namespace herald::rabbitmq {
 
-/// Header names herald writes. Retry bookkeeping travels with the message,
-/// so any member of the group (in any process) continues the count.
+/// Header names of the RabbitMQ binding that belong to the event, not to
+/// its delivery (the delivery state's are core's: herald::delivery_header).
 namespace header {
 inline constexpr std::string_view partitionkey = "x-herald-partitionkey";
-inline constexpr std::string_view attempts = "x-herald-attempts";          // failed handler runs so far
-inline constexpr std::string_view redeliveries = "x-herald-redeliveries";  // deliveries lost without an ack
-inline constexpr std::string_view first_failure = "x-herald-first-failure";
-inline constexpr std::string_view last_error = "x-herald-last-error";
-inline constexpr std::string_view retry_prefix = "x-herald-";  // everything above; not the dead-letter record
-inline constexpr std::string_view dead_letter_prefix = "x-herald-dl-";
 }  // namespace header
 
-/// Removes retry bookkeeping and any dead-letter record, keeping the rest
-/// (the partition key, foreign headers).
+/// Removes delivery bookkeeping (DeliveryState::is_bookkeeping: retry counts
+/// and any dead-letter record), keeping the rest (the partition key, foreign
+/// headers).
 void strip_bookkeeping(Headers& headers);
+/// The delivery state a message carries; a number of any integer type reads
+/// as its decimal text.
+DeliveryState read_delivery_state(const Headers& headers);
+/// Replaces the message's delivery bookkeeping with `state`.
+void write_delivery_state(Headers& headers, const DeliveryState& state);
+/// The dead-letter record in a message's headers (DeadLetter::to_headers),
+/// without event or body.
+DeadLetter read_dead_letter(const Headers& headers);
 
 /// The basic properties herald keeps when it copies a message (retry, dead
 /// letter, replay). Owns its strings.

@@ -1,5 +1,6 @@
 #include "publisher.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "herald/codec.hpp"
@@ -13,6 +14,12 @@ struct Publisher::Batch {
   std::size_t remaining = 0;
   std::optional<Failure> error;  // the first
   std::atomic<bool> abandoned{false};  // the caller stopped waiting: unsent ones are dropped
+  // Asynchronous batches: `done` is called once (under mutex: `completed`)
+  // instead of waking a waiter, and `timer` is its entry in deadlines_ (I/O
+  // thread, or stop() once the thread is gone).
+  Done done;
+  bool completed = false;
+  std::optional<std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Batch>>::iterator> timer;
 };
 
 Publisher::Failure Publisher::Failure::of(std::exception_ptr error) {
@@ -51,6 +58,34 @@ void Publisher::stop() {
   for (auto& s : queue_) finish(s, &closed);
   for (auto& s : unconfirmed_.take_open()) finish(s, &closed);
   queue_.clear();
+  expire(std::chrono::steady_clock::time_point::max());  // batches abandoned before any slot failed
+}
+
+void Publisher::enqueue(const std::shared_ptr<Batch>& batch,
+                        std::optional<std::chrono::steady_clock::time_point> deadline) {
+  const std::size_t n = batch->messages.size();
+  outstanding_.fetch_add(n);
+  loop_.post([this, batch, n, deadline](Connection*) {
+    if (stopped_.load() && !loop_.on_loop_thread()) {
+      const Failure closed{ErrorCode::closed, "rabbitmq: bus is closed", false};
+      for (std::size_t i = 0; i < n; ++i) finish(Slot{batch, i}, &closed);
+      return;
+    }
+    if (deadline) batch->timer = deadlines_.emplace(*deadline, batch);
+    for (std::size_t i = 0; i < n; ++i) queue_.push_back(Slot{batch, i});
+  });
+}
+
+void Publisher::publish_async(std::vector<OutMessage> messages, std::chrono::milliseconds timeout, Done done) {
+  if (messages.empty() || stopped_.load()) {
+    done(messages.empty());
+    return;
+  }
+  auto batch = std::make_shared<Batch>();
+  batch->remaining = messages.size();
+  batch->messages = std::move(messages);
+  batch->done = std::move(done);
+  enqueue(batch, std::chrono::steady_clock::now() + timeout);
 }
 
 void Publisher::publish(std::vector<OutMessage> messages, std::chrono::milliseconds timeout) {
@@ -60,16 +95,8 @@ void Publisher::publish(std::vector<OutMessage> messages, std::chrono::milliseco
   const std::size_t n = messages.size();
   batch->messages = std::move(messages);
   batch->remaining = n;
-  outstanding_.fetch_add(n);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  loop_.post([this, batch, n](Connection*) {
-    if (stopped_.load() && !loop_.on_loop_thread()) {
-      const Failure closed{ErrorCode::closed, "rabbitmq: bus is closed", false};
-      for (std::size_t i = 0; i < n; ++i) finish(Slot{batch, i}, &closed);
-      return;
-    }
-    for (std::size_t i = 0; i < n; ++i) queue_.push_back(Slot{batch, i});
-  });
+  enqueue(batch, std::nullopt);
 
   std::unique_lock lock(batch->mutex);
   bool settled = batch->cv.wait_until(lock, deadline, [&] { return batch->remaining == 0 || batch->error; });
@@ -97,16 +124,69 @@ bool Publisher::wait_idle(std::chrono::steady_clock::time_point deadline) {
 
 void Publisher::finish(const Slot& slot, const Failure* failure) {
   Batch& b = *slot.batch;
+  Done done;
+  bool confirmed = false;
   {
     std::lock_guard lock(b.mutex);
     if (failure && !b.error) b.error = *failure;
     --b.remaining;
-    if (b.remaining == 0 || failure) b.cv.notify_all();
+    if (b.done && !b.completed && (b.remaining == 0 || b.error)) {
+      b.completed = true;
+      confirmed = !b.error;
+      if (!confirmed) b.abandoned = true;
+      done = std::move(b.done);
+    } else if (b.remaining == 0 || failure) {
+      b.cv.notify_all();
+    }
   }
+  // Reported before it stops counting as outstanding: whoever waits for the
+  // publisher to be idle then sees what the callback did.
+  if (done) complete(b, std::move(done), confirmed);
   if (outstanding_.fetch_sub(1) == 1) {
     std::lock_guard lock(idle_mutex_);
     idle_cv_.notify_all();
   }
+}
+
+void Publisher::complete(Batch& b, Done done, bool confirmed) {
+  if (b.timer) {
+    auto timer = *b.timer;
+    b.timer.reset();
+    deadlines_.erase(timer);  // may release the batch's last owner but one: `b` stays alive through the slot
+  }
+  try {
+    done(confirmed);
+  } catch (const std::exception&) {
+    // the callback's own business; the publisher goes on
+  }
+}
+
+void Publisher::expire(std::chrono::steady_clock::time_point now) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    std::shared_ptr<Batch> batch = deadlines_.begin()->second;
+    Done done;
+    {
+      std::lock_guard lock(batch->mutex);
+      if (!batch->completed) {
+        batch->completed = true;
+        batch->abandoned = true;  // what is not sent yet is dropped
+        done = std::move(batch->done);
+      }
+    }
+    if (done) {
+      complete(*batch, std::move(done), false);
+    } else {
+      batch->timer.reset();
+      deadlines_.erase(deadlines_.begin());
+    }
+  }
+}
+
+std::chrono::milliseconds Publisher::max_sleep() const {
+  constexpr std::chrono::milliseconds longest{200};
+  if (deadlines_.empty()) return longest;
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadlines_.begin()->first - std::chrono::steady_clock::now());
+  return std::clamp(wait, std::chrono::milliseconds(1), longest);
 }
 
 namespace {
@@ -228,6 +308,7 @@ bool Publisher::has_work() const {
 }
 
 bool Publisher::on_idle(Connection* c) {
+  if (!deadlines_.empty()) expire(std::chrono::steady_clock::now());
   if (!c || channel_ == 0) return false;
   if (renew_ && !renew_channel_when_drained(*c)) return false;
   const auto window = static_cast<std::size_t>(settings_.options.confirm_window);

@@ -1,7 +1,7 @@
 #include "rabbit_bus.hpp"
 
+#include <algorithm>
 #include <atomic>
-#include <thread>
 
 #include "consumer.hpp"
 #include "dead_letter_queues.hpp"
@@ -14,8 +14,11 @@ namespace herald::rabbitmq {
 
 namespace {
 
-// flush() asks the broker this often while something is still in flight.
-constexpr std::chrono::milliseconds flush_poll{10};
+// What keeps a group from being drained mostly moves on with an event here
+// (a delivery, a handler returning, acks sent, a copy confirmed), which wakes
+// flush() at once; what other processes of the group take from its queues
+// shows only when the broker is asked again, this long after.
+constexpr std::chrono::milliseconds flush_recheck{100};
 
 /// Threads: one I/O thread for publishing, one for consuming (started by the
 /// first subscribe), one for dead-letter administration (started on first
@@ -30,12 +33,7 @@ class RabbitBus final : public EventBus {
         publisher_(std::make_unique<Publisher>(settings_, topology_)) {
     publisher_->start();
     consumer_ = std::make_shared<Consumer>(
-        settings_, GroupServices{settings_, topology_, *publisher_, metrics(), decode_options(),
-                                 [this](const Envelope& e, const std::string& group, int attempts, Timestamp first,
-                                        const std::string& error, std::string reason) {
-                                   return make_dead_letter(e, group, attempts, first, error, std::move(reason));
-                                 },
-                                 nullptr, nullptr});
+        settings_, GroupServices{settings_, topology_, *publisher_, metrics(), decode_options(), nullptr, nullptr, nullptr});
     dead_letters_ = std::make_unique<DeadLetterQueues>(settings_, topology_, *publisher_, decode_options());
   }
 
@@ -49,11 +47,14 @@ class RabbitBus final : public EventBus {
   bool flush(std::chrono::milliseconds timeout) override {
     if (closed_.load()) return true;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    Consumer::Watch watch(*consumer_);
     while (true) {
       if (!publisher_->wait_idle(deadline)) return false;
+      const std::uint64_t seen = watch.changes();  // before asking: a change meanwhile is not missed
       if (consumer_->drained() && publisher_->outstanding() == 0) return true;
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(flush_poll);
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return false;
+      watch.wait(seen, std::min(deadline, now + flush_recheck));
     }
   }
 

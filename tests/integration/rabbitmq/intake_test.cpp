@@ -29,15 +29,7 @@ struct Services {
                          publisher,
                          metrics,
                          DecodeOptions{},
-                         [](const Envelope& e, const std::string& group, int attempts, Timestamp, const std::string&,
-                            std::string reason) {
-                           DeadLetter d;
-                           d.event = e;
-                           d.group = group;
-                           d.attempts = attempts;
-                           d.reason = std::move(reason);
-                           return d;
-                         },
+                         [] {},
                          [] {},
                          [] {}};
 };

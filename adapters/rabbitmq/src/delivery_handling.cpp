@@ -1,0 +1,243 @@
+// What becomes of each delivery: decoded, handed to a member's handler, and
+// core's verdict carried out (ack, a copy to a delay queue, a copy to the
+// dead-letter queue), the copies published without a worker waiting.
+
+#include <algorithm>
+#include <optional>
+
+#include "group.hpp"
+#include "herald/codec.hpp"
+#include "herald/ext/delivery.hpp"
+
+namespace herald::rabbitmq {
+
+namespace {
+
+thread_local const Member* current_member = nullptr;
+
+// A member's handler counted as running for as long as this lives, so that
+// Subscription::cancel() waits for it. Claimed before checking `active`
+// (both seq_cst): either cancel sees the count, or this sees the cancel.
+class Claim {
+ public:
+  explicit Claim(std::shared_ptr<Member> m) : member_(std::move(m)) {
+    member_->running.fetch_add(1);
+    if (!member_->active.load()) release();
+  }
+  ~Claim() { release(); }
+  Claim(const Claim&) = delete;
+  Claim& operator=(const Claim&) = delete;
+  explicit operator bool() const noexcept { return member_ != nullptr; }
+  Member& operator*() const noexcept { return *member_; }
+  Member* get() const noexcept { return member_.get(); }
+
+ private:
+  void release() {
+    if (!member_) return;
+    if (member_->running.fetch_sub(1) <= 2 && !member_->active.load()) {
+      std::lock_guard lock(member_->mutex);
+      member_->idle.notify_all();
+    }
+    member_.reset();
+  }
+  std::shared_ptr<Member> member_;
+};
+
+}  // namespace
+
+const Member* running_member() noexcept { return current_member; }
+
+std::vector<std::string> Group::retry_queues() const {
+  std::lock_guard lock(retry_mutex_);
+  return {retry_queues_.begin(), retry_queues_.end()};
+}
+
+void Group::ack(const Job& job) {
+  settle(job.generation, job.lane, job.delivery.delivery_tag, job.delivery.properties.message_id, false);
+}
+
+void Group::settle(std::uint64_t generation, int lane, std::uint64_t tag, std::string_view message_id, bool requeue) {
+  finished(lane, message_id);
+  const bool full = acks_.add(Ack{generation, lane, tag, requeue});
+  // Otherwise they go with a later batch, after ack_delay at the latest, or
+  // when a worker out of work sees the broker waiting for them.
+  if (full || requeue) services_.wake_io();
+}
+
+void Group::acks_waiting() {
+  // If the broker waits for acks to send more, they go now; otherwise within ack_delay.
+  if (acks_due())
+    services_.wake_io();
+  else if (has_acks())
+    services_.nudge_io();
+  services_.progressed();
+}
+
+// The worker goes on at once; the original is settled when the broker has
+// answered for the copy, on the publisher's I/O thread. Copies leave in the
+// order they are handed over (one publisher, one channel), so the next event
+// of the key, which may start now, cannot get its copy ahead of this one.
+void Group::move(Job& job, OutMessage message) {
+  {
+    std::lock_guard lock(moves_mutex_);
+    ++moving_;
+  }
+  struct Original {
+    std::uint64_t generation;
+    int lane;
+    std::uint64_t tag;
+    std::string message_id;
+  };
+  Original original{job.generation, job.lane, job.delivery.delivery_tag, std::move(job.delivery.properties.message_id)};
+  auto settle_original = [this](const Original& o, bool confirmed) {
+    // Not stored elsewhere: the original goes back to the queue and comes
+    // again (redelivered, so counted).
+    settle(o.generation, o.lane, o.tag, o.message_id, !confirmed);
+    acks_waiting();
+    std::lock_guard lock(moves_mutex_);
+    if (--moving_ == 0) moves_done_.notify_all();  // under the lock: ~Group may follow at once
+  };
+  try {
+    std::vector<OutMessage> one;
+    one.push_back(std::move(message));
+    services_.publisher.publish_async(std::move(one), services_.settings.options.publish_timeout,
+                                      [settle_original, original](bool confirmed) { settle_original(original, confirmed); });
+  } catch (const std::exception&) {
+    settle_original(original, false);  // never handed over (out of memory)
+  }
+}
+
+std::size_t Group::moving() const {
+  std::lock_guard lock(moves_mutex_);
+  return moving_;
+}
+
+void Group::wait_for_moves() {
+  std::unique_lock lock(moves_mutex_);
+  moves_done_.wait(lock, [&] { return moving_ == 0; });
+}
+
+void Group::dead_letter(Job& job, const DeadLetter& letter) {
+  auto props = std::make_shared<Properties>(job.delivery.properties);
+  strip_bookkeeping(props->headers);
+  props->expiration.clear();
+  for (const auto& [k, v] : letter.to_headers()) props->headers.set(k, v);
+  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props),
+                                 services_.topology.dead_letter_decl(queue_), Topology::dead_letter_queue(queue_)));
+}
+
+void Group::retry(Job& job, const DeliveryState& state, std::chrono::milliseconds delay) {
+  auto props = std::make_shared<Properties>(job.delivery.properties);
+  write_delivery_state(props->headers, state);
+  props->expiration = std::to_string(delay.count());
+  auto decl = services_.topology.retry_decl(queue_, state.attempts);
+  {
+    std::lock_guard lock(retry_mutex_);
+    retry_queues_.insert(decl->name);
+  }
+  std::string name = decl->name;
+  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props), std::move(decl), std::move(name)));
+}
+
+void Group::redeliver_later(Job& job, const DeliveryState& state) {
+  auto props = std::make_shared<Properties>(job.delivery.properties);
+  write_delivery_state(props->headers, state);
+  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props),
+                                 services_.topology.redelivered_decl(queue_), Topology::redelivered_queue(queue_)));
+}
+
+bool Group::handle(Job& job) {
+  if (job.generation != generation_.load()) return true;  // its channel is gone: the broker redelivers it
+  // Taken while the group closes: neither run nor dropped. It stays unacked
+  // and runs if the group reopens; otherwise the channel closes and the
+  // broker redelivers it.
+  if (closing_.load()) return false;
+  handle_delivery(job);
+  return true;
+}
+
+void Group::handle_delivery(Job& job) {
+  const Delivery& d = job.delivery;
+
+  Envelope event;
+  try {
+    event = decode(d.body, services_.decode);
+  } catch (const std::exception& e) {
+    Envelope stub;  // names the routing key, for the metrics and the record
+    stub.type = d.routing_key;
+    DeliveryState state;
+    const Verdict v =
+        refuse(DeadLetterReason::decode_error, state, services_.metrics.consumer(stub.type, name_), e.what());
+    DeadLetter letter = dead_letter_for(stub, name_, state, v.reason);
+    letter.event = Envelope{};
+    letter.raw_body = d.body;
+    dead_letter(job, letter);
+    return;
+  }
+
+  std::optional<Claim> member;
+  for (int tries = 0; tries < 8 && !(member && *member); ++tries) {
+    auto m = pick(event.type);
+    if (!m) break;
+    member.emplace(std::move(m));  // fails when its subscription was cancelled meanwhile
+  }
+  if (!member || !*member) {
+    DeliveryState state;
+    const Verdict v = refuse(DeadLetterReason::no_subscriber, state, services_.metrics.consumer(event.type, name_),
+                             "no active subscription of group '" + name_ + "' accepts type '" + event.type + "'");
+    dead_letter(job, dead_letter_for(event, name_, state, v.reason));
+    return;
+  }
+  const RetryPolicy policy = (**member).retry;  // a copy: the member may go once its handler returned
+
+  // What earlier deliveries left: failed runs, and deliveries that ended
+  // without an outcome (a crash, a lost connection). Both count towards the
+  // policy's cap, so a poison message cannot loop. Anyone can publish these
+  // headers: a count beyond the budget counts the whole budget, so no
+  // foreign value asks for delay queues the policy never uses.
+  DeliveryState state = read_delivery_state(d.properties.headers);
+  state.attempts = std::min(state.attempts, policy.max_attempts);
+  state.redeliveries = std::min(state.redeliveries, policy.max_attempts);
+  if (d.redelivered && state.redeliveries < policy.max_attempts) ++state.redeliveries;
+
+  if (exhausted(policy, state)) {
+    const std::string why = "delivered " + std::to_string(state.redeliveries) +
+                            " time(s) without an outcome (the consumer crashed or lost its connection)";
+    const Verdict v = refuse(DeadLetterReason::max_attempts, state, services_.metrics.consumer(event.type, name_),
+                             state.last_error.empty() ? why : state.last_error + "; then " + why);
+    dead_letter(job, dead_letter_for(event, name_, state, v.reason));
+    return;
+  }
+  if (d.redelivered && !lost_here(job)) {
+    // The broker does not count for us (and would count every message the
+    // crashed consumer had prefetched): record the redelivery in a copy that
+    // waits in the redelivered queue, handled there one at a time.
+    redeliver_later(job, state);
+    return;
+  }
+
+  const Member* previous = current_member;
+  current_member = member->get();
+  Attempt result = (**member).invoke(event);
+  current_member = previous;
+  member.reset();  // the handler has returned: cancel() need not wait for the rest
+
+  if (result.ok) {  // what decide() says, without looking the counters up on the hot path
+    ack(job);
+    return;
+  }
+  const Verdict v = decide(policy, state, result, services_.metrics.consumer(event.type, name_));
+  switch (v.kind) {
+    case Verdict::Kind::ack:
+      ack(job);
+      return;
+    case Verdict::Kind::retry:
+      retry(job, state, v.delay);
+      return;
+    case Verdict::Kind::dead_letter:
+      dead_letter(job, dead_letter_for(event, name_, state, v.reason));
+      return;
+  }
+}
+
+}  // namespace herald::rabbitmq
