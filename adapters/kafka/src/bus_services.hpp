@@ -39,14 +39,8 @@ struct BusServices {
   const DecodeOptions decode;
   std::shared_ptr<Scheduler> scheduler;
 
-  /// EventBus::make_dead_letter (counts the metric).
-  std::function<DeadLetter(const Envelope&, const std::string& group, int attempts, Timestamp first_failure,
-                           const std::string& last_error, std::string reason)>
-      make_dead_letter;
-  /// Counts a dead letter made without make_dead_letter.
-  std::function<void(const std::string& type, const std::string& group)> count_dead_letter;
-  /// Counts a scheduled retry.
-  std::function<void(const std::string& type, const std::string& group)> count_retry;
+  /// The bus's metrics: the delivery core counts retries and dead letters in them.
+  Metrics* metrics = nullptr;
   /// Called after this bus created topics, so pattern subscriptions see them now.
   std::function<void()> topics_created;
   /// Runs `work` on a thread the bus owns and joins at close (teardown that

@@ -8,7 +8,6 @@
 #include "herald/errors.hpp"
 #include "dead_letter_topics.hpp"
 #include "offset_window.hpp"
-#include "retry_state.hpp"
 
 namespace herald::kafka {
 
@@ -25,6 +24,11 @@ constexpr std::chrono::milliseconds backpressure_poll_wait{5};
 // pauses its partitions and polls again (for the group's sake).
 constexpr std::chrono::milliseconds backpressure_patience{100};
 constexpr std::chrono::seconds produce_retry_delay{1};
+
+std::int64_t epoch_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
@@ -101,14 +105,10 @@ struct GroupMember::Item {
   bool decoded = false;
   Envelope event;
   std::string decode_error;  // set: the record could not be decoded
-  int attempts = 0;   // handler runs, counting earlier deliveries (retry topic)
+  // Failed runs so far (counting earlier deliveries, from a retry topic's
+  // headers), when the record may run again, and where it first arrived.
+  DeliveryState state;
   int runs_here = 0;  // handler runs of this delivery
-  Timestamp first_failure{};
-  std::string last_error;
-  std::int64_t not_before_ms = 0;
-  std::string origin_topic;
-  int origin_partition = -1;
-  std::int64_t origin_offset = -1;
   bool counted = false;     // in its partition's pending count
   bool handed_off = false;  // a produce report finishes it, not this object
 };
@@ -118,8 +118,9 @@ struct GroupMember::Item {
 struct GroupMember::Fallback {
   std::string topic;  // the dead-letter topic
   std::string key;
-  Envelope event;     // its attributes, no data; empty id for a record that was not decoded
-  DeadLetter letter;  // the record's story so far (reason, attempts, errors, origin)
+  Envelope event;       // its attributes, no data; empty id for a record that was not decoded
+  std::string type;     // the event's type, for the metrics (also when `event` is left empty)
+  DeliveryState state;  // the record's story so far (attempts, errors, origin)
   bool counted = false;  // the dead letter is in the metrics already
 };
 
@@ -369,23 +370,19 @@ bool GroupMember::decode(Item& item) {
     if (hits.empty()) return false;  // not for this subscription
   }
 
-  std::optional<RetryState> retry;
-  if (partition.retry_topic) retry = RetryState::from_headers(headers);
-  if (retry) {
-    item.attempts = retry->attempts;
-    item.first_failure = retry->first_failure;
-    item.last_error = retry->last_error;
-    item.not_before_ms = retry->not_before_ms;
-  }
-  if (retry && !retry->origin_topic.empty()) {
-    item.origin_topic = retry->origin_topic;
-    item.origin_partition = retry->origin_partition;
-    item.origin_offset = retry->origin_offset;
-  } else {
-    item.origin_topic = partition.retry_topic && !item.event.type.empty() ? bus_->naming.event_topic(item.event.type)
-                                                                          : partition.topic;
-    item.origin_partition = partition.id;
-    item.origin_offset = item.offset;
+  // Only herald writes retry topics; on an event topic such headers would
+  // be someone else's.
+  if (partition.retry_topic)
+    item.state = DeliveryState::read_headers([&](std::string_view name) -> std::optional<std::string> {
+      if (const HeaderView* h = find_header(headers, name)) return std::string(h->value);
+      return std::nullopt;
+    });
+  if (item.state.origin_topic.empty()) {
+    item.state.origin_topic = partition.retry_topic && !item.event.type.empty()
+                                  ? bus_->naming.event_topic(item.event.type)
+                                  : partition.topic;
+    item.state.origin_partition = partition.id;
+    item.state.origin_offset = item.offset;
   }
   return true;
 }
@@ -643,43 +640,51 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
     return Outcome::done;
   }
 
-  if (item->not_before_ms > 0) {
-    std::int64_t wait = item->not_before_ms - epoch_ms_now();
-    item->not_before_ms = 0;
+  if (item->state.not_before_ms > 0) {
+    std::int64_t wait = item->state.not_before_ms - epoch_ms_now();
+    item->state.not_before_ms = 0;
     if (wait > 0) {
       wait_then_resume(lane, *item, std::chrono::milliseconds(wait));
       return Outcome::waiting;
     }
   }
+  // Verdicts reached without running the handler.
   if (!item->decode_error.empty()) {
-    item->last_error = item->decode_error;
-    dead_letter(item, dead_letter_reason_decode);
+    refuse(DeadLetterReason::decode_error, item->state, counters(item->event.type), item->decode_error);
+    dead_letter(item, DeadLetterReason::decode_error);
+    return Outcome::done;
+  }
+  if (exhausted(spec_.retry, item->state)) {  // from a retry topic, under a policy lowered since
+    refuse(DeadLetterReason::max_attempts, item->state, counters(item->event.type));
+    dead_letter(item, DeadLetterReason::max_attempts);
     return Outcome::done;
   }
 
   running_member = this;
   Attempt result = invoke_(item->event);
   running_member = nullptr;
-  ++item->attempts;
   ++item->runs_here;
-  if (result.ok) {
-    finish();
-    return Outcome::done;
+  const Verdict verdict = decide(spec_.retry, item->state, result, counters(item->event.type));
+  switch (verdict.kind) {
+    case Verdict::Kind::ack:
+      finish();
+      return Outcome::done;
+    case Verdict::Kind::dead_letter:
+      dead_letter(item, verdict.reason);
+      return Outcome::done;
+    case Verdict::Kind::retry:
+      break;
   }
-  if (item->first_failure.time_since_epoch().count() == 0) item->first_failure = now_micros();
-  item->last_error = std::move(result.error);
-  if (!spec_.retry.should_retry(item->attempts)) {
-    dead_letter(item, dead_letter_reason_max_attempts);
-    return Outcome::done;
-  }
-  bus_->count_retry(item->event.type, spec_.group);
-  auto delay = spec_.retry.delay_after(item->attempts);
   if (bus_->options.retry_topic && item->runs_here >= bus_->options.in_process_attempts) {
-    move_to_retry_topic(item, delay);
+    move_to_retry_topic(item, verdict.delay);
     return Outcome::done;
   }
-  wait_then_resume(lane, *item, delay);
+  wait_then_resume(lane, *item, verdict.delay);
   return Outcome::waiting;
+}
+
+ConsumerCounters& GroupMember::counters(const std::string& type) const {
+  return bus_->metrics->consumer(type, spec_.group);
 }
 
 void GroupMember::wait_then_resume(std::size_t lane, Item& item, std::chrono::milliseconds delay) {
@@ -719,7 +724,7 @@ void copy_raw(const rd_kafka_message_t& m, OutRecord& record) {
   if (m.key) record.key.assign(static_cast<const char*>(m.key), m.key_len);
   if (m.payload) record.value.assign(static_cast<const char*>(m.payload), m.len);
   for (const auto& h : read_headers(&m))
-    if (h.name.substr(0, 9) != "x-herald-") record.headers.emplace_back(std::string(h.name), std::string(h.value));
+    if (!DeliveryState::is_bookkeeping(h.name)) record.headers.emplace_back(std::string(h.name), std::string(h.value));
 }
 
 }  // namespace
@@ -733,35 +738,30 @@ bool GroupMember::encode(Item& item, OutRecord& record) {
     // not UTF-8 for structured mode, data_base64 that is not base64 for
     // binary mode): it travels on as its bytes, like an undecodable one.
     item.decode_error = std::string("the event cannot be encoded again for the retry or dead-letter topic: ") + ex.what();
-    if (!item.last_error.empty()) item.decode_error += " (the handler failed with: " + item.last_error + ")";
-    item.last_error = item.decode_error;
+    if (!item.state.last_error.empty()) item.decode_error += " (the handler failed with: " + item.state.last_error + ")";
+    item.state.last_error = item.decode_error;
     return false;
   }
 }
 
-void GroupMember::dead_letter(ItemPtr& item, std::string reason) {
+void GroupMember::dead_letter(ItemPtr& item, DeadLetterReason reason) {
   auto record = std::make_shared<OutRecord>();
-  if (item->decode_error.empty() && !encode(*item, *record)) reason = dead_letter_reason_decode;
-  if (!item->decode_error.empty()) copy_raw(*item->message, *record);
-  DeadLetter d = bus_->make_dead_letter(item->event, spec_.group, item->attempts, item->first_failure,
-                                        item->last_error, std::move(reason));
-  if (d.first_failure.time_since_epoch().count() == 0) d.first_failure = d.last_failure;
-  d.topic = item->origin_topic;
-  d.partition = item->origin_partition;
-  d.offset = item->origin_offset;
+  // Counted already: a record that cannot be written again changes only the reason.
+  if (item->decode_error.empty() && !encode(*item, *record)) reason = DeadLetterReason::decode_error;
+  const bool decoded = item->decode_error.empty();
+  if (!decoded) copy_raw(*item->message, *record);
+  // The record holds the event now: the letter keeps its attributes only.
+  Envelope attributes = std::move(item->event);
+  attributes.data = std::string();
+  DeadLetter d = dead_letter_for(attributes, spec_.group, item->state, reason);
   for (auto& [name, value] : d.to_headers()) record->headers.emplace_back(name, std::move(value));
-  std::string topic = bus_->naming.dlq_topic(bus_->naming.is_event_topic(item->origin_topic)
-                                                 ? item->origin_topic
-                                                 : bus_->naming.event_topic(item->event.type.empty() ? "unknown" : item->event.type));
+  std::string topic = dlq_topic_for(*item, attributes.type);
   auto fallback = std::make_shared<Fallback>();
   fallback->topic = topic;
   fallback->key = record->key;
-  // The item is done with after this: its event (without data, which the
-  // record holds already) moves to the fallback rather than being copied.
-  if (item->decode_error.empty()) fallback->event = std::move(item->event);
-  fallback->event.data = std::string();
-  d.event = Envelope();
-  fallback->letter = std::move(d);
+  fallback->type = attributes.type;
+  if (decoded) fallback->event = std::move(attributes);
+  fallback->state = std::move(item->state);
   fallback->counted = true;
   ensure_topic(topic);
   produce_reliably(topic, std::move(record), item, std::move(fallback));
@@ -769,36 +769,36 @@ void GroupMember::dead_letter(ItemPtr& item, std::string reason) {
 
 void GroupMember::move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds delay) {
   auto record = std::make_shared<OutRecord>();
-  if (!encode(*item, *record)) return dead_letter(item, dead_letter_reason_decode);
-  RetryState s;
-  s.attempts = item->attempts;
-  s.first_failure = item->first_failure;
-  s.last_error = item->last_error;
-  s.not_before_ms = epoch_ms_now() + delay.count();
-  s.origin_topic = item->origin_topic;
-  s.origin_partition = item->origin_partition;
-  s.origin_offset = item->origin_offset;
-  s.append_headers(*record);
-  std::string event_topic =
-      bus_->naming.is_event_topic(item->origin_topic) ? item->origin_topic : bus_->naming.event_topic(item->event.type);
+  if (!encode(*item, *record)) {
+    // Not retried after all: dead-lettered as it arrived.
+    refuse(DeadLetterReason::decode_error, item->state, counters(item->event.type));
+    return dead_letter(item, DeadLetterReason::decode_error);
+  }
+  item->state.not_before_ms = epoch_ms_now() + delay.count();
+  item->state.write_headers(
+      [&](std::string_view name, std::string value) { record->headers.emplace_back(std::string(name), std::move(value)); });
+  item->state.not_before_ms = 0;
+  const std::string event_topic = event_topic_for(*item, item->event.type);
   std::string topic = bus_->naming.retry_topic(event_topic, group_id_);
 
   auto fallback = std::make_shared<Fallback>();
   fallback->topic = bus_->naming.dlq_topic(event_topic);
   fallback->key = record->key;
-  DeadLetter& d = fallback->letter;
-  d.group = spec_.group;
-  d.attempts = item->attempts;
-  d.first_failure = item->first_failure;
-  d.last_error = item->last_error;
-  d.routing_key = item->event.type;
-  d.topic = item->origin_topic;
-  d.partition = item->origin_partition;
-  d.offset = item->origin_offset;
-  fallback->event = std::move(item->event);  // as in dead_letter
+  fallback->type = item->event.type;
+  fallback->event = std::move(item->event);  // the record holds the data
   fallback->event.data = std::string();
+  fallback->state = std::move(item->state);
   ensure_topic(topic);
   produce_reliably(topic, std::move(record), item, std::move(fallback));
+}
+
+std::string GroupMember::event_topic_for(const Item& item, const std::string& type) const {
+  const std::string& origin = item.state.origin_topic;
+  return bus_->naming.is_event_topic(origin) ? origin : bus_->naming.event_topic(type.empty() ? "unknown" : type);
+}
+
+std::string GroupMember::dlq_topic_for(const Item& item, const std::string& type) const {
+  return bus_->naming.dlq_topic(event_topic_for(item, type));
 }
 
 void GroupMember::produce_reliably(const std::string& topic, std::shared_ptr<const OutRecord> record, ItemPtr& item,
@@ -864,10 +864,10 @@ void GroupMember::retry_produce(std::string topic, std::shared_ptr<const OutReco
 
 void GroupMember::refused(const std::string& topic, const std::string& why, PartitionPtr partition, std::int64_t offset,
                           std::shared_ptr<const Fallback> fallback, bool last_resort) {
-  const DeadLetter& was = fallback->letter;
+  const DeliveryState& was = fallback->state;
   const std::string what = (fallback->event.id.empty() ? std::string("a record") : "event '" + fallback->event.id + "'") +
-                           " (from '" + was.topic + "' partition " + std::to_string(was.partition) + " offset " +
-                           std::to_string(was.offset) + ")";
+                           " (from '" + was.origin_topic + "' partition " + std::to_string(was.origin_partition) +
+                           " offset " + std::to_string(was.origin_offset) + ")";
   if (last_resort) {
     log(rd_kafka_name(rk_.get()), "PRODUCE",
         "group '" + group_id_ + "': '" + topic + "' refuses the dead letter of " + what + " for good (" + why +
@@ -883,13 +883,14 @@ void GroupMember::refused(const std::string& topic, const std::string& why, Part
   log(rd_kafka_name(rk_.get()), "PRODUCE",
       "group '" + group_id_ + "': '" + topic + "' refuses " + what + " for good (" + why +
           "); writing its dead letter without the data to '" + fallback->topic + "'");
-  DeadLetter d = was;
-  d.reason = dead_letter_reason_forward;
-  d.last_failure = now_micros();
-  if (d.first_failure.time_since_epoch().count() == 0) d.first_failure = d.last_failure;
+  DeliveryState state = was;
   // The cause first: the header keeps 4096 bytes.
-  d.last_error = "not written to '" + topic + "': " + why + "; dead-lettered without its data after: " + was.last_error;
-  if (!fallback->counted) bus_->count_dead_letter(fallback->event.type, spec_.group);
+  std::string error = "not written to '" + topic + "': " + why + "; dead-lettered without its data after: " + was.last_error;
+  // A record on its way to the retry topic becomes a dead letter only now.
+  if (fallback->counted) state.last_error = std::move(error);
+  else refuse(DeadLetterReason::forward_error, state, counters(fallback->type), std::move(error));
+  DeadLetter d = dead_letter_for(fallback->event, spec_.group, state, DeadLetterReason::forward_error);
+  d.routing_key = fallback->type;
 
   auto record = std::make_shared<OutRecord>();
   if (!fallback->event.id.empty()) {

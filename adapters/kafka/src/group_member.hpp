@@ -45,6 +45,7 @@
 #include "bus_services.hpp"
 #include "group_claim.hpp"
 #include "herald/bus.hpp"
+#include "herald/ext/delivery.hpp"
 #include "herald/pattern.hpp"
 #include "lanes.hpp"
 
@@ -116,7 +117,7 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   void run_lane(std::size_t lane, LaneTask& task);
   Outcome attempt(std::size_t lane, ItemPtr& item);
   void wait_then_resume(std::size_t lane, Item& item, std::chrono::milliseconds delay);
-  void dead_letter(ItemPtr& item, std::string reason);
+  void dead_letter(ItemPtr& item, DeadLetterReason reason);
   void move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds delay);
   /// Fills `record` with the item's event; false (the item now carries a
   /// decode error) when the event cannot be encoded in the bus's mode.
@@ -129,7 +130,11 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   void refused(const std::string& topic, const std::string& why, PartitionPtr partition, std::int64_t offset,
                std::shared_ptr<const Fallback> fallback, bool last_resort);
   void ensure_topic(const std::string& topic);
+  /// The event topic a record belongs to (where it first arrived, or its type's).
+  std::string event_topic_for(const Item& item, const std::string& type) const;
+  std::string dlq_topic_for(const Item& item, const std::string& type) const;
   std::size_t lane_for(std::string_view key) const;
+  ConsumerCounters& counters(const std::string& type) const;
 
   std::shared_ptr<BusServices> bus_;
   const SubscribeSpec spec_;

@@ -38,16 +38,7 @@ class KafkaBus final : public EventBus {
         services_(std::make_shared<BusServices>(std::move(options), config.decode,
                                                 config.scheduler ? config.scheduler : make_system_scheduler())),
         dead_letters_(*services_) {
-    services_->make_dead_letter = [this](const Envelope& e, const std::string& group, int attempts, Timestamp first,
-                                         const std::string& error, std::string reason) {
-      return make_dead_letter(e, group, attempts, first, error, std::move(reason));
-    };
-    services_->count_retry = [this](const std::string& type, const std::string& group) {
-      metrics().consumer(type, group).retried.fetch_add(1, std::memory_order_relaxed);
-    };
-    services_->count_dead_letter = [this](const std::string& type, const std::string& group) {
-      metrics().consumer(type, group).dead_lettered.fetch_add(1, std::memory_order_relaxed);
-    };
+    services_->metrics = &metrics();
     std::weak_ptr<Members> weak = members_;
     services_->topics_created = [weak] {
       if (auto members = weak.lock())
