@@ -230,7 +230,7 @@ std::size_t DeadLetterTopics::replay(const std::string& group, const std::option
     topics.push_back(topic);
     records.emplace_back(std::move(topic), std::move(record));
   }
-  if (!bus_.admin.ensure(topics).empty() && bus_.topics_created) bus_.topics_created();
+  if (!bus_.admin.ensure(topics).empty()) bus_.creator.announce();
   for (const auto& [topic, record] : records) {
     delivery.expect(1);
     try {

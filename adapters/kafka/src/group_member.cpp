@@ -18,8 +18,9 @@ namespace {
 thread_local const GroupMember* running_member = nullptr;
 
 constexpr std::size_t poll_batch = 1000;
-constexpr std::chrono::milliseconds poll_wait{100};
-constexpr std::chrono::milliseconds backpressure_poll_wait{5};
+// librdkafka's poll takes an int of milliseconds; a long commit interval is
+// waited for in several polls.
+constexpr std::chrono::milliseconds max_poll_wait{10'000};
 // How long full lanes may keep the poll thread waiting before the member
 // pauses its partitions and polls again (for the group's sake).
 constexpr std::chrono::milliseconds backpressure_patience{100};
@@ -39,9 +40,26 @@ struct GroupMember::Tracker {
   bool draining = false;              // someone waits on `drained` (guarded by mutex)
   std::atomic<std::size_t> in_flight{0};  // records taken and not finished or dropped
 
+  // Back-pressure: the poll thread waits for in_flight to fall to low_water,
+  // and records settling wake it then (never a wake-up per record otherwise).
+  std::size_t low_water = 0;
+  std::atomic<bool> want_room{false};
+  std::mutex room_mutex;
+  std::condition_variable room;
+  rd_kafka_queue_t* wake = nullptr;  // guarded by room_mutex: ends the poll thread's poll
+
   // With mutex held: one pending record of a partition is settled.
   void release(int& pending) {
     if (--pending == 0 && draining) drained.notify_all();
+  }
+  /// A record is finished or dropped.
+  void settled() {
+    if (in_flight.fetch_sub(1) - 1 <= low_water && want_room.load()) wake_poller();
+  }
+  void wake_poller() {
+    std::lock_guard lock(room_mutex);
+    room.notify_all();
+    if (wake) rd_kafka_queue_yield(wake);
   }
 };
 
@@ -80,7 +98,7 @@ struct GroupMember::Item {
       std::lock_guard lock(partition->tracker->mutex);
       partition->tracker->release(partition->pending);
     }
-    if (!handed_off) partition->tracker->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    if (!handed_off) partition->tracker->settled();
   }
   // With tracker->mutex held: the record is (no longer) pending.
   void count() {
@@ -149,12 +167,14 @@ std::shared_ptr<GroupMember> GroupMember::start(std::shared_ptr<BusServices> bus
                                                 Invoker invoke) {
   auto m = std::make_shared<GroupMember>(PassKey{}, std::move(bus), spec, std::move(invoke));
   const auto& options = m->bus_->options;
-  // The retry topic is part of the subscription: created now, its first use
-  // does not rebalance the group. The dead-letter topic waits for its first
-  // letter (nobody subscribes to it), and so does the retry topic of a
-  // pattern subscription (it cannot know its families yet).
+  // Every topic the subscription may write to is made now, in one round
+  // trip, so no lane waits for the broker's admin: the retry topic (part of
+  // the subscription: its first use does not rebalance the group) and the
+  // dead-letter topic. A subscription to every family cannot know its
+  // families yet: their retry and dead-letter topics are made by the bus's
+  // topic creator when first needed.
   if (!m->selection_.event_topic.empty()) {
-    std::vector<std::string> topics{m->selection_.event_topic};
+    std::vector<std::string> topics{m->selection_.event_topic, m->bus_->naming.dlq_topic(m->selection_.event_topic)};
     if (options.retry_topic) topics.push_back(m->bus_->naming.retry_topic(m->selection_.event_topic, m->group_id_));
     m->bus_->admin.ensure(topics);
   }
@@ -165,6 +185,11 @@ std::shared_ptr<GroupMember> GroupMember::start(std::shared_ptr<BusServices> bus
   m->rk_ = make_client(RD_KAFKA_CONSUMER, std::move(conf), m->redactor());
   rd_kafka_poll_set_consumer(m->rk_.get());
   m->queue_.reset(rd_kafka_queue_get_consumer(m->rk_.get()));
+  m->tracker_->low_water = options.max_in_flight / 2;
+  {
+    std::lock_guard lock(m->tracker_->room_mutex);
+    m->tracker_->wake = m->queue_.get();
+  }
 
   const std::size_t lanes = static_cast<std::size_t>(std::max(1, spec.concurrency));
   m->parked_.resize(lanes);
@@ -237,7 +262,7 @@ void GroupMember::teardown() {
   torn_down_ = true;
   stopping_.store(true);
   stop_polling_.store(true);
-  if (queue_) rd_kafka_queue_yield(queue_.get());
+  tracker_->wake_poller();
   if (poller_.joinable()) poller_.join();
   if (lanes_) lanes_->stop();  // running handlers return, queued records are dropped
   for (auto& lane : parked_) lane.clear();
@@ -249,6 +274,11 @@ void GroupMember::teardown() {
   // Dead letters and retries still being written finish, then the handled
   // offsets are committed and the group hears that we leave.
   release_partitions(true);
+  {
+    // Forwarded records still settling must not wake a queue that is gone.
+    std::lock_guard room_lock(tracker_->room_mutex);
+    tracker_->wake = nullptr;
+  }
   std::unique_lock lock(client_mutex_);
   rd_kafka_assign(rk_.get(), nullptr);
   rd_kafka_consumer_close(rk_.get());
@@ -277,23 +307,33 @@ void GroupMember::poll_loop() {
     // rebalances are served and the group does not evict a member that is
     // only busy.
     const std::size_t limit = bus_->options.max_in_flight;
+    Tracker& t = *tracker_;
     if (backpressure_) {
-      if (tracker_->in_flight.load(std::memory_order_acquire) <= limit / 2) {
+      if (t.in_flight.load() <= t.low_water) {
         backpressure_ = false;
+        t.want_room.store(false);
         apply_pauses();
       }
-    } else if (tracker_->in_flight.load(std::memory_order_acquire) >= limit) {
-      const auto until = std::chrono::steady_clock::now() + backpressure_patience;
-      while (!stop_polling_.load() && tracker_->in_flight.load() > limit / 2 && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      if (tracker_->in_flight.load() > limit / 2) {
+    } else if (t.in_flight.load() >= limit) {
+      t.want_room.store(true);
+      {
+        std::unique_lock lock(t.room_mutex);
+        t.room.wait_for(lock, backpressure_patience,
+                        [&] { return stop_polling_.load() || t.in_flight.load() <= t.low_water; });
+      }
+      if (t.in_flight.load() > t.low_water) {
+        // Paused: the record that brings in_flight down to low_water ends the poll below.
         backpressure_ = true;
         apply_pauses();
+      } else {
+        t.want_room.store(false);
       }
     }
-    // While paused, look again soon for the lanes to drain: no wake-up per record.
-    auto wait = backpressure_ ? backpressure_poll_wait
-                              : std::min<std::chrono::milliseconds>(poll_wait, bus_->options.commit_interval);
+    // Everything else that needs this thread ends the poll (stop, pauses,
+    // commit_soon, room under back-pressure): only the commit interval is a timer.
+    auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               last_commit + bus_->options.commit_interval - std::chrono::steady_clock::now()),
+                           std::chrono::milliseconds(0), max_poll_wait);
     rd_kafka_message_t* raw = rd_kafka_consumer_poll(rk_.get(), static_cast<int>(wait.count()));
     std::size_t n = 0;
     while (raw) {
@@ -701,18 +741,6 @@ void GroupMember::wait_then_resume(std::size_t lane, Item& item, std::chrono::mi
   });
 }
 
-void GroupMember::ensure_topic(const std::string& topic) {
-  try {
-    if (!bus_->admin.ensure({topic}).empty()) {
-      refresh_topics();
-      if (bus_->topics_created) bus_->topics_created();
-    }
-  } catch (const std::exception& ex) {
-    // The produce below fails too and is tried again; say why once here.
-    log(rd_kafka_name(rk_.get()), "TOPIC", ex.what());
-  }
-}
-
 namespace {
 
 // The record as it arrived, for a dead letter: herald's own retry and
@@ -763,7 +791,6 @@ void GroupMember::dead_letter(ItemPtr& item, DeadLetterReason reason) {
   if (decoded) fallback->event = std::move(attributes);
   fallback->state = std::move(item->state);
   fallback->counted = true;
-  ensure_topic(topic);
   produce_reliably(topic, std::move(record), item, std::move(fallback));
 }
 
@@ -788,7 +815,6 @@ void GroupMember::move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds d
   fallback->event = std::move(item->event);  // the record holds the data
   fallback->event.data = std::string();
   fallback->state = std::move(item->state);
-  ensure_topic(topic);
   produce_reliably(topic, std::move(record), item, std::move(fallback));
 }
 
@@ -811,12 +837,33 @@ void GroupMember::produce_reliably(const std::string& topic, std::shared_ptr<con
 
 void GroupMember::retry_produce(std::string topic, std::shared_ptr<const OutRecord> record, PartitionPtr partition,
                                 std::int64_t offset, std::shared_ptr<const Fallback> fallback, bool last_resort) {
+  if (bus_->creator.ready(topic)) return produce_now(std::move(topic), std::move(record), std::move(partition), offset,
+                                                     std::move(fallback), last_resort);
+  // A topic not made yet: the creator's thread makes it, and the lane goes on.
+  std::weak_ptr<GroupMember> weak = weak_from_this();
+  bus_->creator.when_ready(topic, [weak, topic, record, partition, offset, fallback, last_resort](const std::string& error) {
+    auto self = weak.lock();
+    if (!self || (self->stopping_.load() && error == TopicCreator::closing)) {
+      // Uncommitted: the next owner handles it again.
+      std::lock_guard lock(partition->tracker->mutex);
+      partition->tracker->release(partition->pending);
+      partition->tracker->settled();
+      return;
+    }
+    // When it could not be made the write fails too and is tried again; say why once here.
+    if (!error.empty() && !self->stopping_.load()) self->log(rd_kafka_name(self->rk_.get()), "TOPIC", error);
+    self->produce_now(topic, record, partition, offset, fallback, last_resort);
+  });
+}
+
+void GroupMember::produce_now(std::string topic, std::shared_ptr<const OutRecord> record, PartitionPtr partition,
+                              std::int64_t offset, std::shared_ptr<const Fallback> fallback, bool last_resort) {
   std::weak_ptr<GroupMember> weak = weak_from_this();
   // Ends the record's bookkeeping here, whether it was written or not.
   auto release = [partition] {
     std::lock_guard lock(partition->tracker->mutex);
     partition->tracker->release(partition->pending);
-    partition->tracker->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    partition->tracker->settled();
   };
   // Errors that may clear (broker away, leader moving, timeout): the same
   // record again in a second, for as long as it takes.
@@ -831,8 +878,9 @@ void GroupMember::retry_produce(std::string topic, std::shared_ptr<const OutReco
       s->retry_produce(topic, record, partition, offset, fallback, last_resort);
     });
   };
-  // Errors that never clear: off the producer's thread (the fallback may
-  // create a topic), write the fallback or give up.
+  // Errors that never clear: write the fallback or give up, off the
+  // producer's thread (the write may wait for room in the producer's queue,
+  // which only that thread frees).
   auto give_up = [weak, topic, partition, offset, fallback, last_resort, release](const std::string& why) {
     auto self = weak.lock();
     if (!self || self->stopping_.load()) return release();
@@ -877,7 +925,7 @@ void GroupMember::refused(const std::string& topic, const std::string& why, Part
       if (!partition->revoked) partition->window.finish(offset);
       partition->tracker->release(partition->pending);
     }
-    partition->tracker->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    partition->tracker->settled();
     return;
   }
   log(rd_kafka_name(rk_.get()), "PRODUCE",
@@ -909,7 +957,6 @@ void GroupMember::refused(const std::string& topic, const std::string& why, Part
   record->value.clear();
   for (auto& [name, value] : d.to_headers()) record->headers.emplace_back(name, std::move(value));
   std::string dlq = fallback->topic;
-  ensure_topic(dlq);
   retry_produce(std::move(dlq), std::move(record), std::move(partition), offset, std::move(fallback), true);
 }
 

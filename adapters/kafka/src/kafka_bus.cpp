@@ -89,6 +89,7 @@ class KafkaBus final : public EventBus {
       retirees.swap(retirees_);
     }
     for (auto& t : retirees) t.join();
+    services_->creator.stop();
     services_->producer->close(std::chrono::seconds(30));
   }
 
@@ -172,7 +173,9 @@ class KafkaBus final : public EventBus {
     for (const auto& t : topics)
       if (distinct.empty() || (distinct.back() != t && std::find(distinct.begin(), distinct.end(), t) == distinct.end()))
         distinct.push_back(t);
-    if (!services_->admin.ensure(distinct).empty()) services_->topics_created();
+    // Subscriptions hear of new topics on the creator's thread: each is a
+    // broker round trip the publisher need not wait for.
+    if (!services_->admin.ensure(distinct).empty()) services_->creator.announce();
   }
 
   void produce(std::vector<Envelope>& events, const std::vector<std::string>& topics) {

@@ -36,6 +36,16 @@ TEST_CASE("an undecodable record is dead-lettered with its error and the consume
   CHECK(f.bus->metrics().snapshot().total(group).dead_lettered == 1);
 }
 
+TEST_CASE("a subscription makes its retry and dead-letter topics when it subscribes", "[kafka][dlq][retry]") {
+  // So the first retry or dead letter costs its lane no admin round trip.
+  KafkaFixture f;
+  const std::string group = f.group("ready");
+  auto sub = f.bus->subscribe({.pattern = "parcel.*", .group = group}, [](const Envelope&) {});
+  CHECK(topic_exists(f.topic("parcel")));
+  CHECK(topic_exists(f.topic("parcel") + ".retry." + group));
+  CHECK(topic_exists(f.topic("parcel") + ".dlq"));
+}
+
 TEST_CASE("a dead-lettered event carries the dead-letter record in its headers", "[kafka][dlq]") {
   KafkaFixture f;
   const std::string group = f.group("payments");
