@@ -124,16 +124,15 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
   Attempt result = invoke_(item->event);
   running_member = nullptr;
   ++item->runs_here;
+  if (result.ok) {
+    // The verdict is ack: no look-up of the counters (a lock and a map) per record.
+    finish();
+    return Outcome::done;
+  }
   const Verdict verdict = decide(spec_.retry, item->state, result, counters(item->event.type));
-  switch (verdict.kind) {
-    case Verdict::Kind::ack:
-      finish();
-      return Outcome::done;
-    case Verdict::Kind::dead_letter:
-      dead_letter(item, verdict.reason);
-      return Outcome::done;
-    case Verdict::Kind::retry:
-      break;
+  if (verdict.kind == Verdict::Kind::dead_letter) {
+    dead_letter(item, verdict.reason);
+    return Outcome::done;
   }
   if (bus_->options.retry_topic && item->runs_here >= bus_->options.in_process_attempts) {
     move_to_retry_topic(item, verdict.delay);

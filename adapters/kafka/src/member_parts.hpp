@@ -58,9 +58,10 @@ struct GroupMember::Tracker {
   void release(int& pending) {
     if (--pending == 0 && draining) drained.notify_all();
   }
-  /// A record is finished or dropped.
+  /// A record is finished or dropped. The record that makes room wakes the
+  /// poll thread; one wake-up per wait (the count only falls meanwhile).
   void settled() {
-    if (in_flight.fetch_sub(1) - 1 <= low_water && want_room.load()) wake_poller();
+    if (in_flight.fetch_sub(1) - 1 <= low_water && want_room.load() && want_room.exchange(false)) wake_poller();
   }
   void wake_poller() {
     std::lock_guard lock(room_mutex);

@@ -38,6 +38,9 @@ void GroupMember::poll_loop() {
     const std::size_t limit = bus_->options.max_in_flight;
     Tracker& t = *tracker_;
     if (backpressure_) {
+      // Asked again each round: the one wake-up may have gone to a count
+      // that rose since (records of partitions assigned meanwhile).
+      t.want_room.store(true);
       if (t.in_flight.load() <= t.low_water) {
         backpressure_ = false;
         t.want_room.store(false);
@@ -60,8 +63,9 @@ void GroupMember::poll_loop() {
     }
     // Everything else that needs this thread ends the poll (stop, pauses,
     // commit_soon, room under back-pressure): only the commit interval is a timer.
-    auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               last_commit + bus_->options.commit_interval - std::chrono::steady_clock::now()),
+    // Rounded up: a wait cut to 0 ms would spin through the last millisecond.
+    auto wait = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(last_commit + bus_->options.commit_interval -
+                                                                        std::chrono::steady_clock::now()),
                            std::chrono::milliseconds(0), max_poll_wait);
     rd_kafka_message_t* raw = rd_kafka_consumer_poll(rk_.get(), static_cast<int>(wait.count()));
     std::size_t n = 0;
