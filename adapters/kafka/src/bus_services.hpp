@@ -12,6 +12,7 @@
 #include "herald/scheduler.hpp"
 #include "producer.hpp"
 #include "topic_admin.hpp"
+#include "topic_creator.hpp"
 #include "topic_naming.hpp"
 
 namespace herald::kafka {
@@ -23,6 +24,11 @@ struct BusServices {
         redactor(std::make_shared<const Redactor>(options)),
         producer(std::make_unique<Producer>(options, redactor, decode_options.max_data_bytes)),
         admin(producer->handle(), options, *redactor),
+        creator({[this](std::string_view topic) { return admin.known(topic); },
+                 [this](const std::vector<std::string>& topics) { return admin.ensure(topics); }},
+                [this] {
+                  if (topics_created) topics_created();
+                }),
         decode(decode_options),
         scheduler(std::move(sched)) {
     // Consumers are made at subscribe; check their properties now, so a bad
@@ -36,18 +42,15 @@ struct BusServices {
   std::shared_ptr<const Redactor> redactor;
   std::unique_ptr<Producer> producer;
   TopicAdmin admin;
+  /// Creates topics for threads that must not wait (lanes, the producer's reports).
+  TopicCreator creator;
   const DecodeOptions decode;
   std::shared_ptr<Scheduler> scheduler;
 
-  /// EventBus::make_dead_letter (counts the metric).
-  std::function<DeadLetter(const Envelope&, const std::string& group, int attempts, Timestamp first_failure,
-                           const std::string& last_error, std::string reason)>
-      make_dead_letter;
-  /// Counts a dead letter made without make_dead_letter.
-  std::function<void(const std::string& type, const std::string& group)> count_dead_letter;
-  /// Counts a scheduled retry.
-  std::function<void(const std::string& type, const std::string& group)> count_retry;
-  /// Called after this bus created topics, so pattern subscriptions see them now.
+  /// The bus's metrics: the delivery core counts retries and dead letters in them.
+  Metrics* metrics = nullptr;
+  /// Called on the creator's thread after this bus created topics, so
+  /// pattern subscriptions see them now.
   std::function<void()> topics_created;
   /// Runs `work` on a thread the bus owns and joins at close (teardown that
   /// cannot run on the calling thread).

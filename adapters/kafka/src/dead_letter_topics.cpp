@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "herald/errors.hpp"
-#include "retry_state.hpp"
+#include "herald/ext/delivery.hpp"
 
 namespace herald::kafka {
 
@@ -130,7 +130,7 @@ DeadLetterTopics::Scan DeadLetterTopics::scan(const std::string& group) {
     std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
     f.key.assign(key);
     f.raw_value.assign(value);
-    if (f.letter.reason == dead_letter_reason_decode) {
+    if (f.letter.reason == wire_name(DeadLetterReason::decode_error)) {
       f.letter.raw_body.assign(value);
     } else {
       try {
@@ -201,7 +201,7 @@ std::size_t DeadLetterTopics::replay(const std::string& group, const std::option
   Scan s = scan(group);
   std::vector<const Found*> chosen;
   for (const Found& f : s.live)
-    if ((!id || f.letter.event.id == *id) && f.letter.reason != dead_letter_reason_forward) chosen.push_back(&f);
+    if ((!id || f.letter.event.id == *id) && f.letter.reason != wire_name(DeadLetterReason::forward_error)) chosen.push_back(&f);
   if (chosen.empty()) return 0;
 
   const std::string group_id = bus_.options.group_prefix + group;
@@ -220,16 +220,17 @@ std::size_t DeadLetterTopics::replay(const std::string& group, const std::option
       record.key = f->key;
       record.value = f->raw_value;
     }
-    RetryState fresh;  // attempts 0: the policy starts over
+    DeliveryState fresh;  // no attempts: the policy starts over
     fresh.origin_topic = event_topic;
     fresh.origin_partition = d.partition;
     fresh.origin_offset = d.offset;
-    fresh.append_headers(record);
+    fresh.write_headers(
+        [&](std::string_view name, std::string value) { record.headers.emplace_back(std::string(name), std::move(value)); });
     std::string topic = bus_.naming.retry_topic(event_topic, group_id);
     topics.push_back(topic);
     records.emplace_back(std::move(topic), std::move(record));
   }
-  if (!bus_.admin.ensure(topics).empty() && bus_.topics_created) bus_.topics_created();
+  if (!bus_.admin.ensure(topics).empty()) bus_.creator.announce();
   for (const auto& [topic, record] : records) {
     delivery.expect(1);
     try {

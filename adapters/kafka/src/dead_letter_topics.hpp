@@ -6,6 +6,11 @@
 // a letter appends a marker record (`x-herald-dl-done` = the letter's
 // offset) after it in the same partition, so it is not listed again, and
 // moves that committed offset past every letter the group has finished.
+//
+// A letter with reason forward_error was written in place of a record its
+// retry or dead-letter topic refused for good (too large, not authorized):
+// the event's attributes without its data. It is listed but not replayed;
+// the original record is where the letter's topic, partition and offset say.
 
 #include <optional>
 #include <string>
@@ -15,12 +20,6 @@
 #include "herald/dead_letter.hpp"
 
 namespace herald::kafka {
-
-/// A dead letter written in place of a record its retry or dead-letter
-/// topic refused for good (too large, not authorized): the event's
-/// attributes without its data. It is listed but not replayed; the original
-/// record is where the letter's topic, partition and offset say.
-inline constexpr const char* dead_letter_reason_forward = "forward_error";
 
 class DeadLetterTopics {
  public:

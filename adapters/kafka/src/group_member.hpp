@@ -16,6 +16,11 @@
 // dead-letter topic at once (reason decode_error, raw bytes kept), and so
 // does one that decodes but cannot be encoded again for those topics.
 //
+// A lane never waits for the broker's admin: the topics a subscription
+// names are made at start, and one first needed later (a wildcard pattern
+// meeting a new family) is made by the bus's TopicCreator while the lane
+// goes on; the record settles when it is written.
+//
 // Writing to the retry or dead-letter topic is tried again while the error
 // may clear; when the topic refuses the record for good (too large, not
 // authorized) a dead letter without the event's data takes its place
@@ -24,7 +29,7 @@
 //
 // Under back-pressure (max_in_flight records not finished) that lasts, the
 // member pauses its partitions and keeps polling, so it still takes part in
-// rebalances. When it gives partitions up, records not started yet are left
+// rebalances; the record that brings the count down to half wakes it. When it gives partitions up, records not started yet are left
 // to the next owner; it waits only for those already running (and those
 // before them, so the committed offset covers everything it handled).
 
@@ -45,6 +50,7 @@
 #include "bus_services.hpp"
 #include "group_claim.hpp"
 #include "herald/bus.hpp"
+#include "herald/ext/delivery.hpp"
 #include "herald/pattern.hpp"
 #include "lanes.hpp"
 
@@ -116,20 +122,26 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   void run_lane(std::size_t lane, LaneTask& task);
   Outcome attempt(std::size_t lane, ItemPtr& item);
   void wait_then_resume(std::size_t lane, Item& item, std::chrono::milliseconds delay);
-  void dead_letter(ItemPtr& item, std::string reason);
+  void dead_letter(ItemPtr& item, DeadLetterReason reason);
   void move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds delay);
   /// Fills `record` with the item's event; false (the item now carries a
   /// decode error) when the event cannot be encoded in the bus's mode.
   bool encode(Item& item, OutRecord& record);
   void produce_reliably(const std::string& topic, std::shared_ptr<const OutRecord> record, ItemPtr& item,
                         std::shared_ptr<const Fallback> fallback);
+  /// Writes the record once its topic exists (made off this thread when it is new).
   void retry_produce(std::string topic, std::shared_ptr<const OutRecord> record, PartitionPtr partition,
                      std::int64_t offset, std::shared_ptr<const Fallback> fallback, bool last_resort);
+  void produce_now(std::string topic, std::shared_ptr<const OutRecord> record, PartitionPtr partition,
+                   std::int64_t offset, std::shared_ptr<const Fallback> fallback, bool last_resort);
   /// `topic` refused the record for good: write the fallback instead, or give up.
   void refused(const std::string& topic, const std::string& why, PartitionPtr partition, std::int64_t offset,
                std::shared_ptr<const Fallback> fallback, bool last_resort);
-  void ensure_topic(const std::string& topic);
+  /// The event topic a record belongs to (where it first arrived, or its type's).
+  std::string event_topic_for(const Item& item, const std::string& type) const;
+  std::string dlq_topic_for(const Item& item, const std::string& type) const;
   std::size_t lane_for(std::string_view key) const;
+  ConsumerCounters& counters(const std::string& type) const;
 
   std::shared_ptr<BusServices> bus_;
   const SubscribeSpec spec_;

@@ -38,16 +38,7 @@ class KafkaBus final : public EventBus {
         services_(std::make_shared<BusServices>(std::move(options), config.decode,
                                                 config.scheduler ? config.scheduler : make_system_scheduler())),
         dead_letters_(*services_) {
-    services_->make_dead_letter = [this](const Envelope& e, const std::string& group, int attempts, Timestamp first,
-                                         const std::string& error, std::string reason) {
-      return make_dead_letter(e, group, attempts, first, error, std::move(reason));
-    };
-    services_->count_retry = [this](const std::string& type, const std::string& group) {
-      metrics().consumer(type, group).retried.fetch_add(1, std::memory_order_relaxed);
-    };
-    services_->count_dead_letter = [this](const std::string& type, const std::string& group) {
-      metrics().consumer(type, group).dead_lettered.fetch_add(1, std::memory_order_relaxed);
-    };
+    services_->metrics = &metrics();
     std::weak_ptr<Members> weak = members_;
     services_->topics_created = [weak] {
       if (auto members = weak.lock())
@@ -98,6 +89,7 @@ class KafkaBus final : public EventBus {
       retirees.swap(retirees_);
     }
     for (auto& t : retirees) t.join();
+    services_->creator.stop();
     services_->producer->close(std::chrono::seconds(30));
   }
 
@@ -181,7 +173,9 @@ class KafkaBus final : public EventBus {
     for (const auto& t : topics)
       if (distinct.empty() || (distinct.back() != t && std::find(distinct.begin(), distinct.end(), t) == distinct.end()))
         distinct.push_back(t);
-    if (!services_->admin.ensure(distinct).empty()) services_->topics_created();
+    // Subscriptions hear of new topics on the creator's thread: each is a
+    // broker round trip the publisher need not wait for.
+    if (!services_->admin.ensure(distinct).empty()) services_->creator.announce();
   }
 
   void produce(std::vector<Envelope>& events, const std::vector<std::string>& topics) {

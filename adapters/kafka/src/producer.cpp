@@ -119,13 +119,24 @@ void Producer::delivery_report(rd_kafka_t*, const rd_kafka_message_t* message, v
     std::lock_guard lock(self->idle_mutex_);
     self->idle_.notify_all();
   }
-  // Publishers waiting for room poll the queue again at most 10 ms later;
-  // no notification per report on the hot path.
 }
 
 void Producer::poll_loop() {
   pthread_setname_np(pthread_self(), "herald-reports");
-  while (!stop_.load(std::memory_order_acquire)) rd_kafka_poll(rk_.get(), 100);
+  // close() ends the poll at once (a yield on the main queue); the timeout
+  // only bounds a wait whose wake-up got lost.
+  while (!stop_.load(std::memory_order_acquire)) {
+    if (rd_kafka_poll(rk_.get(), 1000) <= 0) continue;
+    // The reports served freed room in the queue (librdkafka frees it once
+    // a report's callback returned): publishers waiting for room try again.
+    // No notification per report on the hot path: one per poll, and only
+    // when somebody waits.
+    served_.fetch_add(1);
+    if (room_waiters_.load() > 0) {
+      std::lock_guard lock(idle_mutex_);
+      room_.notify_all();
+    }
+  }
 }
 
 rd_kafka_topic_t* Producer::topic_handle(const std::string& topic) {
@@ -166,6 +177,7 @@ void Producer::produce(const std::string& topic, std::int32_t partition, const O
   }
   outstanding_.fetch_add(1, std::memory_order_acq_rel);
   for (;;) {
+    const std::uint64_t served = served_.load();
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(record.key.empty() ? nullptr : record.key.data(), record.key.size()),
@@ -176,9 +188,11 @@ void Producer::produce(const std::string& topic, std::int32_t partition, const O
       return;
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !closed_.load(std::memory_order_acquire)) {
-      // The poll thread frees room as reports arrive.
+      // Full until the poll thread serves reports: wait for it to have served some.
       std::unique_lock lock(idle_mutex_);
-      room_.wait_for(lock, std::chrono::milliseconds(10));
+      room_waiters_.fetch_add(1);
+      room_.wait(lock, [&] { return served_.load() != served || closed_.load(); });
+      room_waiters_.fetch_sub(1);
       continue;
     }
     if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -207,12 +221,17 @@ void Producer::close(std::chrono::milliseconds timeout) {
     if (poller_.joinable() && poller_.get_id() != std::this_thread::get_id()) poller_.join();
     return;
   }
+  {
+    std::lock_guard lock(idle_mutex_);
+    room_.notify_all();  // publishers waiting for room fail now
+  }
   if (!wait_idle(timeout)) {
     // Whatever is left fails now, so nobody waits on a report forever.
     rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     wait_idle(std::chrono::seconds(5));
   }
   stop_.store(true, std::memory_order_release);
+  if (QueuePtr main{rd_kafka_queue_get_main(rk_.get())}) rd_kafka_queue_yield(main.get());
   if (poller_.joinable()) poller_.join();
   rd_kafka_poll(rk_.get(), 0);  // reports that raced with the stop
 }

@@ -106,7 +106,9 @@ class Producer final : public ClientHooks {
   std::atomic<std::size_t> outstanding_{0};
   std::mutex idle_mutex_;
   std::condition_variable idle_;    // outstanding_ reached 0
-  std::condition_variable room_;    // a report freed room in the queue
+  std::condition_variable room_;    // reports were served: room in the queue
+  std::atomic<std::uint64_t> served_{0};  // polls that served reports (or other events)
+  std::atomic<int> room_waiters_{0};      // publishers waiting on room_
   std::atomic<bool> closed_{false};
   std::atomic<bool> stop_{false};
   std::thread poller_;

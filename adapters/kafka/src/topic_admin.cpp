@@ -24,6 +24,11 @@ std::vector<TopicPartitions> list_all_topics(rd_kafka_t* client, std::chrono::mi
   return out;
 }
 
+bool TopicAdmin::known(std::string_view topic) const {
+  std::shared_lock lock(known_mutex_);
+  return known_.find(topic) != known_.end();
+}
+
 std::vector<std::string> TopicAdmin::ensure(const std::vector<std::string>& topics) {
   {
     // Almost always every topic is known: do not queue behind a creation.

@@ -23,6 +23,8 @@ class TopicAdmin {
   /// Returns the topics this call created. Throws TransportError (broker
   /// away, timeout) or ConfigError (the broker refuses the settings).
   std::vector<std::string> ensure(const std::vector<std::string>& topics);
+  /// Whether ensure() made sure of `topic` already (no broker round trip).
+  bool known(std::string_view topic) const;
 
  private:
   void wait_for_leaders(const std::vector<std::string>& topics);
@@ -31,7 +33,7 @@ class TopicAdmin {
   const KafkaOptions& options_;
   const Redactor& redactor_;
   std::mutex mutex_;               // one creation at a time
-  std::shared_mutex known_mutex_;  // guards known_
+  mutable std::shared_mutex known_mutex_;  // guards known_
   std::set<std::string, std::less<>> known_;
 };
 

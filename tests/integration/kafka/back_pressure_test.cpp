@@ -72,3 +72,25 @@ TEST_CASE("a member under back-pressure lets a new member join at once and nothi
   CHECK(twice == 0);
   CHECK(by_second > 0);  // the group did share its partitions with the new member
 }
+
+TEST_CASE("a publisher waiting for room in a full producer queue goes on as reports arrive", "[kafka][producer]") {
+  // Room comes with the delivery reports: a publisher is woken by them, not
+  // by a timer (which cost 10 ms a record here).
+  constexpr int total = 200;
+  auto bus = make_bus(kafka_config(unique_name("room"), {{"kafka.producer.queue.buffering.max.messages", "1"}}));
+  bus->publish(Envelope::make("parcel.sent", {{"i", -1}}));  // the topic exists and the connection is up
+  std::vector<Envelope> events;
+  for (int i = 0; i < total; ++i) events.push_back(Envelope::make("parcel.sent", {{"i", i}}));
+  auto started = std::chrono::steady_clock::now();
+  bus->publish(std::move(events));
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  std::printf("%d events through a producer queue of 1: %lld ms\n", total, static_cast<long long>(took.count()));
+  CHECK(took < std::chrono::milliseconds(total * 10 / 2));
+
+  // The report thread stops at once too, not at its next poll timeout.
+  started = std::chrono::steady_clock::now();
+  bus->close();
+  took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  std::printf("close: %lld ms\n", static_cast<long long>(took.count()));
+  CHECK(took < std::chrono::milliseconds(50));
+}

@@ -33,6 +33,17 @@ TEST_CASE("an undecodable record is dead-lettered with its error and the consume
   CHECK(d.topic == f.topic("order"));
   CHECK(d.offset >= 0);
   REQUIRE(f.bus->flush(deadline));
+  CHECK(f.bus->metrics().snapshot().total(group).dead_lettered == 1);
+}
+
+TEST_CASE("a subscription makes its retry and dead-letter topics when it subscribes", "[kafka][dlq][retry]") {
+  // So the first retry or dead letter costs its lane no admin round trip.
+  KafkaFixture f;
+  const std::string group = f.group("ready");
+  auto sub = f.bus->subscribe({.pattern = "parcel.*", .group = group}, [](const Envelope&) {});
+  CHECK(topic_exists(f.topic("parcel")));
+  CHECK(topic_exists(f.topic("parcel") + ".retry." + group));
+  CHECK(topic_exists(f.topic("parcel") + ".dlq"));
 }
 
 TEST_CASE("a dead-lettered event carries the dead-letter record in its headers", "[kafka][dlq]") {
@@ -83,10 +94,52 @@ TEST_CASE("after the in-process attempts an event goes through the group's retry
   // Runs 1-2 here, 3-4 after one hop, 5 after another: two records in the retry topic.
   auto hops = read_topic(f.topic("report") + ".retry." + group, 2, deadline);
   REQUIRE(hops.size() == 2);
-  std::set<std::string> counted{hops[0].header("x-herald-retry-attempts"), hops[1].header("x-herald-retry-attempts")};
+  std::set<std::string> counted{hops[0].header("x-herald-attempts"), hops[1].header("x-herald-attempts")};
   CHECK(counted == std::set<std::string>{"2", "4"});
+  CHECK(hops[0].header("x-herald-origin-topic") == f.topic("report"));
+  CHECK(hops[0].header("x-herald-last-error") == "renderer busy");
+  CHECK(hops[0].header("x-herald-retry-attempts").empty());  // one vocabulary with RabbitMQ now
   REQUIRE(f.bus->flush(deadline));
-  CHECK(f.bus->metrics().snapshot().total(group).retried == 4);
+  auto totals = f.bus->metrics().snapshot().total(group);
+  CHECK(totals.retried == 4);
+  CHECK(totals.dead_lettered == 1);
+}
+
+TEST_CASE("a record left in the retry topic with the old retry headers goes on with its attempts counted",
+          "[kafka][retry]") {
+  KafkaFixture f;
+  const std::string group = f.group("upgrade");
+  std::atomic<int> calls{0};
+  auto sub = f.bus->subscribe({.pattern = "invoice.*", .group = group, .retry = quick_retry(3)}, [&](const Envelope&) {
+    ++calls;
+    throw std::runtime_error("printer jammed");
+  });
+  // What herald wrote before the delivery headers were unified: two runs spent.
+  Envelope e = Envelope::make("invoice.issued", {{"n", 1}});
+  e.partitionkey = "inv-1";
+  produce_raw(f.topic("invoice") + ".retry." + group, "inv-1", encode(e),
+              {{"content-type", "application/cloudevents+json"},
+               {"x-herald-retry-attempts", "2"},
+               {"x-herald-retry-first-failure", "2026-01-02T03:04:05.000000Z"},
+               {"x-herald-retry-last-error", "printer jammed"},
+               {"x-herald-retry-not-before", "0"},
+               {"x-herald-retry-origin-topic", f.topic("invoice")},
+               {"x-herald-retry-origin-partition", "1"},
+               {"x-herald-retry-origin-offset", "41"}});
+
+  std::vector<DeadLetter> letters;
+  REQUIRE(wait_until([&] { return !(letters = f.bus->dead_letters(group)).empty(); }, deadline));
+  CHECK(calls == 1);  // the third and last run
+  REQUIRE(letters.size() == 1);
+  const DeadLetter& d = letters.front();
+  CHECK(d.event.id == e.id);
+  CHECK(d.reason == "max_attempts");
+  CHECK(d.attempts == 3);
+  CHECK(d.first_failure == parse_time("2026-01-02T03:04:05.000000Z"));
+  CHECK(d.topic == f.topic("invoice"));
+  CHECK(d.partition == 1);
+  CHECK(d.offset == 41);
+  REQUIRE(f.bus->flush(deadline));
 }
 
 TEST_CASE("a replay reaches only the group that gave up, and is not listed again", "[kafka][dlq]") {

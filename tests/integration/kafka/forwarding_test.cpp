@@ -136,6 +136,10 @@ TEST_CASE("an event the retry or dead-letter topic refuses for its size is dead-
   CHECK(d.offset == 0);
   // A letter without its data cannot be replayed: the original is at d.topic/d.partition/d.offset.
   CHECK(f.bus->replay_dead_letters(group) == 0);
+  // Counted once each: the hop to the retry topic that was refused, and the one dead letter.
+  auto totals = f.bus->metrics().snapshot().total(group);
+  CHECK(totals.retried == (via == "retry" ? 1u : 0u));
+  CHECK(totals.dead_lettered == 1);
 }
 
 TEST_CASE("an event of nearly a megabyte is published and dead-lettered whole through the retry topic",

@@ -169,6 +169,19 @@ inline void create_topic(const std::string& topic, int partitions,
   if (!ready) throw std::runtime_error("raw kafka: topic '" + topic + "' has no leaders after 30 s");
 }
 
+/// Whether the cluster has `topic` (asks for every topic: asking for one
+/// could create it on a broker that creates topics on demand).
+inline bool topic_exists(const std::string& topic) {
+  auto rk = raw_detail::make(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_brokers()}});
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (rd_kafka_metadata(rk.get(), 1, nullptr, &raw, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw std::runtime_error("raw kafka: cannot read the cluster's topics");
+  std::unique_ptr<const rd_kafka_metadata_t, raw_detail::Destroy> md(raw);
+  for (int i = 0; i < md->topic_cnt; ++i)
+    if (md->topics[i].topic == topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+  return false;
+}
+
 /// The offset `group` committed for `topic`/`partition`, -1 when none.
 inline std::int64_t committed_offset(const std::string& group, const std::string& topic, std::int32_t partition) {
   auto rk = raw_detail::make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", kafka_brokers()}, {"group.id", group}});

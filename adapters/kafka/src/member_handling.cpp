@@ -1,0 +1,163 @@
+#include "member_parts.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace herald::kafka {
+
+using member_detail::epoch_ms_now;
+using member_detail::running_member;
+
+bool GroupMember::decode(Item& item) {
+  item.decoded = true;
+  const rd_kafka_message_t& m = *item.message;
+  const Partition& partition = *item.partition;
+  std::string_view key(static_cast<const char*>(m.key), m.key ? m.key_len : 0);
+  std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
+  HeaderViews headers = read_headers(&m);
+  try {
+    item.event = decode_record(key, value, headers, bus_->decode);
+  } catch (const std::exception& ex) {
+    item.decode_error = ex.what();
+  }
+  if (item.decode_error.empty()) {
+    thread_local std::vector<int> hits;
+    hits.clear();
+    pattern_.match(item.event.type, hits);
+    if (hits.empty()) return false;  // not for this subscription
+  }
+
+  // Only herald writes retry topics; on an event topic such headers would
+  // be someone else's.
+  if (partition.retry_topic)
+    item.state = DeliveryState::read_headers([&](std::string_view name) -> std::optional<std::string> {
+      if (const HeaderView* h = find_header(headers, name)) return std::string(h->value);
+      return std::nullopt;
+    });
+  if (item.state.origin_topic.empty()) {
+    item.state.origin_topic = partition.retry_topic && !item.event.type.empty()
+                                  ? bus_->naming.event_topic(item.event.type)
+                                  : partition.topic;
+    item.state.origin_partition = partition.id;
+    item.state.origin_offset = item.offset;
+  }
+  return true;
+}
+
+void GroupMember::run_lane(std::size_t lane, LaneTask& task) {
+  auto& parked = parked_[lane];
+  if (task.item) {
+    auto it = parked.find(task.item->park_key);
+    if (it != parked.end()) {
+      {
+        std::lock_guard lock(tracker_->mutex);
+        task.item->uncount();
+      }
+      it->second.push_back(std::move(task.item));  // its key waits for a retry: queue behind
+      return;
+    }
+    if (attempt(lane, task.item) == Outcome::waiting) {
+      std::string key = task.item->park_key;
+      parked[key].push_back(std::move(task.item));
+    }
+    return;
+  }
+  auto it = parked.find(task.resume_key);
+  if (it == parked.end()) return;
+  auto& queue = it->second;
+  {
+    std::lock_guard lock(tracker_->mutex);
+    --queue.front()->partition->waiting;
+  }
+  pause_dirty_.store(true);
+  if (queue_) rd_kafka_queue_yield(queue_.get());
+  while (!queue.empty()) {
+    {
+      std::lock_guard lock(tracker_->mutex);
+      queue.front()->count();
+    }
+    if (attempt(lane, queue.front()) == Outcome::waiting) return;
+    queue.pop_front();
+  }
+  parked.erase(it);
+}
+
+GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
+  Partition& p = *item->partition;
+  {
+    std::lock_guard lock(tracker_->mutex);
+    if (p.revoked) return Outcome::done;  // dropped: the next owner reads it again
+    if (p.releasing && item->offset > p.highest_started) return Outcome::done;  // likewise, nothing after it ran
+    p.highest_started = std::max(p.highest_started, item->offset);
+  }
+  auto finish = [&] {
+    std::lock_guard lock(tracker_->mutex);
+    if (!p.revoked) p.window.finish(item->offset);
+    item->uncount();
+  };
+  if (!item->decoded && !decode(*item)) {
+    finish();  // a type this subscription does not want: committed with the rest
+    return Outcome::done;
+  }
+
+  if (item->state.not_before_ms > 0) {
+    std::int64_t wait = item->state.not_before_ms - epoch_ms_now();
+    item->state.not_before_ms = 0;
+    if (wait > 0) {
+      wait_then_resume(lane, *item, std::chrono::milliseconds(wait));
+      return Outcome::waiting;
+    }
+  }
+  // Verdicts reached without running the handler.
+  if (!item->decode_error.empty()) {
+    refuse(DeadLetterReason::decode_error, item->state, counters(item->event.type), item->decode_error);
+    dead_letter(item, DeadLetterReason::decode_error);
+    return Outcome::done;
+  }
+  if (exhausted(spec_.retry, item->state)) {  // from a retry topic, under a policy lowered since
+    refuse(DeadLetterReason::max_attempts, item->state, counters(item->event.type));
+    dead_letter(item, DeadLetterReason::max_attempts);
+    return Outcome::done;
+  }
+
+  running_member = this;
+  Attempt result = invoke_(item->event);
+  running_member = nullptr;
+  ++item->runs_here;
+  if (result.ok) {
+    // The verdict is ack: no look-up of the counters (a lock and a map) per record.
+    finish();
+    return Outcome::done;
+  }
+  const Verdict verdict = decide(spec_.retry, item->state, result, counters(item->event.type));
+  if (verdict.kind == Verdict::Kind::dead_letter) {
+    dead_letter(item, verdict.reason);
+    return Outcome::done;
+  }
+  if (bus_->options.retry_topic && item->runs_here >= bus_->options.in_process_attempts) {
+    move_to_retry_topic(item, verdict.delay);
+    return Outcome::done;
+  }
+  wait_then_resume(lane, *item, verdict.delay);
+  return Outcome::waiting;
+}
+
+ConsumerCounters& GroupMember::counters(const std::string& type) const {
+  return bus_->metrics->consumer(type, spec_.group);
+}
+
+void GroupMember::wait_then_resume(std::size_t lane, Item& item, std::chrono::milliseconds delay) {
+  {
+    std::lock_guard lock(tracker_->mutex);
+    ++item.partition->waiting;
+    item.uncount();
+  }
+  pause_dirty_.store(true);
+  if (queue_) rd_kafka_queue_yield(queue_.get());
+  std::weak_ptr<GroupMember> weak = weak_from_this();
+  bus_->scheduler->run_after(delay, [weak, lane, key = item.park_key] {
+    if (auto self = weak.lock(); self && !self->stopping_.load()) self->lanes_->push(lane, LaneTask{nullptr, key});
+  });
+}
+
+}  // namespace herald::kafka
