@@ -49,7 +49,7 @@ TEST_CASE("an envelope survives encode and decode unchanged", "[codec]") {
 }
 
 TEST_CASE("an event without data has no data attribute and decodes back", "[codec]") {
-  Envelope e = Envelope::make("ping.sent");
+  Envelope e = Envelope::make("ping.sent", nullptr, "svc/ping");
   auto j = nlohmann::json::parse(encode(e));
   CHECK_FALSE(j.contains("data"));
   CHECK(decode(encode(e)).data.empty());
@@ -75,7 +75,7 @@ TEST_CASE("decode refuses bad input with an error naming the field", "[codec]") 
 }
 
 TEST_CASE("data over the configured limit is refused", "[codec]") {
-  Envelope e = Envelope::make("blob.stored", {{"bytes", std::string(2000, 'x')}});
+  Envelope e = Envelope::make("blob.stored", {{"bytes", std::string(2000, 'x')}}, "svc/blobs");
   std::string text = encode(e);
   CHECK_NOTHROW(decode(text));
   CHECK_THROWS_WITH(decode(text, {.max_data_bytes = 1000}), Catch::Contains("exceeds the limit of 1000"));

@@ -82,6 +82,35 @@ TEST_CASE("append fills id, time and source, and refuses an invalid event whole"
   CHECK_THROWS_AS(store->append(again), StoreError);  // same id twice
 }
 
+TEST_CASE("append refuses data over the configured max_data_bytes with a DecodeError naming data", "[store][limits]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  const AppendOptions small{.source = "/orders", .limits = {.max_data_bytes = 2048}};
+
+  std::vector<Envelope> batch{Envelope::make("blob.stored", std::string(1000, 'x')),
+                              Envelope::make("blob.stored", std::string(3000, 'x'))};
+  try {
+    store->append(batch, small);
+    FAIL("oversize data was appended");
+  } catch (const DecodeError& ex) {
+    CHECK(ex.field() == "data");
+    CHECK_THAT(ex.what(), Catch::Contains("exceeds the limit of 2048"));
+  }
+  CHECK(store->status().last_position == 0);  // nothing of the batch
+
+  Envelope fits = Envelope::make("blob.stored", std::string(1000, 'x'));
+  store->append(fits, small);
+  CHECK(fits.source == "/orders");
+  CHECK(store->get(fits.id).event.source == "/orders");
+
+  // Larger than the default limit (1 MiB), within a configured one.
+  Envelope large = Envelope::make("blob.stored", std::string(1536 * 1024, 'x'));
+  CHECK_THROWS_AS(store->append(Envelope(large)), DecodeError);
+  store->append(large, {.limits = {.max_data_bytes = 2 * 1024 * 1024}});
+  CHECK(store->get(large.id).event.data.size() == large.data.size());
+}
+
 TEST_CASE("find returns nothing for an unknown id and get says which id", "[store]") {
   auto kind = GENERATE(from_range(store_kinds()));
   ScratchStore scratch(kind);
