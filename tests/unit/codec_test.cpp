@@ -4,25 +4,15 @@
 
 #include "herald/codec.hpp"
 #include "herald/errors.hpp"
+#include "sample_event.hpp"
 
 using namespace herald;
 
 namespace {
 
 Envelope sample() {
-  Envelope e = Envelope::make("order.created", {{"order_id", "42"}, {"note", "ünïcode \"quoted\"\n"}}, "svc/orders");
-  e.subject = "orders/42";
-  e.partitionkey = "42";
-  e.aggregatetype = "order";
-  e.aggregateid = "42";
-  e.correlationid = "c-1";
-  e.causationid = "c-0";
-  e.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  e.actor = "user:7";
-  e.dataversion = 2;
-  e.dataschema = "https://herald.dev/schemas/events/order.created.v2.json";
-  e.extensions["tenant"] = "acme";
-  e.extensions["priority"] = 3;
+  Envelope e = herald::test::every_attribute_event();
+  e.set_payload({{"order_id", "42"}, {"note", "ünïcode \"quoted\"\n"}});
   return e;
 }
 

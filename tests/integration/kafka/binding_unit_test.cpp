@@ -27,18 +27,9 @@ Envelope round_trip(const Envelope& e, BindingMode mode) {
 
 TEST_CASE("both modes carry every attribute and extension", "[kafka][unit][binding]") {
   auto mode = GENERATE(BindingMode::structured, BindingMode::binary);
-  Envelope e = Envelope::make("order.created", {{"id", 1}, {"lines", {1, 2}}}, "/orders");
-  e.subject = "o/1";
-  e.dataschema = "https://example.com/order.json";
-  e.dataversion = 4;
-  e.partitionkey = "o-1";
-  e.aggregatetype = "order";
-  e.aggregateid = "o-1";
-  e.correlationid = "c";
-  e.causationid = "d";
-  e.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-  e.actor = "user:1";
-  e.extensions["tenant"] = "acme";
+  Envelope e = herald::test::every_attribute_event();
+  e.set_payload({{"id", 1}, {"lines", {1, 2}}});
+  e.extensions.erase("priority");  // binary mode carries extensions as text: 3 comes back as "3"
   CHECK(round_trip(e, mode) == e);
 }
 

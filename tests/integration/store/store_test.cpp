@@ -5,6 +5,7 @@
 #include "herald/errors.hpp"
 #include "herald/config.hpp"
 #include "herald/store_support.hpp"
+#include "sample_event.hpp"
 #include "scratch_store.hpp"
 
 using namespace herald;
@@ -27,19 +28,7 @@ TEST_CASE("an appended event reads back exactly as it was written", "[store]") {
   ScratchStore scratch(kind);
   auto store = scratch.open();
 
-  Envelope e = Envelope::make("order.created", {{"order_id", "42"}, {"total", 12.5}, {"items", {"a", "b"}}}, "orders");
-  e.subject = "orders/42";
-  e.dataschema = "https://example.com/order.created/v2";
-  e.dataversion = 2;
-  e.partitionkey = "42";
-  e.aggregatetype = "order";
-  e.aggregateid = "42";
-  e.correlationid = "corr-1";
-  e.causationid = "cause-1";
-  e.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  e.actor = "user:alice";
-  e.extensions["tenant"] = "acme";
-  e.extensions["priority"] = 3;
+  Envelope e = every_attribute_event();
   e.data = R"({"order_id":"42",  "total":12.5,"items":["a","b"]})";  // spacing kept as written
 
   Envelope no_data = Envelope::make("order.archived", nullptr, "orders");
