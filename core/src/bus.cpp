@@ -8,6 +8,7 @@
 
 #include "herald/context.hpp"
 #include "herald/errors.hpp"
+#include "herald/ext/stamp.hpp"
 #include "herald/pattern.hpp"
 
 namespace herald {
@@ -19,14 +20,7 @@ EventBus::EventBus(std::shared_ptr<Metrics> metrics, DecodeOptions decode, std::
 
 EventBus::~EventBus() = default;
 
-void EventBus::prepare(Envelope& event) const {
-  validate_event_type(event.type);
-  if (event.id.empty()) event.id = uuid_v7();
-  if (event.source.empty()) event.source = default_source_;
-  if (event.time.time_since_epoch().count() == 0) event.time = now_micros();
-  apply_context(event);
-  validate(event, decode_);
-}
+void EventBus::prepare(Envelope& event) const { ext::prepare_event(event, default_source_, decode_); }
 
 void EventBus::do_publish_one(Envelope& event) {
   std::vector<Envelope> one;
@@ -39,11 +33,7 @@ void EventBus::do_publish_ref(const Envelope& event) {
   do_publish_one(copy);
 }
 
-bool EventBus::needs_stamp(const Envelope& e) const noexcept {
-  if (e.id.empty() || e.source.empty() || e.time.time_since_epoch().count() == 0) return true;
-  const Envelope* parent = current_event();
-  return parent && (e.correlationid.empty() || e.causationid.empty());
-}
+bool EventBus::needs_stamp(const Envelope& e) const noexcept { return ext::needs_stamp(e); }
 
 void EventBus::publish(const Envelope& event) {
   if (needs_stamp(event)) {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "herald/errors.hpp"
+#include "herald/ext/attributes.hpp"
 #include "json_scan.hpp"
 
 namespace herald {
@@ -31,8 +32,9 @@ void attr(std::string& out, std::string_view name, std::string_view value) {
   write_json_string(out, value);
 }
 
-void require(const std::string& value, const char* field) {
-  if (value.empty()) throw DecodeError(field, std::string(field) + ": required attribute is missing or empty");
+void require(const std::string& value, std::string_view field) {
+  if (value.empty())
+    throw DecodeError(std::string(field), std::string(field) + ": required attribute is missing or empty");
 }
 
 // What publish accepts (validate_event_type), so a decoded event can be
@@ -47,8 +49,8 @@ void require_type_length(const std::string& type, const char* field) {
 
 // Envelopes built in code or from binary-mode headers never passed the
 // scanner: nlohmann::json would throw on these strings much later.
-void require_utf8(const std::string& value, const std::string& field) {
-  if (!detail::valid_utf8(value)) throw DecodeError(field, field + ": not valid UTF-8");
+void require_utf8(const std::string& value, std::string_view field) {
+  if (!detail::valid_utf8(value)) throw DecodeError(std::string(field), std::string(field) + ": not valid UTF-8");
 }
 
 int to_int(long long v, const char* field) {
@@ -56,66 +58,68 @@ int to_int(long long v, const char* field) {
   return static_cast<int>(v);
 }
 
-// The whole text must be an integer that fits an int ("12abc" is not 12).
-int parse_int(const std::string& text, const char* field) {
-  std::size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size())
-    throw DecodeError(field, std::string(field) + ": '" + printable(text) + "' is not an integer");
-  return to_int(v, field);
+// Keys of the JSON object that are not attributes of the table.
+enum class Key { attribute, other, data, data_base64, legacy };
+
+// A key that is the legacy name of a required attribute (event_id,
+// event_type) marks the legacy envelope.
+constexpr bool is_legacy_marker(std::string_view key) noexcept {
+  for (const ext::Attribute& a : ext::attributes)
+    if (a.presence == ext::Presence::required && a.legacy[0] == key) return true;
+  return false;
 }
 
-enum class Attr {
-  other, specversion, id, type, source, time, subject, datacontenttype, dataschema, data, data_base64,
-  dataversion, partitionkey, aggregatetype, aggregateid, correlationid, causationid, traceparent, actor,
-  legacy,
-};
-
-Attr classify(const std::string& k) {
-  switch (k.size()) {
-    case 2: if (k == "id") return Attr::id; break;
-    case 4:
-      if (k == "type") return Attr::type;
-      if (k == "time") return Attr::time;
-      if (k == "data") return Attr::data;
-      break;
-    case 5: if (k == "actor") return Attr::actor; break;
-    case 6: if (k == "source") return Attr::source; break;
-    case 7: if (k == "subject") return Attr::subject; break;
-    case 8: if (k == "event_id") return Attr::legacy; break;
-    case 10: if (k == "dataschema") return Attr::dataschema; if (k == "event_type") return Attr::legacy; break;
-    case 11:
-      if (k == "specversion") return Attr::specversion;
-      if (k == "data_base64") return Attr::data_base64;
-      if (k == "dataversion") return Attr::dataversion;
-      if (k == "aggregateid") return Attr::aggregateid;
-      if (k == "causationid") return Attr::causationid;
-      if (k == "traceparent") return Attr::traceparent;
-      break;
-    case 12: if (k == "partitionkey") return Attr::partitionkey; break;
-    case 13:
-      if (k == "aggregatetype") return Attr::aggregatetype;
-      if (k == "correlationid") return Attr::correlationid;
-      break;
-    case 15: if (k == "datacontenttype") return Attr::datacontenttype; break;
-  }
-  return Attr::other;
+Key classify(std::string_view k, const ext::Attribute*& attribute) {
+  attribute = ext::find_attribute(k);
+  if (attribute) return Key::attribute;
+  if (k == "data") return Key::data;
+  if (k == "data_base64") return Key::data_base64;
+  if (is_legacy_marker(k)) return Key::legacy;
+  return Key::other;
 }
 
-std::string str_or_empty(const nlohmann::json& j, const char* key, const char* field) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  if (!it->is_string()) throw DecodeError(field, std::string(field) + ": must be a string");
-  return it->get<std::string>();
+// The legacy value of an attribute, by kind: strings as they are, time as
+// RFC 3339 or epoch seconds, integers as numbers or decimal text.
+void read_legacy(Envelope& e, const ext::Attribute& a, const nlohmann::json& value, const std::string& field) {
+  switch (a.kind) {
+    case ext::AttributeKind::timestamp:
+      if (value.is_string()) {
+        e.*a.time = parse_time(value.get<std::string>());
+      } else if (value.is_number()) {
+        // Checked before the conversion: a double out of range is undefined behaviour.
+        using std::chrono::duration_cast, std::chrono::duration;
+        const double lo = duration_cast<duration<double>>(min_time().time_since_epoch()).count();
+        const double hi = duration_cast<duration<double>>(max_time().time_since_epoch()).count();
+        double seconds = value.get<double>();
+        if (!(seconds >= lo && seconds <= hi))
+          throw DecodeError(field, field + ": " + value.dump() + " is out of range (years 0000 to 9999)");
+        e.*a.time = Timestamp(std::chrono::microseconds(static_cast<long long>(seconds * 1e6)));
+      } else {
+        throw DecodeError(field, field + ": must be an RFC 3339 string or epoch seconds");
+      }
+      break;
+    case ext::AttributeKind::integer:
+      if (value.is_number_unsigned()) {
+        auto v = value.get<std::uint64_t>();
+        e.*a.integer = to_int(v > INT_MAX ? LLONG_MAX : static_cast<long long>(v), field.c_str());
+      } else if (value.is_number_integer()) {
+        e.*a.integer = to_int(value.get<long long>(), field.c_str());
+      } else if (value.is_string()) {
+        e.*a.integer = ext::parse_integer(value.get<std::string>(), field);
+      } else {
+        throw DecodeError(field, field + ": must be an integer");
+      }
+      break;
+    default:
+      if (!value.is_string()) throw DecodeError(field, field + ": must be a string");
+      e.*a.text = value.get<std::string>();
+      break;
+  }
 }
 
 // The envelope pre-CloudEvents services emit:
 // {"event_id","event_type","timestamp","version","payload","metadata":{...}}
+// Where each attribute lives in it is the table's `legacy`.
 Envelope decode_legacy(std::string_view text, const DecodeOptions& options) {
   nlohmann::json j;
   try {
@@ -123,51 +127,31 @@ Envelope decode_legacy(std::string_view text, const DecodeOptions& options) {
   } catch (const nlohmann::json::exception& ex) {
     throw DecodeError("", std::string("envelope: malformed JSON: ") + ex.what());
   }
-  Envelope e;
-  e.id = str_or_empty(j, "event_id", "event_id");
-  e.type = str_or_empty(j, "event_type", "event_type");
-  require(e.id, "event_id");
-  require(e.type, "event_type");
-  require_type_length(e.type, "event_type");
-  if (auto it = j.find("timestamp"); it != j.end() && !it->is_null()) {
-    if (it->is_string()) {
-      e.time = parse_time(it->get<std::string>());
-    } else if (it->is_number()) {
-      // Checked before the conversion: a double out of range is undefined behaviour.
-      using std::chrono::duration_cast, std::chrono::duration;
-      const double lo = duration_cast<duration<double>>(min_time().time_since_epoch()).count();
-      const double hi = duration_cast<duration<double>>(max_time().time_since_epoch()).count();
-      double seconds = it->get<double>();
-      if (!(seconds >= lo && seconds <= hi))
-        throw DecodeError("timestamp", "timestamp: " + it->dump() + " is out of range (years 0000 to 9999)");
-      e.time = Timestamp(std::chrono::microseconds(static_cast<long long>(seconds * 1e6)));
-    } else {
-      throw DecodeError("timestamp", "timestamp: must be an RFC 3339 string or epoch seconds");
-    }
-  }
-  if (auto it = j.find("version"); it != j.end() && !it->is_null()) {
-    if (it->is_number_unsigned()) {
-      auto v = it->get<std::uint64_t>();
-      e.dataversion = to_int(v > INT_MAX ? LLONG_MAX : static_cast<long long>(v), "version");
-    } else if (it->is_number_integer()) e.dataversion = to_int(it->get<long long>(), "version");
-    else if (it->is_string()) e.dataversion = parse_int(it->get<std::string>(), "version");
-    else throw DecodeError("version", "version: must be an integer");
-  }
-  if (auto it = j.find("payload"); it != j.end() && !it->is_null()) e.data = it->dump();
+  constexpr std::string_view in_metadata = "metadata.";
+  const nlohmann::json* metadata = nullptr;
   if (auto it = j.find("metadata"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) throw DecodeError("metadata", "metadata: must be an object");
-    const auto& m = *it;
-    e.correlationid = str_or_empty(m, "correlation_id", "metadata.correlation_id");
-    e.causationid = str_or_empty(m, "causation_id", "metadata.causation_id");
-    e.source = str_or_empty(m, "source_service", "metadata.source_service");
-    e.aggregateid = str_or_empty(m, "aggregate_id", "metadata.aggregate_id");
-    e.aggregatetype = str_or_empty(m, "aggregate_type", "metadata.aggregate_type");
-    e.partitionkey = str_or_empty(m, "partition_key", "metadata.partition_key");
-    e.traceparent = str_or_empty(m, "traceparent", "metadata.traceparent");
-    e.actor = str_or_empty(m, "user_id", "metadata.user_id");
-    if (e.actor.empty()) e.actor = str_or_empty(m, "actor", "metadata.actor");
+    metadata = &*it;
+  }
+  Envelope e;
+  for (const ext::Attribute& a : ext::attributes) {
+    for (std::string_view place : a.legacy) {
+      if (place.empty()) break;
+      const bool nested = place.substr(0, in_metadata.size()) == in_metadata;
+      const nlohmann::json* object = nested ? metadata : &j;
+      if (!object) continue;
+      auto it = object->find(nested ? place.substr(in_metadata.size()) : place);
+      if (it == object->end() || it->is_null()) continue;
+      read_legacy(e, a, *it, std::string(place));
+      if (!a.is_text() || !(e.*a.text).empty()) break;
+    }
   }
   if (e.source.empty()) e.source = "legacy";
+  for (const ext::Attribute& a : ext::attributes)
+    if (a.presence == ext::Presence::required && a.is_text() && !a.legacy[0].empty())
+      require(e.*a.text, a.legacy[0]);
+  require_type_length(e.type, "event_type");
+  if (auto it = j.find("payload"); it != j.end() && !it->is_null()) e.data = it->dump();
   if (e.partitionkey.empty()) e.partitionkey = e.aggregateid;
   if (e.data.size() > options.max_data_bytes)
     throw DecodeError("payload", "payload: " + std::to_string(e.data.size()) + " bytes exceeds the limit of " +
@@ -179,26 +163,28 @@ Envelope decode_legacy(std::string_view text, const DecodeOptions& options) {
 
 void encode_to(const Envelope& e, std::string& out) {
   out.reserve(out.size() + 256 + e.data.size());
-  out += "{\"specversion\":";
-  write_json_string(out, e.specversion);
-  attr(out, "id", e.id);
-  attr(out, "type", e.type);
-  attr(out, "source", e.source);
-  if (e.time.time_since_epoch().count() != 0) attr(out, "time", format_time(e.time));
-  attr(out, "subject", e.subject);
-  if (!e.data.empty()) attr(out, "datacontenttype", e.datacontenttype);
-  attr(out, "dataschema", e.dataschema);
-  if (e.dataversion != 1) {
-    out += ",\"dataversion\":";
-    out += std::to_string(e.dataversion);
-  }
-  attr(out, "partitionkey", e.partitionkey);
-  attr(out, "aggregatetype", e.aggregatetype);
-  attr(out, "aggregateid", e.aggregateid);
-  attr(out, "correlationid", e.correlationid);
-  attr(out, "causationid", e.causationid);
-  attr(out, "traceparent", e.traceparent);
-  attr(out, "actor", e.actor);
+  ext::for_each_attribute([&](auto i) {
+    constexpr const ext::Attribute& a = ext::attributes[i];
+    if constexpr (i == 0) {
+      // specversion opens the object, so it is written even when empty.
+      static_assert(a.name == "specversion");
+      out += "{\"specversion\":";
+      write_json_string(out, e.*a.text);
+    } else if constexpr (a.kind == ext::AttributeKind::timestamp) {
+      if ((e.*a.time).time_since_epoch().count() != 0) attr(out, a.name, format_time(e.*a.time));
+    } else if constexpr (a.kind == ext::AttributeKind::integer) {
+      if (e.*a.integer != a.absent) {
+        out += ",\"";
+        out.append(a.name);
+        out += "\":";
+        out += std::to_string(e.*a.integer);
+      }
+    } else if constexpr (a.presence == ext::Presence::with_data) {
+      if (!e.data.empty()) attr(out, a.name, e.*a.text);
+    } else {
+      attr(out, a.name, e.*a.text);
+    }
+  });
   for (const auto& [name, value] : e.extensions) {
     out += ",\"";
     out += name;
@@ -230,40 +216,30 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
     do {
       s.string(key, nullptr);
       s.expect(':', key.c_str());
-      Attr a = classify(key);
+      const ext::Attribute* attribute = nullptr;
+      Key k = classify(key, attribute);
       const char* field = key.c_str();
-      auto text_attr = [&](std::string& target) {
-        if (s.peek() != '"') s.fail(field, "must be a string");
-        s.string(target, field);
-      };
-      switch (a) {
-        case Attr::specversion: text_attr(e.specversion); has_spec = true; break;
-        case Attr::id: text_attr(e.id); break;
-        case Attr::type: text_attr(e.type); break;
-        case Attr::source: text_attr(e.source); break;
-        case Attr::time:
-          text_attr(value);
-          e.time = parse_time(value);
-          break;
-        case Attr::subject: text_attr(e.subject); break;
-        case Attr::datacontenttype: text_attr(e.datacontenttype); break;
-        case Attr::dataschema: text_attr(e.dataschema); break;
-        case Attr::partitionkey: text_attr(e.partitionkey); break;
-        case Attr::aggregatetype: text_attr(e.aggregatetype); break;
-        case Attr::aggregateid: text_attr(e.aggregateid); break;
-        case Attr::correlationid: text_attr(e.correlationid); break;
-        case Attr::causationid: text_attr(e.causationid); break;
-        case Attr::traceparent: text_attr(e.traceparent); break;
-        case Attr::actor: text_attr(e.actor); break;
-        case Attr::dataversion:
-          if (s.peek() == '"') {
-            s.string(value, field);
-            e.dataversion = parse_int(value, "dataversion");
-          } else {
-            e.dataversion = to_int(s.integer(field), "dataversion");
+      switch (k) {
+        case Key::attribute:
+          if (attribute->kind == ext::AttributeKind::integer) {
+            if (s.peek() == '"') {
+              s.string(value, field);
+              e.*attribute->integer = ext::parse_integer(value, key);
+            } else {
+              e.*attribute->integer = to_int(s.integer(field), field);
+            }
+            break;
           }
+          if (s.peek() != '"') s.fail(field, "must be a string");
+          if (attribute->is_text()) {
+            s.string(e.*attribute->text, field);
+          } else {
+            s.string(value, field);
+            e.*attribute->time = parse_time(value);
+          }
+          if (attribute->text == &Envelope::specversion) has_spec = true;
           break;
-        case Attr::data: {
+        case Key::data: {
           std::string_view raw = s.value(field);
           if (raw.size() > options.max_data_bytes)
             throw DecodeError("data", "data: " + std::to_string(raw.size()) + " bytes exceeds the limit of " +
@@ -271,7 +247,7 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
           if (raw != "null") e.data.assign(raw), has_data = true;
           break;
         }
-        case Attr::data_base64: {
+        case Key::data_base64: {
           std::string_view raw = s.value(field);
           if (raw.empty() || raw[0] != '"') s.fail(field, "must be a string");
           if (raw.size() > options.max_data_bytes * 4 / 3 + 4)
@@ -283,8 +259,8 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
           e.extensions["database64"] = true;
           break;
         }
-        case Attr::legacy: legacy = true; s.value(field); break;
-        case Attr::other: {
+        case Key::legacy: legacy = true; s.value(field); break;
+        case Key::other: {
           std::string_view raw = s.value(field);
           if (!valid_attribute_name(key))
             throw DecodeError(printable(key), "extension attribute '" + printable(key) +
@@ -319,17 +295,15 @@ std::string_view check_json_data(std::string_view text, const char* field) {
 void validate(const Envelope& e, const DecodeOptions& options) {
   if (e.specversion != "1.0")
     throw DecodeError("specversion", "specversion: '" + printable(e.specversion) + "' is not supported (only 1.0)");
-  require(e.id, "id");
-  require(e.type, "type");
-  require(e.source, "source");
+  ext::for_each_attribute([&](auto i) {
+    constexpr const ext::Attribute& a = ext::attributes[i];
+    if constexpr (a.presence == ext::Presence::required && a.text != &Envelope::specversion) require(e.*a.text, a.name);
+  });
   require_type_length(e.type, "type");
-  for (auto [value, field] : {std::pair{&e.id, "id"}, {&e.type, "type"}, {&e.source, "source"},
-                              {&e.subject, "subject"}, {&e.datacontenttype, "datacontenttype"},
-                              {&e.dataschema, "dataschema"}, {&e.partitionkey, "partitionkey"},
-                              {&e.aggregatetype, "aggregatetype"}, {&e.aggregateid, "aggregateid"},
-                              {&e.correlationid, "correlationid"}, {&e.causationid, "causationid"},
-                              {&e.traceparent, "traceparent"}, {&e.actor, "actor"}})
-    require_utf8(*value, field);
+  ext::for_each_attribute([&](auto i) {
+    constexpr const ext::Attribute& a = ext::attributes[i];
+    if constexpr (a.is_text()) require_utf8(e.*a.text, a.name);
+  });
   if (e.time < min_time() || e.time > max_time())
     throw DecodeError("time", "time: out of range (years 0000 to 9999)");
   if (e.data.size() > options.max_data_bytes)
@@ -341,7 +315,7 @@ void validate(const Envelope& e, const DecodeOptions& options) {
                                              "': names must be lowercase letters a-z and digits 0-9 only");
     // A binary-mode header ce_data would otherwise become the data on a
     // structured re-encode.
-    if (classify(name) != Attr::other)
+    if (ext::find_attribute(name) || name == "data")
       throw DecodeError(name, "extension attribute '" + name + "': the name of a CloudEvents attribute");
     if (value.is_object() || value.is_array())
       throw DecodeError(name, "extension attribute '" + name + "': value must be a string, number or boolean");

@@ -23,12 +23,12 @@ nlohmann::json StoredEvent::to_json() const {
 
 EventStore::~EventStore() = default;
 
-std::int64_t EventStore::append(Envelope& event) {
+std::int64_t EventStore::append(Envelope& event, const AppendOptions& options) {
   std::vector<Envelope> one;
   one.push_back(std::move(event));
   std::int64_t position = 0;
   try {
-    position = append(one).at(0);
+    position = append(one, options).at(0);
   } catch (...) {
     event = std::move(one[0]);
     throw;
@@ -37,9 +37,9 @@ std::int64_t EventStore::append(Envelope& event) {
   return position;
 }
 
-std::int64_t EventStore::append(Envelope&& event) {
+std::int64_t EventStore::append(Envelope&& event, const AppendOptions& options) {
   Envelope e = std::move(event);
-  return append(e);
+  return append(e, options);
 }
 
 StoredEvent EventStore::get(const std::string& id) {

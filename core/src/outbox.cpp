@@ -8,9 +8,10 @@ namespace herald {
 
 OutboxBus::OutboxBus(std::shared_ptr<EventStore> store, std::unique_ptr<EventBus> inner, OutboxBusOptions options,
                      std::shared_ptr<Metrics> metrics, std::string default_source)
-    : EventBus(std::move(metrics), inner ? inner->decode_options() : DecodeOptions{}, std::move(default_source)),
+    : EventBus(std::move(metrics), inner ? inner->decode_options() : DecodeOptions{}, default_source),
       store_(std::move(store)),
-      inner_(std::move(inner)) {
+      inner_(std::move(inner)),
+      append_{.source = std::move(default_source), .limits = decode_options()} {
   if (!store_) throw ConfigError("outbox: store is null");
   if (!inner_) throw ConfigError("outbox: transport bus is null");
   if (options.run_relay) relay_ = std::make_unique<Relay>(*store_, *inner_, std::move(options.relay));
@@ -23,7 +24,8 @@ void OutboxBus::do_publish(std::vector<Envelope>& events) {
     std::lock_guard lock(close_mutex_);
     if (closed_) throw ClosedError("outbox: publish after close");
   }
-  store_->append(events);
+  // The store stamps and checks as this bus does: its source, its limits.
+  store_->append(events, append_);
   if (relay_) relay_->wake();
 }
 

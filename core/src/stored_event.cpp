@@ -5,19 +5,15 @@
 #include <nlohmann/json.hpp>
 
 #include "herald/codec.hpp"
-#include "herald/context.hpp"
 #include "herald/errors.hpp"
-#include "herald/pattern.hpp"
+#include "herald/ext/attributes.hpp"
+#include "herald/ext/stamp.hpp"
 #include "herald/store_support.hpp"
 
 namespace herald {
 
-void prepare_for_append(Envelope& event, std::string_view default_source) {
-  validate_event_type(event.type);
-  if (event.id.empty()) event.id = uuid_v7();
-  if (event.source.empty()) event.source = std::string(default_source);
-  if (event.time.time_since_epoch().count() == 0) event.time = now_micros();
-  apply_context(event);
+void prepare_for_append(Envelope& event, const AppendOptions& options) {
+  ext::prepare_event(event, options.source, options.limits);
   // The transports keep order by partition key, the relay by aggregate:
   // without a partition key of its own, an aggregate's event takes its
   // aggregate id, so that it stays in order after the relay too (one Kafka
@@ -26,7 +22,6 @@ void prepare_for_append(Envelope& event, std::string_view default_source) {
   // decode, typed events' partition_key()), and events of one aggregate
   // must agree on it whether or not the application set it.
   if (event.partitionkey.empty()) event.partitionkey = event.aggregateid;
-  validate(event);
 }
 
 std::string ordering_key(const Envelope& event) {
@@ -36,14 +31,10 @@ std::string ordering_key(const Envelope& event) {
 
 namespace {
 
-void put(nlohmann::json& j, const char* name, const std::string& value) {
-  if (!value.empty()) j[name] = value;
-}
-
-std::string take(const nlohmann::json& j, const char* name) {
+std::string take(const nlohmann::json& j, const std::string& name) {
   auto it = j.find(name);
   if (it == j.end()) return {};
-  if (!it->is_string()) throw StoreError(std::string("stored metadata: '") + name + "' is not a string");
+  if (!it->is_string()) throw StoreError("stored metadata: '" + name + "' is not a string");
   return it->get<std::string>();
 }
 
@@ -85,20 +76,21 @@ Envelope decode_stored(std::string_view metadata, std::string_view payload) {
 
 namespace {
 
+// Written: the attributes every stored event has (the required ones and
+// its time, which append stamps), datacontenttype even when empty (the
+// reason for this form), and the others when set.
 std::string encode_general(const Envelope& e) {
-  nlohmann::json j = {{"specversion", e.specversion}, {"id", e.id},     {"type", e.type},
-                      {"source", e.source},           {"time", format_time(e.time)},
-                      {"datacontenttype", e.datacontenttype}};
-  put(j, "subject", e.subject);
-  put(j, "dataschema", e.dataschema);
-  if (e.dataversion != 1) j["dataversion"] = e.dataversion;
-  put(j, "partitionkey", e.partitionkey);
-  put(j, "aggregatetype", e.aggregatetype);
-  put(j, "aggregateid", e.aggregateid);
-  put(j, "correlationid", e.correlationid);
-  put(j, "causationid", e.causationid);
-  put(j, "traceparent", e.traceparent);
-  put(j, "actor", e.actor);
+  nlohmann::json j = nlohmann::json::object();
+  for (const ext::Attribute& a : ext::attributes) {
+    const bool always = a.presence != ext::Presence::optional || a.kind == ext::AttributeKind::timestamp;
+    if (!always && !ext::is_set(e, a)) continue;
+    const std::string name(a.name);
+    switch (a.kind) {
+      case ext::AttributeKind::timestamp: j[name] = format_time(e.*a.time); break;
+      case ext::AttributeKind::integer: j[name] = e.*a.integer; break;
+      default: j[name] = e.*a.text; break;
+    }
+  }
   if (!e.extensions.empty()) j["extensions"] = e.extensions;
   return j.dump();
 }
@@ -107,29 +99,25 @@ Envelope decode_general(std::string_view metadata, std::string_view payload) {
   nlohmann::json j = nlohmann::json::parse(metadata, nullptr, false);
   if (!j.is_object()) throw StoreError("stored metadata is not a JSON object");
   Envelope e;
-  e.specversion = take(j, "specversion");
-  e.id = take(j, "id");
-  e.type = take(j, "type");
-  e.source = take(j, "source");
-  try {
-    e.time = parse_time(take(j, "time"));
-  } catch (const DecodeError& ex) {
-    throw StoreError(std::string("stored metadata: ") + ex.what());
+  for (const ext::Attribute& a : ext::attributes) {
+    const std::string name(a.name);
+    switch (a.kind) {
+      case ext::AttributeKind::timestamp:
+        try {
+          e.*a.time = parse_time(take(j, name));
+        } catch (const DecodeError& ex) {
+          throw StoreError(std::string("stored metadata: ") + ex.what());
+        }
+        break;
+      case ext::AttributeKind::integer:
+        if (auto it = j.find(name); it != j.end()) {
+          if (!it->is_number_integer()) throw StoreError("stored metadata: '" + name + "' is not an integer");
+          e.*a.integer = it->get<int>();
+        }
+        break;
+      default: e.*a.text = take(j, name); break;
+    }
   }
-  e.subject = take(j, "subject");
-  e.datacontenttype = take(j, "datacontenttype");
-  e.dataschema = take(j, "dataschema");
-  if (auto it = j.find("dataversion"); it != j.end()) {
-    if (!it->is_number_integer()) throw StoreError("stored metadata: 'dataversion' is not an integer");
-    e.dataversion = it->get<int>();
-  }
-  e.partitionkey = take(j, "partitionkey");
-  e.aggregatetype = take(j, "aggregatetype");
-  e.aggregateid = take(j, "aggregateid");
-  e.correlationid = take(j, "correlationid");
-  e.causationid = take(j, "causationid");
-  e.traceparent = take(j, "traceparent");
-  e.actor = take(j, "actor");
   if (auto it = j.find("extensions"); it != j.end()) {
     if (!it->is_object()) throw StoreError("stored metadata: 'extensions' is not an object");
     for (const auto& [name, value] : it->items()) e.extensions[name] = value;

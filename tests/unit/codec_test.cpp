@@ -4,25 +4,15 @@
 
 #include "herald/codec.hpp"
 #include "herald/errors.hpp"
+#include "sample_event.hpp"
 
 using namespace herald;
 
 namespace {
 
 Envelope sample() {
-  Envelope e = Envelope::make("order.created", {{"order_id", "42"}, {"note", "ünïcode \"quoted\"\n"}}, "svc/orders");
-  e.subject = "orders/42";
-  e.partitionkey = "42";
-  e.aggregatetype = "order";
-  e.aggregateid = "42";
-  e.correlationid = "c-1";
-  e.causationid = "c-0";
-  e.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  e.actor = "user:7";
-  e.dataversion = 2;
-  e.dataschema = "https://herald.dev/schemas/events/order.created.v2.json";
-  e.extensions["tenant"] = "acme";
-  e.extensions["priority"] = 3;
+  Envelope e = herald::test::every_attribute_event();
+  e.set_payload({{"order_id", "42"}, {"note", "ünïcode \"quoted\"\n"}});
   return e;
 }
 
@@ -49,7 +39,7 @@ TEST_CASE("an envelope survives encode and decode unchanged", "[codec]") {
 }
 
 TEST_CASE("an event without data has no data attribute and decodes back", "[codec]") {
-  Envelope e = Envelope::make("ping.sent");
+  Envelope e = Envelope::make("ping.sent", nullptr, "svc/ping");
   auto j = nlohmann::json::parse(encode(e));
   CHECK_FALSE(j.contains("data"));
   CHECK(decode(encode(e)).data.empty());
@@ -75,7 +65,7 @@ TEST_CASE("decode refuses bad input with an error naming the field", "[codec]") 
 }
 
 TEST_CASE("data over the configured limit is refused", "[codec]") {
-  Envelope e = Envelope::make("blob.stored", {{"bytes", std::string(2000, 'x')}});
+  Envelope e = Envelope::make("blob.stored", {{"bytes", std::string(2000, 'x')}}, "svc/blobs");
   std::string text = encode(e);
   CHECK_NOTHROW(decode(text));
   CHECK_THROWS_WITH(decode(text, {.max_data_bytes = 1000}), Catch::Contains("exceeds the limit of 1000"));

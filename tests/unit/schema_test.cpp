@@ -47,7 +47,7 @@ TEST_CASE("encoded envelopes validate against schemas/envelope/v1.json", "[schem
   std::string why;
   CHECK(valid(*schema, nlohmann::json::parse(encode(e)), why));
   INFO(why);
-  CHECK(valid(*schema, nlohmann::json::parse(encode(Envelope::make("ping.sent"))), why));
+  CHECK(valid(*schema, nlohmann::json::parse(encode(Envelope::make("ping.sent", nullptr, "svc/ping"))), why));
 
   SECTION("and the schema is strict enough to catch a broken envelope") {
     auto j = nlohmann::json::parse(encode(e));

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "herald/errors.hpp"
+#include "herald/ext/attributes.hpp"
 
 namespace herald::kafka {
 
@@ -91,22 +92,15 @@ std::string binary_value(const Envelope& e) {
   return is_b64 ? base64_decode(text) : text;
 }
 
+// The Kafka binding carries datacontenttype as content-type, not ce_.
+constexpr bool is_content_type(const ext::Attribute& a) noexcept { return a.text == &Envelope::datacontenttype; }
+
 void encode_binary(const Envelope& e, OutRecord& out) {
-  header(out, "ce_specversion", e.specversion);
-  header(out, "ce_id", e.id);
-  header(out, "ce_type", e.type);
-  header(out, "ce_source", e.source);
-  if (e.time.time_since_epoch().count() != 0) header(out, "ce_time", format_time(e.time));
-  header(out, "ce_subject", e.subject);
-  header(out, "ce_dataschema", e.dataschema);
-  if (e.dataversion != 1) header(out, "ce_dataversion", std::to_string(e.dataversion));
-  header(out, "ce_partitionkey", e.partitionkey);
-  header(out, "ce_aggregatetype", e.aggregatetype);
-  header(out, "ce_aggregateid", e.aggregateid);
-  header(out, "ce_correlationid", e.correlationid);
-  header(out, "ce_causationid", e.causationid);
-  header(out, "ce_traceparent", e.traceparent);
-  header(out, "ce_actor", e.actor);
+  ext::for_each_attribute([&](auto i) {
+    constexpr const ext::Attribute& a = ext::attributes[i];
+    if constexpr (!is_content_type(a))
+      if (ext::is_set(e, a)) out.headers.emplace_back(std::string(ce_prefix).append(a.name), ext::to_text(e, a));
+  });
   for (const auto& [name, value] : e.extensions) {
     if (name == "database64") continue;  // the bytes travel as they are
     header(out, "ce_" + name, value.is_string() ? value.get<std::string>() : value.dump());
@@ -127,32 +121,14 @@ Envelope decode_binary(std::string_view value, const HeaderViews& headers, const
     }
     if (h.name.substr(0, ce_prefix.size()) != ce_prefix) continue;  // x-herald-* and foreign headers
     std::string_view attr = h.name.substr(ce_prefix.size());
-    std::string v(h.value);
-    if (attr == "specversion") e.specversion = std::move(v);
-    else if (attr == "id") e.id = std::move(v);
-    else if (attr == "type") e.type = std::move(v);
-    else if (attr == "source") e.source = std::move(v);
-    else if (attr == "time") e.time = parse_time(v);
-    else if (attr == "subject") e.subject = std::move(v);
-    else if (attr == "dataschema") e.dataschema = std::move(v);
-    else if (attr == "datacontenttype") {
-      if (e.datacontenttype.empty()) e.datacontenttype = std::move(v);
-    } else if (attr == "dataversion") {
-      try {
-        std::size_t used = 0;
-        e.dataversion = std::stoi(v, &used);
-        if (used != v.size()) throw std::invalid_argument(v);
-      } catch (const std::exception&) {
-        throw DecodeError("dataversion", "dataversion: '" + printable(v) + "' is not an integer");
-      }
-    } else if (attr == "partitionkey") e.partitionkey = std::move(v);
-    else if (attr == "aggregatetype") e.aggregatetype = std::move(v);
-    else if (attr == "aggregateid") e.aggregateid = std::move(v);
-    else if (attr == "correlationid") e.correlationid = std::move(v);
-    else if (attr == "causationid") e.causationid = std::move(v);
-    else if (attr == "traceparent") e.traceparent = std::move(v);
-    else if (attr == "actor") e.actor = std::move(v);
-    else e.extensions[std::string(attr)] = std::move(v);
+    const ext::Attribute* a = ext::find_attribute(attr);
+    if (!a) {
+      e.extensions[std::string(attr)] = std::string(h.value);
+    } else if (is_content_type(*a)) {
+      if (e.datacontenttype.empty()) e.datacontenttype.assign(h.value);  // content-type wins
+    } else {
+      ext::set_from_text(e, *a, h.value);
+    }
   }
   if (e.datacontenttype.empty()) e.datacontenttype = "application/json";
   if (!value.empty()) {

@@ -8,8 +8,13 @@ namespace herald::postgres {
 
 std::vector<std::int64_t> append(pqxx::transaction_base& tx, std::vector<Envelope>& events,
                                  std::string_view default_source) {
+  return append(tx, events, AppendOptions{.source = std::string(default_source)});
+}
+
+std::vector<std::int64_t> append(pqxx::transaction_base& tx, std::vector<Envelope>& events,
+                                 const AppendOptions& options) {
   if (events.empty()) return {};
-  return insert_events(tx, events, default_source);
+  return insert_events(tx, events, options);
 }
 
 std::int64_t append(pqxx::transaction_base& tx, Envelope& event, std::string_view default_source) {

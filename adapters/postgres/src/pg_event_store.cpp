@@ -59,11 +59,12 @@ class PgEventStore final : public EventStore {
     });
   }
 
-  std::vector<std::int64_t> append(std::vector<Envelope>& events) override {
+  using EventStore::append;
+  std::vector<std::int64_t> append(std::vector<Envelope>& events, const AppendOptions& options) override {
     if (events.empty()) return {};
     return pool_.with("append", [&](pqxx::connection& c) {
       pqxx::work tx(c);
-      auto positions = insert_events(tx, events, "herald");
+      auto positions = insert_events(tx, events, options);
       tx.commit();
       return positions;
     });

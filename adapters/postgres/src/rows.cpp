@@ -27,9 +27,9 @@ constexpr const char* insert_many_sql =
 }  // namespace
 
 std::vector<std::int64_t> insert_events(pqxx::transaction_base& tx, std::vector<Envelope>& events,
-                                        std::string_view default_source) {
+                                        const AppendOptions& options) {
   // Validate all first: an invalid event must not leave half a batch behind.
-  for (auto& e : events) prepare_for_append(e, default_source);
+  for (auto& e : events) prepare_for_append(e, options);
   std::int64_t created = to_micros(now_micros());
   std::vector<std::int64_t> positions;
   positions.reserve(events.size());

@@ -19,7 +19,7 @@ namespace herald::postgres {
 /// Prepares (id, time, source, context) and inserts `events` through `tx`;
 /// returns their positions. One round trip whatever the number of events.
 std::vector<std::int64_t> insert_events(pqxx::transaction_base& tx, std::vector<Envelope>& events,
-                                        std::string_view default_source);
+                                        const AppendOptions& options);
 
 /// The row (columns HERALD_PG_ROW_COLUMNS).
 StoredEvent read_row(const pqxx::row& row);

@@ -8,13 +8,17 @@
 namespace herald::sqlite {
 
 std::vector<std::int64_t> append(sqlite3* db, std::vector<Envelope>& events, std::string_view default_source) {
+  return append(db, events, AppendOptions{.source = std::string(default_source)});
+}
+
+std::vector<std::int64_t> append(sqlite3* db, std::vector<Envelope>& events, const AppendOptions& options) {
   if (!db) throw ConfigError("sqlite::append: connection is null");
   if (events.empty()) return {};
   Statement insert(db, insert_sql);
   // A savepoint nests in the caller's transaction, or makes the batch one
   // transaction when none is open: never half a batch.
   Savepoint batch(db, "herald_append");
-  auto positions = insert_events(db, insert, events, default_source);
+  auto positions = insert_events(db, insert, events, options);
   batch.release();
   return positions;
 }

@@ -10,9 +10,9 @@ const char* const insert_sql =
     "occurred_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vector<Envelope>& events,
-                                        std::string_view default_source) {
+                                        const AppendOptions& options) {
   // Validate all first: an invalid event must not leave half a batch behind.
-  for (auto& e : events) prepare_for_append(e, default_source);
+  for (auto& e : events) prepare_for_append(e, options);
   std::int64_t created = to_micros(now_micros());
   std::vector<std::int64_t> positions;
   positions.reserve(events.size());

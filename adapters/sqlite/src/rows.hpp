@@ -19,7 +19,7 @@ extern const char* const insert_sql;
 /// (a Statement of insert_sql); returns their positions. The caller holds
 /// the transaction.
 std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vector<Envelope>& events,
-                                        std::string_view default_source);
+                                        const AppendOptions& options);
 
 /// The row at the statement's current step (columns HERALD_SQLITE_ROW_COLUMNS).
 StoredEvent read_row(const Statement& s);

@@ -58,11 +58,12 @@ class SqliteEventStore final : public EventStore {
                  "UPDATE herald_events SET lease_owner = NULL, lease_until = NULL WHERE position = ?1 AND lease_owner = ?2",
                  true) {}
 
-  std::vector<std::int64_t> append(std::vector<Envelope>& events) override {
+  using EventStore::append;
+  std::vector<std::int64_t> append(std::vector<Envelope>& events, const AppendOptions& options) override {
     if (events.empty()) return {};
     std::lock_guard lock(mutex_);
     Transaction tx(db_.get());
-    auto positions = insert_events(db_.get(), insert_, events, "herald");
+    auto positions = insert_events(db_.get(), insert_, events, options);
     tx.commit();
     return positions;
   }

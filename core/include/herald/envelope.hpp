@@ -49,8 +49,11 @@ struct Envelope {
   std::map<std::string, nlohmann::json> extensions;
 
   /// A new event with a UUIDv7 id, the current time and `payload` as data.
-  static Envelope make(std::string type, const nlohmann::json& payload = nullptr,
-                       std::string source = "herald");
+  /// `source` empty (the default): publish and append fill in the bus's
+  /// configured source (BusConfig::source, HERALD_SOURCE), "herald" unless
+  /// configured. Until then the event is not valid on its own (encode it
+  /// only after publish, or give a source).
+  static Envelope make(std::string type, const nlohmann::json& payload = nullptr, std::string source = {});
 
   /// The payload parsed (null when absent). Throws DecodeError on bad JSON.
   nlohmann::json payload() const;

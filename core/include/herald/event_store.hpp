@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "herald/codec.hpp"
 #include "herald/envelope.hpp"
 
 namespace herald {
@@ -110,6 +111,15 @@ struct DeliveryFailure {
   bool dead = false;
 };
 
+/// What append fills in and checks, as EventBus::publish does.
+struct AppendOptions {
+  /// CloudEvents `source` for events without one.
+  std::string source = "herald";
+  /// The largest data accepted (max_data_bytes); larger is refused with a
+  /// DecodeError naming "data". OutboxBus passes its bus's configuration.
+  DecodeOptions limits;
+};
+
 /// Durable, ordered storage of events. Implementations (sqlite://,
 /// postgresql://) are opened by URL with open_event_store(). All functions are
 /// thread-safe and block on the database; they throw StoreError (retriable()
@@ -127,16 +137,17 @@ class EventStore {
   EventStore& operator=(const EventStore&) = delete;
 
   /// Appends `events` in one transaction of the store's own, filling id,
-  /// time and source (`default_source`) where empty and the context ids
+  /// time and source (`options.source`) where empty and the context ids
   /// inside a handler (as EventBus::publish does), and an empty partitionkey
   /// with the aggregate id (the transports keep order by partition key).
   /// Returns their positions.
   /// To append inside your own transaction use herald/sqlite/outbox.hpp or
   /// herald/postgres/outbox.hpp instead. Throws ConfigError/DecodeError for
-  /// an invalid event (nothing is appended then).
-  virtual std::vector<std::int64_t> append(std::vector<Envelope>& events) = 0;
-  std::int64_t append(Envelope& event);
-  std::int64_t append(Envelope&& event);
+  /// an invalid event or data over `options.limits` (nothing is appended then).
+  virtual std::vector<std::int64_t> append(std::vector<Envelope>& events, const AppendOptions& options) = 0;
+  std::vector<std::int64_t> append(std::vector<Envelope>& events) { return append(events, AppendOptions{}); }
+  std::int64_t append(Envelope& event, const AppendOptions& options = {});
+  std::int64_t append(Envelope&& event, const AppendOptions& options = {});
 
   /// The event with this id, or nullopt.
   virtual std::optional<StoredEvent> find(const std::string& id) = 0;

@@ -22,7 +22,8 @@ namespace herald {
 class Lifecycle {
  public:
   struct Options {
-    std::string source = "herald";
+    /// Empty: the bus's configured source (BusConfig::source, HERALD_SOURCE).
+    std::string source;
     /// Off: run() only calls the operation. HERALD_LIFECYCLE=off also switches it off.
     bool enabled = true;
   };

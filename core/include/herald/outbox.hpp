@@ -76,6 +76,7 @@ class OutboxBus final : public EventBus {
  private:
   std::shared_ptr<EventStore> store_;
   std::unique_ptr<EventBus> inner_;
+  const AppendOptions append_;
   std::unique_ptr<Relay> relay_;  // declared after what it uses: destroyed first
   std::mutex close_mutex_;
   bool closed_ = false;

@@ -37,10 +37,10 @@ struct StoreUrl {
   static StoreUrl parse(std::string_view url);
 };
 
-/// Fills what EventBus::publish would (id, time, source, the context ids),
-/// sets an empty partitionkey to the aggregate id,
-/// and validates the event. Throws ConfigError / DecodeError.
-void prepare_for_append(Envelope& event, std::string_view default_source = "herald");
+/// Stamps and checks the event as EventBus::publish does (ext::prepare_event
+/// with `options`' source and limits), then sets an empty partitionkey to
+/// the aggregate id. Throws ConfigError / DecodeError.
+void prepare_for_append(Envelope& event, const AppendOptions& options = {});
 
 /// The key whose events are delivered in order: "aggregatetype:aggregateid"
 /// when the event names an aggregate, else its partitionkey, else "" (none).

@@ -51,7 +51,7 @@ TEST_CASE("a dead-lettered event carries the dead-letter record in its headers",
   const std::string group = f.group("payments");
   auto sub = f.bus->subscribe({.pattern = "payment.*", .group = group, .retry = quick_retry(2)},
                               [](const Envelope&) { throw std::runtime_error("card declined"); });
-  Envelope e = Envelope::make("payment.captured", {{"amount", 10}});
+  Envelope e = Envelope::make("payment.captured", {{"amount", 10}}, "/payments");
   e.partitionkey = "acct-1";
   f.bus->publish(e);
 

@@ -150,7 +150,7 @@ TEST_CASE("an event of nearly a megabyte is published and dead-lettered whole th
   const std::string group = f.group("large");
   auto sub = f.bus->subscribe({.pattern = "scan.*", .group = group, .retry = quick_retry(2)},
                               [](const Envelope&) { throw std::runtime_error("unreadable"); });
-  Envelope big = Envelope::make("scan.uploaded", std::string(1'000'000, 's'));
+  Envelope big = Envelope::make("scan.uploaded", std::string(1'000'000, 's'), "/scans");
   f.bus->publish(big);
 
   std::vector<DeadLetter> letters;

@@ -57,7 +57,7 @@ TEST_CASE("a dead letter carries the core record in its AMQP headers", "[rabbitm
   const std::string group = ns + "-payments";
   auto sub = bus->subscribe({.pattern = "payment.*", .group = group, .retry = quick(2)},
                             [](const Envelope&) { throw std::runtime_error("gateway said no"); });
-  Envelope e = Envelope::make("payment.captured", {{"amount", 5}});
+  Envelope e = Envelope::make("payment.captured", {{"amount", 5}}, "/payments");
   e.partitionkey = "acct-9";
   bus->publish(e);
   REQUIRE(wait_until([&] { return bus->dead_letters(group).size() == 1; }, deadline));

@@ -41,7 +41,7 @@ TEST_CASE("a foreign retry count out of range or of the wrong type cannot make a
     ++calls;
     throw std::runtime_error("always");
   });
-  Envelope e = Envelope::make("job.run", {{"n", 1}});
+  Envelope e = Envelope::make("job.run", {{"n", 1}}, "/jobs");
   RawBroker raw;
   raw.publish("herald.it." + ns, e.type, encode(e), {{name, value}}, e.id);
 

@@ -74,10 +74,10 @@ TEST_CASE("a delivery taken while the group closes is handled once the group reo
   };
   g.add(member);
 
-  g.deliver(Group::main_lane, delivery_of(1, Envelope::make("first.event", {{"n", 1}})));
+  g.deliver(Group::main_lane, delivery_of(1, Envelope::make("first.event", {{"n", 1}}, "/intake")));
   g.hand_over();
   REQUIRE(closed.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  g.deliver(Group::main_lane, delivery_of(2, Envelope::make("second.event", {{"n", 2}})));
+  g.deliver(Group::main_lane, delivery_of(2, Envelope::make("second.event", {{"n", 2}}, "/intake")));
   g.hand_over();
   // Give the free worker its chance at the delivery while the group is closed.
   wait_until([&] { return g.dispatcher().busy() == 1; }, std::chrono::seconds(1));

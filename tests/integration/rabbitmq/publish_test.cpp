@@ -15,7 +15,7 @@ TEST_CASE("publish returns once the broker has the event", "[rabbitmq][publish][
   RawBroker raw;
   const std::string queue = "herald.it." + group;
 
-  Envelope e = Envelope::make("stock.moved", {{"sku", "A1"}});
+  Envelope e = Envelope::make("stock.moved", {{"sku", "A1"}}, "/stock");
   e.partitionkey = "A1";
   bus->publish(e);
   CHECK(raw.count(queue) == 1u);  // confirmed means stored: no waiting needed

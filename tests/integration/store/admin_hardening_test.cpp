@@ -178,7 +178,7 @@ std::size_t open_files(pid_t pid) {
 class BrokenStore : public EventStore {
  public:
   [[noreturn]] static void fail() { throw std::logic_error("broken store \xff\xfe"); }
-  std::vector<std::int64_t> append(std::vector<Envelope>&) override { fail(); }
+  std::vector<std::int64_t> append(std::vector<Envelope>&, const AppendOptions&) override { fail(); }
   std::optional<StoredEvent> find(const std::string&) override { fail(); }
   EventPage timeline(const std::string&, const std::string&, const std::string&, std::size_t) override { fail(); }
   ScanResult scan(const EventFilter&, std::int64_t, std::size_t) override { fail(); }

@@ -17,7 +17,10 @@ class FlakyMarkStore final : public EventStore {
   /// How many mark_delivered calls failed on purpose.
   int mark_failures() const { return failed_.load(); }
 
-  std::vector<std::int64_t> append(std::vector<Envelope>& events) override { return inner_->append(events); }
+  using EventStore::append;
+  std::vector<std::int64_t> append(std::vector<Envelope>& events, const AppendOptions& options) override {
+    return inner_->append(events, options);
+  }
   std::optional<StoredEvent> find(const std::string& id) override { return inner_->find(id); }
   EventPage timeline(const std::string& type, const std::string& id, const std::string& cursor,
                      std::size_t limit) override {

@@ -98,6 +98,34 @@ TEST_CASE("an outbox bus without its own relay leaves rows for an outside relay"
   CHECK(bus->store().count_pending() == 0);
 }
 
+TEST_CASE("an outbox bus stores events with its configured source and max_data_bytes", "[outbox][limits]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  BusConfig config = BusConfig::from_url("memory://");
+  config.source = "/orders";
+  config.decode.max_data_bytes = 2 * 1024 * 1024;
+  OutboxBusOptions options;
+  options.run_relay = false;
+  auto bus = make_outbox_bus(config, scratch.url(), options);
+
+  Envelope made = Envelope::make("order.created", {{"order_id", "1"}});
+  bus->publish(made);
+  CHECK(bus->store().get(made.id).event.source == "/orders");
+
+  // Over the default 1 MiB, within the configured 2 MiB: the store takes it too.
+  Envelope large = Envelope::make("scan.uploaded", std::string(1536 * 1024, 's'));
+  bus->publish(large);
+  CHECK(bus->store().get(large.id).event.data.size() == large.data.size());
+
+  try {
+    bus->publish(Envelope::make("scan.uploaded", std::string(3 * 1024 * 1024, 's')));
+    FAIL("oversize data was published");
+  } catch (const DecodeError& ex) {
+    CHECK(ex.field() == "data");
+  }
+  CHECK(bus->store().count_pending() == 2);
+}
+
 TEST_CASE("an outbox bus leaves handler retries and dead letters to its transport", "[outbox][dead-letter]") {
   ScratchStore scratch("sqlite");
   OutboxBusOptions options;

@@ -5,6 +5,7 @@
 #include "herald/errors.hpp"
 #include "herald/config.hpp"
 #include "herald/store_support.hpp"
+#include "sample_event.hpp"
 #include "scratch_store.hpp"
 
 using namespace herald;
@@ -27,19 +28,7 @@ TEST_CASE("an appended event reads back exactly as it was written", "[store]") {
   ScratchStore scratch(kind);
   auto store = scratch.open();
 
-  Envelope e = Envelope::make("order.created", {{"order_id", "42"}, {"total", 12.5}, {"items", {"a", "b"}}}, "orders");
-  e.subject = "orders/42";
-  e.dataschema = "https://example.com/order.created/v2";
-  e.dataversion = 2;
-  e.partitionkey = "42";
-  e.aggregatetype = "order";
-  e.aggregateid = "42";
-  e.correlationid = "corr-1";
-  e.causationid = "cause-1";
-  e.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  e.actor = "user:alice";
-  e.extensions["tenant"] = "acme";
-  e.extensions["priority"] = 3;
+  Envelope e = every_attribute_event();
   e.data = R"({"order_id":"42",  "total":12.5,"items":["a","b"]})";  // spacing kept as written
 
   Envelope no_data = Envelope::make("order.archived", nullptr, "orders");
@@ -80,6 +69,35 @@ TEST_CASE("append fills id, time and source, and refuses an invalid event whole"
 
   Envelope again = bare;
   CHECK_THROWS_AS(store->append(again), StoreError);  // same id twice
+}
+
+TEST_CASE("append refuses data over the configured max_data_bytes with a DecodeError naming data", "[store][limits]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  const AppendOptions small{.source = "/orders", .limits = {.max_data_bytes = 2048}};
+
+  std::vector<Envelope> batch{Envelope::make("blob.stored", std::string(1000, 'x')),
+                              Envelope::make("blob.stored", std::string(3000, 'x'))};
+  try {
+    store->append(batch, small);
+    FAIL("oversize data was appended");
+  } catch (const DecodeError& ex) {
+    CHECK(ex.field() == "data");
+    CHECK_THAT(ex.what(), Catch::Contains("exceeds the limit of 2048"));
+  }
+  CHECK(store->status().last_position == 0);  // nothing of the batch
+
+  Envelope fits = Envelope::make("blob.stored", std::string(1000, 'x'));
+  store->append(fits, small);
+  CHECK(fits.source == "/orders");
+  CHECK(store->get(fits.id).event.source == "/orders");
+
+  // Larger than the default limit (1 MiB), within a configured one.
+  Envelope large = Envelope::make("blob.stored", std::string(1536 * 1024, 'x'));
+  CHECK_THROWS_AS(store->append(Envelope(large)), DecodeError);
+  store->append(large, {.limits = {.max_data_bytes = 2 * 1024 * 1024}});
+  CHECK(store->get(large.id).event.data.size() == large.data.size());
 }
 
 TEST_CASE("find returns nothing for an unknown id and get says which id", "[store]") {

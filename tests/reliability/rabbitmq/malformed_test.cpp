@@ -25,7 +25,7 @@ TEST_CASE("malformed bodies in a stream are dead-lettered with their reason and 
   std::set<std::string> good;
   for (int i = 0; i < 1'000; ++i) {
     if (i % 200 == 100) raw.publish(exchange, "invoice.sent", bad[static_cast<std::size_t>(i / 200)]);
-    Envelope e = Envelope::make("invoice.sent", {{"i", i}});
+    Envelope e = Envelope::make("invoice.sent", {{"i", i}}, "/invoices");
     good.insert(e.id);
     raw.publish(exchange, "invoice.sent", encode(e), {}, e.id);
   }

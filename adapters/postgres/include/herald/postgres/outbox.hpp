@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "herald/envelope.hpp"
+#include "herald/event_store.hpp"
 
 namespace pqxx {
 class transaction_base;  // pqxx::work and friends (the application's own transaction)
@@ -35,6 +36,10 @@ void ensure_schema(pqxx::transaction_base& tx);
 /// \endcode
 std::vector<std::int64_t> append(pqxx::transaction_base& tx, std::vector<Envelope>& events,
                                  std::string_view default_source = "herald");
+/// The same with the source and data limit of `options` (an OutboxBus's: its
+/// source, its transport's max_data_bytes).
+std::vector<std::int64_t> append(pqxx::transaction_base& tx, std::vector<Envelope>& events,
+                                 const AppendOptions& options);
 std::int64_t append(pqxx::transaction_base& tx, Envelope& event, std::string_view default_source = "herald");
 std::int64_t append(pqxx::transaction_base& tx, Envelope&& event, std::string_view default_source = "herald");
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "herald/envelope.hpp"
+#include "herald/event_store.hpp"
 
 struct sqlite3;  // the application's own connection handle (sqlite3.h)
 
@@ -33,6 +34,9 @@ void ensure_schema(sqlite3* db);
 ///   exec(db, "COMMIT");   // the relay delivers order.paid only now
 /// \endcode
 std::vector<std::int64_t> append(sqlite3* db, std::vector<Envelope>& events, std::string_view default_source = "herald");
+/// The same with the source and data limit of `options` (an OutboxBus's: its
+/// source, its transport's max_data_bytes).
+std::vector<std::int64_t> append(sqlite3* db, std::vector<Envelope>& events, const AppendOptions& options);
 std::int64_t append(sqlite3* db, Envelope& event, std::string_view default_source = "herald");
 std::int64_t append(sqlite3* db, Envelope&& event, std::string_view default_source = "herald");
 
