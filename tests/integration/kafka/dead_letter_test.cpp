@@ -115,7 +115,7 @@ TEST_CASE("a record left in the retry topic with the old retry headers goes on w
     throw std::runtime_error("printer jammed");
   });
   // What herald wrote before the delivery headers were unified: two runs spent.
-  Envelope e = Envelope::make("invoice.issued", {{"n", 1}});
+  Envelope e = Envelope::make("invoice.issued", {{"n", 1}}, "/invoices");
   e.partitionkey = "inv-1";
   produce_raw(f.topic("invoice") + ".retry." + group, "inv-1", encode(e),
               {{"content-type", "application/cloudevents+json"},
