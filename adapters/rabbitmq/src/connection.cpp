@@ -161,7 +161,10 @@ Connection::Connection(const Settings& settings, std::size_t host_index, const s
   // finished its handshake: the refusal (its alert) surfaces at login.
   if (ep.tls && login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
     std::string why = tls_failure_reason();
-    if (why.empty()) why = tls_refusal_by_probe(settings, host, where_);
+    // A clean close came from a broker that accepted the handshake; a reset
+    // (a socket or SSL error) is what can swallow an alert.
+    if (why.empty() && login.library_error != AMQP_STATUS_CONNECTION_CLOSED)
+      why = tls_refusal_by_probe(settings, host, where_);
     if (!why.empty())
       throw ConfigError("rabbitmq: " + where_ + " refused the TLS connection: " + why +
                         " (the broker checks the client certificate: options 'tls_cert'/'tls_key')");
