@@ -124,8 +124,12 @@ TEST_CASE("an ephemeral subscription retries through a delay queue and keeps dea
   const std::string dlq_refusal = refusal(queue + ".dlq", {});
   CHECK_THAT(dlq_refusal, Catch::Contains("x-expires") && Catch::Contains("86400000"));  // a day
 
+  // Its queue belongs to the consuming connection: no replay into it while it lives, none after.
+  CHECK_THROWS_AS(bus->replay_dead_letters(group), ConfigError);
+  CHECK(bus->dead_letters(group).size() == 1);
   sub.cancel();
   CHECK(wait_until([&] { return raw.passive_declare_code(queue) == 404; }, deadline));
+  CHECK_THROWS_AS(bus->replay_dead_letters(group), NotFoundError);
   raw.delete_queue(retry_queue);
   raw.delete_queue(queue + ".dlq");
 }
