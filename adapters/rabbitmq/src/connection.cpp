@@ -2,6 +2,7 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -20,6 +21,66 @@ std::string host_url(const Endpoint& ep, const Endpoint::Host& h) {
   std::string vhost = ep.vhost == "/" ? "" : ep.vhost;
   return std::string(ep.tls ? "amqps" : "amqp") + "://" + ep.user + (ep.password.empty() ? "" : ":***") + "@" + h.name +
          ":" + std::to_string(h.port) + "/" + vhost;
+}
+
+// A socket on `state` for `host` as the options say: TCP, or TLS with the
+// CA, client certificate and checks of the options.
+amqp_socket_t* make_socket(amqp_connection_state_t state, const Settings& settings, const Endpoint::Host& host,
+                           const std::string& where) {
+  if (!settings.endpoint.tls) {
+    amqp_socket_t* socket = amqp_tcp_socket_new(state);
+    if (!socket) throw TransportError("rabbitmq: cannot create a socket for " + where);
+    return socket;
+  }
+  amqp_socket_t* socket = amqp_ssl_socket_new(state);
+  if (!socket) throw TransportError("rabbitmq: cannot create a TLS socket for " + where);
+  const TlsOptions& t = settings.options.tls;
+  amqp_ssl_socket_set_verify_peer(socket, t.verify_peer ? 1 : 0);
+  prepare_tls(socket, host.name, t.verify_peer && t.verify_hostname);
+  if (!t.ca_file.empty()) {
+    int rc = amqp_ssl_socket_set_cacert(socket, t.ca_file.c_str());
+    if (rc != AMQP_STATUS_OK)
+      throw ConfigError("rabbitmq: option 'tls_ca': cannot load CA bundle '" + t.ca_file + "': " + status_text(rc));
+  }
+  if (!t.cert_file.empty()) {
+    int rc = amqp_ssl_socket_set_key(socket, t.cert_file.c_str(), t.key_file.c_str());
+    if (rc != AMQP_STATUS_OK)
+      throw ConfigError("rabbitmq: options 'tls_cert'/'tls_key': cannot load '" + t.cert_file + "' / '" +
+                        t.key_file + "': " + status_text(rc));
+  }
+  return socket;
+}
+
+struct DestroyState {
+  void operator()(amqp_connection_state_t s) const noexcept { amqp_destroy_connection(s); }
+};
+
+// With TLS 1.3 a broker checks the client certificate after the client
+// finished its handshake, sends its alert and closes. A client that already
+// wrote its protocol header (login does at once) may get a TCP reset instead,
+// which throws the unread alert away: the reason is lost in a race. So, only
+// after a login failed that way, a second connection with the same settings
+// completes the handshake, writes nothing and waits for the broker's alert.
+// Empty when the broker says nothing within the connect timeout (at most 5 s).
+std::string tls_refusal_by_probe(const Settings& settings, const Endpoint::Host& host, const std::string& where) {
+  std::unique_ptr<amqp_connection_state_t_, DestroyState> probe(amqp_new_connection());
+  if (!probe) return {};
+  reset_tls_failure();
+  try {
+    amqp_socket_t* socket = make_socket(probe.get(), settings, host, where);
+    timeval timeout = to_timeval(std::min<std::chrono::milliseconds>(settings.options.connect_timeout,
+                                                                      std::chrono::seconds(5)));
+    if (amqp_socket_open_noblock(socket, host.name.c_str(), host.port, &timeout) != AMQP_STATUS_OK)
+      return tls_failure_reason();
+    // Reading is what lets OpenSSL take the alert (into its error queue). A
+    // broker that accepted the certificate sends no frame before the
+    // protocol header, so this returns at the timeout.
+    amqp_frame_t frame{};
+    amqp_simple_wait_frame_noblock(probe.get(), &frame, &timeout);
+    return tls_failure_reason();
+  } catch (const std::exception&) {
+    return {};
+  }
 }
 
 }  // namespace
@@ -41,27 +102,12 @@ Connection::Connection(const Settings& settings, std::size_t host_index, const s
   where_ = host_url(ep, host);
   if (!state_) throw TransportError("rabbitmq: out of memory creating a connection to " + where_);
 
-  amqp_socket_t* socket = nullptr;
-  if (ep.tls) {
-    socket = amqp_ssl_socket_new(state_.get());
-    if (!socket) throw TransportError("rabbitmq: cannot create a TLS socket for " + where_);
-    const TlsOptions& t = o.tls;
-    amqp_ssl_socket_set_verify_peer(socket, t.verify_peer ? 1 : 0);
-    prepare_tls(socket, host.name, t.verify_peer && t.verify_hostname);
-    if (!t.ca_file.empty()) {
-      int rc = amqp_ssl_socket_set_cacert(socket, t.ca_file.c_str());
-      if (rc != AMQP_STATUS_OK)
-        throw ConfigError("rabbitmq: option 'tls_ca': cannot load CA bundle '" + t.ca_file + "': " + status_text(rc));
-    }
-    if (!t.cert_file.empty()) {
-      int rc = amqp_ssl_socket_set_key(socket, t.cert_file.c_str(), t.key_file.c_str());
-      if (rc != AMQP_STATUS_OK)
-        throw ConfigError("rabbitmq: options 'tls_cert'/'tls_key': cannot load '" + t.cert_file + "' / '" +
-                          t.key_file + "': " + status_text(rc));
-    }
-  } else {
-    socket = amqp_tcp_socket_new(state_.get());
-    if (!socket) throw TransportError("rabbitmq: cannot create a socket for " + where_);
+  amqp_socket_t* socket = make_socket(state_.get(), settings, host, where_);
+  if (ep.tls && !o.tls.cert_file.empty()) {
+    std::string why = client_certificate_problem(o.tls.cert_file);
+    if (!why.empty())
+      throw ConfigError("rabbitmq: option 'tls_cert': the client certificate '" + o.tls.cert_file + "' cannot be used: " +
+                        why + " (a broker checking client certificates refuses it)");
   }
 
   timeval connect_timeout = to_timeval(o.connect_timeout);
@@ -115,6 +161,10 @@ Connection::Connection(const Settings& settings, std::size_t host_index, const s
   // finished its handshake: the refusal (its alert) surfaces at login.
   if (ep.tls && login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
     std::string why = tls_failure_reason();
+    // A clean close came from a broker that accepted the handshake; a reset
+    // (a socket or SSL error) is what can swallow an alert.
+    if (why.empty() && login.library_error != AMQP_STATUS_CONNECTION_CLOSED)
+      why = tls_refusal_by_probe(settings, host, where_);
     if (!why.empty())
       throw ConfigError("rabbitmq: " + where_ + " refused the TLS connection: " + why +
                         " (the broker checks the client certificate: options 'tls_cert'/'tls_key')");

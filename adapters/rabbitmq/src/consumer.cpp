@@ -55,7 +55,7 @@ Subscription Consumer::subscribe(const SubscribeSpec& spec, Invoker invoke) {
       throw TransportError("rabbitmq: cannot subscribe group '" + name + "': not connected to the broker (" +
                            loop_.last_error() + ")");
     auto& slot = groups_[name];
-    if (!slot) slot = std::make_shared<Group>(name, services_.topology.group_queue(name), services_);
+    if (!slot) slot = std::make_shared<Group>(name, services_.topology.group_queue(name), services_, spec.ephemeral);
     std::shared_ptr<Group> g = slot;
     g->add(member);
     try {
@@ -159,7 +159,7 @@ bool Consumer::drained() {
     // before the first answer arrive before the second one.
     for (const auto& [name, g] : groups_) {
       if (!g->has_members()) continue;
-      for (int lane = 0; lane < 2; ++lane) {
+      for (int lane = 0; lane < g->lanes_used(); ++lane) {
         for (int i = 0; i < 2; ++i) {
           auto ready = Topology::ready_count(*c, g->lanes[lane].channel, g->queue_of(lane));
           if (!ready) {  // the queue was deleted: declare it and consume again
@@ -208,7 +208,7 @@ void Consumer::stop() {
 
 void Consumer::setup(Connection& c, Group& g) {
   const std::shared_ptr<Group>& shared = groups_.at(g.name());
-  for (int lane = 0; lane < 2; ++lane) {
+  for (int lane = 0; lane < g.lanes_used(); ++lane) {
     Lane& l = g.lanes[lane];
     l.channel = c.next_channel();
     c.open_channel(l.channel);
@@ -216,15 +216,19 @@ void Consumer::setup(Connection& c, Group& g) {
   }
   g.set_generation(++generations_);
   const amqp_channel_t ch = g.lanes[Group::main_lane].channel;
-  services_.topology.declare_group_queue(c, ch, g.queue());
-  services_.topology.declare(c, ch, *services_.topology.redelivered_decl(g.queue()));
+  if (g.ephemeral()) {
+    services_.topology.declare_ephemeral_queue(c, ch, g.queue());
+  } else {
+    services_.topology.declare_group_queue(c, ch, g.queue());
+    services_.topology.declare(c, ch, *services_.topology.redelivered_decl(g.queue()));
+  }
   g.bound.clear();
   for (const auto& p : g.patterns()) {
     services_.topology.bind(c, ch, g.queue(), p);
     g.bound.insert(p);
   }
   consume(c, g, Group::main_lane);
-  consume(c, g, Group::redelivered_lane);
+  if (g.lanes_used() > Group::redelivered_lane) consume(c, g, Group::redelivered_lane);
   g.error.clear();
 }
 

@@ -122,15 +122,18 @@ void Group::dead_letter(Job& job, const DeadLetter& letter) {
   strip_bookkeeping(props->headers);
   props->expiration.clear();
   for (const auto& [k, v] : letter.to_headers()) props->headers.set(k, v);
-  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props),
-                                 services_.topology.dead_letter_decl(queue_), Topology::dead_letter_queue(queue_)));
+  auto decl = ephemeral_ ? services_.topology.ephemeral_dead_letter_decl(queue_)
+                         : services_.topology.dead_letter_decl(queue_);
+  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props), std::move(decl),
+                                 Topology::dead_letter_queue(queue_)));
 }
 
-void Group::retry(Job& job, const DeliveryState& state, std::chrono::milliseconds delay) {
+void Group::retry(Job& job, const DeliveryState& state, std::chrono::milliseconds delay, const RetryPolicy& policy) {
   auto props = std::make_shared<Properties>(job.delivery.properties);
   write_delivery_state(props->headers, state);
   props->expiration = std::to_string(delay.count());
-  auto decl = services_.topology.retry_decl(queue_, state.attempts);
+  auto decl = ephemeral_ ? services_.topology.ephemeral_retry_decl(queue_, state.attempts, policy.max_delay)
+                         : services_.topology.retry_decl(queue_, state.attempts);
   {
     std::lock_guard lock(retry_mutex_);
     retry_queues_.insert(decl->name);
@@ -208,7 +211,9 @@ void Group::handle_delivery(Job& job) {
     dead_letter(job, dead_letter_for(event, name_, state, v.reason));
     return;
   }
-  if (d.redelivered && !lost_here(job)) {
+  // An ephemeral group's queue dies with its connection: what comes again
+  // came on this one (a requeue, a channel closed), and runs here, counted.
+  if (d.redelivered && !ephemeral_ && !lost_here(job)) {
     // The broker does not count for us (and would count every message the
     // crashed consumer had prefetched): record the redelivery in a copy that
     // waits in the redelivered queue, handled there one at a time.
@@ -232,7 +237,7 @@ void Group::handle_delivery(Job& job) {
       ack(job);
       return;
     case Verdict::Kind::retry:
-      retry(job, state, v.delay);
+      retry(job, state, v.delay, policy);
       return;
     case Verdict::Kind::dead_letter:
       dead_letter(job, dead_letter_for(event, name_, state, v.reason));

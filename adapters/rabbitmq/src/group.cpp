@@ -17,10 +17,11 @@ constexpr std::size_t max_unfinished = 100000;
 
 }  // namespace
 
-Group::Group(std::string name, std::string queue, GroupServices& services)
+Group::Group(std::string name, std::string queue, GroupServices& services, bool ephemeral)
     : name_(std::move(name)),
       queue_(std::move(queue)),
       services_(services),
+      ephemeral_(ephemeral),
       dispatcher_([this](Job& job) { return handle(job); },
                   [this] { acks_waiting(); }) {}
 

@@ -73,13 +73,20 @@ class Group {
   static constexpr int main_lane = 0;
   static constexpr int redelivered_lane = 1;
 
-  Group(std::string name, std::string queue, GroupServices& services);
+  /// `ephemeral`: a subscription of this process only (see Topology): an
+  /// exclusive queue, no redelivered queue, expiring delay and dead-letter
+  /// queues.
+  Group(std::string name, std::string queue, GroupServices& services, bool ephemeral = false);
   ~Group();
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
 
   const std::string& name() const noexcept { return name_; }
   const std::string& queue() const noexcept { return queue_; }
+  bool ephemeral() const noexcept { return ephemeral_; }
+  /// Consuming lanes: an ephemeral group has no redelivered queue (a crash
+  /// takes its queue along, so what comes again came on this connection).
+  int lanes_used() const noexcept { return ephemeral_ ? 1 : 2; }
 
   // Members (thread-safe).
   void add(std::shared_ptr<Member> member);
@@ -148,7 +155,7 @@ class Group {
   void acks_waiting();
   // The copies that carry out a verdict; each settles the original through move().
   void dead_letter(Job& job, const DeadLetter& letter);
-  void retry(Job& job, const DeliveryState& state, std::chrono::milliseconds delay);
+  void retry(Job& job, const DeliveryState& state, std::chrono::milliseconds delay, const RetryPolicy& policy);
   void redeliver_later(Job& job, const DeliveryState& state);
   /// Hands `message` (a copy of the job's delivery) to the publisher; the
   /// original is acked once the broker confirmed the copy, requeued when it
@@ -159,6 +166,7 @@ class Group {
   std::string name_;
   std::string queue_;
   GroupServices& services_;
+  bool ephemeral_ = false;
 
   mutable std::shared_mutex members_mutex_;
   std::vector<std::shared_ptr<Member>> members_;

@@ -77,6 +77,10 @@ struct QueueDecl {
   /// Quorum with queue_type=quorum, classic otherwise, and one that exists
   /// with the other type is used as it is (see Topology::add_replication).
   bool any_existing_type = false;
+  /// Declared before every message to it, not once per connection: its
+  /// x-expires counts from the last declaration (an ephemeral
+  /// subscription's delay and dead-letter queues, see Topology).
+  bool refresh = false;
 };
 
 /// One message for the publisher. Events keep body, routing key, message id

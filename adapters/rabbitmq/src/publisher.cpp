@@ -321,7 +321,7 @@ bool Publisher::on_idle(Connection* c) {
       continue;
     }
     const OutMessage& m = s.batch->messages[s.index];
-    if (const QueueDecl* decl = m.ensure(); decl && !declared_.count(decl->name)) {
+    if (const QueueDecl* decl = m.ensure(); decl && (decl->refresh || !declared_.count(decl->name))) {
       try {
         topology_.declare(*c, channel_, *decl);
         declared_.insert(decl->name);

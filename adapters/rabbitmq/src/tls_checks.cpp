@@ -1,10 +1,16 @@
 #include "tls_checks.hpp"
 
 #include <arpa/inet.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+
+#include <cstdio>
+#include <memory>
 
 namespace herald::rabbitmq {
 
@@ -22,6 +28,14 @@ int remember_verdict(int ok, X509_STORE_CTX* store) {
                             ")";
   }
   return ok;
+}
+
+std::string time_text(const ASN1_TIME* t) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), BIO_free);
+  if (!out || ASN1_TIME_print(out.get(), t) != 1) return "?";
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(out.get(), &data);
+  return n > 0 && data ? std::string(data, static_cast<std::size_t>(n)) : std::string("?");
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -59,6 +73,20 @@ std::string tls_failure_reason() {
     if (const char* text = ERR_reason_error_string(e)) reason = text;
   }
   return reason;
+}
+
+std::string client_certificate_problem(const std::string& cert_file) {
+  std::unique_ptr<std::FILE, decltype(&std::fclose)> in(std::fopen(cert_file.c_str(), "r"), std::fclose);
+  if (!in) return {};
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_X509(in.get(), nullptr, nullptr, nullptr), X509_free);
+  // Nothing of this may reach the handshake's reason.
+  ERR_clear_error();
+  if (!cert) return {};
+  if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0)
+    return "certificate expired on " + time_text(X509_get0_notAfter(cert.get()));
+  if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) > 0)
+    return "certificate not valid before " + time_text(X509_get0_notBefore(cert.get()));
+  return {};
 }
 
 }  // namespace herald::rabbitmq

@@ -25,4 +25,11 @@ void reset_tls_failure();
 /// alert ("tlsv13 alert certificate required"); empty when nothing is known.
 std::string tls_failure_reason();
 
+/// Why the client certificate in PEM file `cert_file` cannot be used now
+/// ("certificate expired on Jan  1 00:00:00 2020 GMT", "certificate not valid
+/// before ..."); empty when it is valid now or cannot be read here (loading it
+/// reports that). Checked before connecting, because a broker refusing it
+/// under TLS 1.3 does so after the handshake, where its alert can be lost.
+std::string client_certificate_problem(const std::string& cert_file);
+
 }  // namespace herald::rabbitmq

@@ -9,6 +9,13 @@ namespace {
   throw ConfigError(std::string(e.what()) + " (" + hint + ")");
 }
 
+// How long the dead letters of an ephemeral subscription stay for an
+// operator to look at when dead_letter_expires does not say.
+constexpr std::chrono::hours ephemeral_dead_letter_keep{24};
+
+// A delay queue expires this long after the longest delay it may hold.
+constexpr std::chrono::minutes ephemeral_retry_margin{1};
+
 }  // namespace
 
 void Topology::add_expiry(Headers& arguments) const {
@@ -108,6 +115,33 @@ std::shared_ptr<const QueueDecl> Topology::redelivered_decl(const std::string& q
   decl->name = redelivered_queue(queue);
   add_replication(*decl);
   add_expiry(decl->arguments);
+  return decl;
+}
+
+void Topology::declare_ephemeral_queue(Connection& c, amqp_channel_t channel, const std::string& queue) const {
+  amqp_queue_declare(c.get(), channel, bytes_of(queue), 0, 0, 1, 1, amqp_empty_table);
+  c.check(amqp_get_rpc_reply(c.get()), channel, "declaring exclusive queue '" + queue + "'");
+}
+
+std::shared_ptr<const QueueDecl> Topology::ephemeral_retry_decl(const std::string& queue, int attempt,
+                                                                std::chrono::milliseconds max_delay) const {
+  auto decl = std::make_shared<QueueDecl>();
+  decl->name = retry_queue(queue, attempt);
+  decl->arguments.set("x-dead-letter-exchange", "");
+  decl->arguments.set("x-dead-letter-routing-key", queue);
+  decl->arguments.set("x-expires", static_cast<long long>((max_delay + ephemeral_retry_margin).count()));
+  decl->refresh = true;
+  return decl;
+}
+
+std::shared_ptr<const QueueDecl> Topology::ephemeral_dead_letter_decl(const std::string& queue) const {
+  auto decl = std::make_shared<QueueDecl>();
+  decl->name = dead_letter_queue(queue);
+  const std::chrono::milliseconds keep = options_.dead_letter_expires.count() > 0
+                                             ? options_.dead_letter_expires
+                                             : std::chrono::milliseconds(ephemeral_dead_letter_keep);
+  decl->arguments.set("x-expires", static_cast<long long>(keep.count()));
+  decl->refresh = true;
   return decl;
 }
 

@@ -13,6 +13,7 @@
 // a ConfigError that names the object and the difference. Private to
 // herald::rabbitmq.
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,23 @@ class Topology {
   std::shared_ptr<const QueueDecl> retry_decl(const std::string& queue, int attempt) const;
   std::shared_ptr<const QueueDecl> dead_letter_decl(const std::string& queue) const;
   std::shared_ptr<const QueueDecl> redelivered_decl(const std::string& queue) const;
+
+  // An ephemeral subscription (SubscribeSpec::ephemeral) leaves nothing
+  // behind: its queue is exclusive to the consumer's connection and
+  // auto-deleted, so it goes with its consumer or the process. Its delay and
+  // dead-letter queues, which other connections publish to, carry an
+  // x-expires and are declared again before every message (the expiry counts
+  // from the last declaration), so each outlives what it holds. All classic:
+  // quorum queues cannot be exclusive, and a subscription that ends with its
+  // connection gains nothing from replicas.
+
+  /// The queue of an ephemeral subscription: exclusive, auto-delete, not durable.
+  void declare_ephemeral_queue(Connection& c, amqp_channel_t channel, const std::string& queue) const;
+  /// Its delay queue for attempt `attempt`, gone `max_delay` + a minute after its last message arrived.
+  std::shared_ptr<const QueueDecl> ephemeral_retry_decl(const std::string& queue, int attempt,
+                                                        std::chrono::milliseconds max_delay) const;
+  /// Its dead-letter queue, gone `dead_letter_expires` (default a day) after the last dead letter or read.
+  std::shared_ptr<const QueueDecl> ephemeral_dead_letter_decl(const std::string& queue) const;
   /// Declares a durable queue with the arguments of `decl`. A kept queue, or
   /// one of any existing type, is declared on a channel of its own, and one
   /// that exists with another x-expires (kept) or x-queue-type (any existing

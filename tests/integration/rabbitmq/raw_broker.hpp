@@ -69,6 +69,21 @@ class RawBroker {
     return ok->message_count;
   }
 
+  /// The broker's answer to a passive declare of `queue`: 0 when it exists
+  /// and this connection may use it, else the reply code that closed the
+  /// channel (404: no such queue, 405: another connection holds it exclusively).
+  int passive_declare_code(const std::string& queue) {
+    amqp_queue_declare(conn_.get(), channel_, bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(conn_.get());
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+      const int code = static_cast<const amqp_channel_close_t*>(r.reply.decoded)->reply_code;
+      reopen_after_close();
+      return code;
+    }
+    check(r, "checking queue " + queue);
+    return 0;
+  }
+
   void declare_queue(const std::string& name, const Table& arguments = {}) {
     Encoded args(arguments);
     amqp_queue_declare(conn_.get(), channel_, bytes(name), 0, 1, 0, 0, args.table());

@@ -114,3 +114,18 @@ TEST_CASE("the listener requires a client certificate (mutual TLS)", "[rabbitmq]
     CHECK_THAT(why, Catch::Contains("unknown ca"));
   }
 }
+
+TEST_CASE("an expired client certificate is refused before connecting and names the option",
+          "[rabbitmq][tls][refused]") {
+  // Nothing listens on port 1: only a check made before connecting can say why.
+  BusConfig c = tls_config(unique_name("tls"), {{"tls_cert", tls_file("expired.pem")}, {"tls_key", tls_file("expired.key")}},
+                           "amqps://guest:guest@127.0.0.1:1/");
+  try {
+    auto bus = make_bus(c);
+    FAIL("the bus was built");
+  } catch (const ConfigError& e) {
+    const std::string why = e.what();
+    INFO(why);
+    CHECK_THAT(why, Catch::Contains("'tls_cert'") && Catch::Contains("certificate expired on"));
+  }
+}
