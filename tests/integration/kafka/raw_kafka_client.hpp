@@ -191,4 +191,20 @@ inline std::int64_t committed_offset(const std::string& group, const std::string
   return list->elems[0].offset < 0 ? -1 : list->elems[0].offset;
 }
 
+/// Whether the cluster's coordinator knows consumer group `group` (in any
+/// state but Dead: an empty group that kept offsets is listed too).
+inline bool group_exists(const std::string& group) {
+  auto rk = raw_detail::make(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_brokers()}});
+  const rd_kafka_group_list* raw = nullptr;
+  if (rd_kafka_list_groups(rk.get(), group.c_str(), &raw, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw std::runtime_error("raw kafka: cannot describe group '" + group + "'");
+  bool found = false;
+  for (int i = 0; i < raw->group_cnt; ++i)
+    if (raw->groups[i].group == group && raw->groups[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        std::string(raw->groups[i].state) != "Dead")
+      found = true;
+  rd_kafka_group_list_destroy(raw);
+  return found;
+}
+
 }  // namespace herald::test
