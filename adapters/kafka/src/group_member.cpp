@@ -71,11 +71,27 @@ std::shared_ptr<GroupMember> GroupMember::start(std::shared_ptr<BusServices> bus
     }
   });
 
-  try {
-    m->place_start();
-  } catch (...) {
-    m->stop();
-    throw;
+  // Part of subscribe: bounded by subscribe_timeout like the wait for partitions below.
+  const auto give_up = std::chrono::steady_clock::now() + options.subscribe_timeout;
+  for (;;) {
+    try {
+      m->place_start(give_up);
+      break;
+    } catch (const TransportError& ex) {
+      if (ex.retriable() && std::chrono::steady_clock::now() < give_up) {
+        // The broker away or a topic settling: ask again shortly, as librdkafka reconnects.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      m->stop();
+      if (!ex.retriable()) throw;
+      throw TimeoutError("kafka: group '" + m->group_id_ + "' could not find where it starts within " +
+                         std::to_string(options.subscribe_timeout.count()) + " ms (is the broker at '" +
+                         options.brokers + "' reachable?): " + ex.what());
+    } catch (...) {
+      m->stop();
+      throw;
+    }
   }
 
   auto topics = m->bus_->naming.subscription(m->selection_);

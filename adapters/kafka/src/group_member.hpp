@@ -129,9 +129,10 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   void apply_pauses();
   void commit(bool async);
   /// Before joining: where a new group starts (see the header comment).
-  void place_start();
+  /// Throws TransportError (retriable when it may clear) or ConfigError.
+  void place_start(std::chrono::steady_clock::time_point deadline);
   /// The ends of the existing event topics this subscription reads.
-  std::map<std::pair<std::string, std::int32_t>, std::int64_t> topic_ends();
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> topic_ends(std::chrono::steady_clock::time_point deadline);
   /// An ephemeral member's own positions as offsets for rd_kafka_assign.
   void place_assignment(rd_kafka_topic_partition_list_t* list);
   void delete_ephemeral_group();
@@ -209,6 +210,7 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
 
   std::atomic<bool> pause_dirty_{false};
   std::atomic<bool> commit_now_{false};
+  std::atomic<bool> outside_commit_{false};  // place_start committed: its report is not news
   std::atomic<bool> stop_polling_{false};
   std::atomic<bool> stopping_{false};
   std::mutex teardown_mutex_;

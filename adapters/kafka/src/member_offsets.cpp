@@ -32,7 +32,10 @@ void GroupMember::commit(bool async) {
 }
 
 void GroupMember::on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets) {
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+  // The first report may be of the commit that placed a new group, which
+  // another process's member may have refused by joining first: expected.
+  const bool placing = outside_commit_.exchange(false);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET && !placing)
     log(rd_kafka_name(rk_.get()), "COMMIT", "group '" + group_id_ + "': " + describe(err));
   if (!offsets) return;
   std::lock_guard lock(tracker_->mutex);

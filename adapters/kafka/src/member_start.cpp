@@ -6,9 +6,30 @@
 
 namespace herald::kafka {
 
-std::map<std::pair<std::string, std::int32_t>, std::int64_t> GroupMember::topic_ends() {
-  const auto& options = bus_->options;
-  auto topics = list_topics(rk_.get(), options.admin_timeout, [&](const std::string& t) {
+namespace {
+
+// Errors that clear by themselves: a topic made a moment ago (this client
+// learns its leaders shortly), a broker away or slow.
+bool settles(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+         err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+         err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+         err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+         err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE ||
+         err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE || err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+         err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS || err == RD_KAFKA_RESP_ERR__WAIT_COORD;
+}
+
+int ms_until(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<std::int64_t>(1, left.count()));
+}
+
+}  // namespace
+
+std::map<std::pair<std::string, std::int32_t>, std::int64_t> GroupMember::topic_ends(
+    std::chrono::steady_clock::time_point deadline) {
+  auto topics = list_topics(rk_.get(), std::chrono::milliseconds(ms_until(deadline)), [&](const std::string& t) {
     return bus_->naming.is_event_topic(t) && bus_->naming.selected(selection_, t);
   });
   PartitionListPtr list = make_partition_list();
@@ -18,25 +39,17 @@ std::map<std::pair<std::string, std::int32_t>, std::int64_t> GroupMember::topic_
       rd_kafka_topic_partition_list_add(list.get(), t.topic.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> ends;
   if (!list->cnt) return ends;
-  const auto deadline = std::chrono::steady_clock::now() + options.admin_timeout;
   for (;;) {
-    rd_kafka_resp_err_t err =
-        rd_kafka_offsets_for_times(rk_.get(), list.get(), static_cast<int>(options.admin_timeout.count()));
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), list.get(), ms_until(deadline));
     for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
       const auto& tp = list->elems[i];
       if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.offset < 0) err = tp.err ? tp.err : RD_KAFKA_RESP_ERR__BAD_MSG;
     }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-    // A topic made a moment ago: this client learns its leaders shortly.
-    const bool settling = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-                          err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-                          err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
-                          err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
-                          err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
-                          err == RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE;
-    if (!settling || std::chrono::steady_clock::now() >= deadline)
+    if (!settles(err) || std::chrono::steady_clock::now() >= deadline)
       throw TransportError("kafka: group '" + group_id_ + "' cannot read where its topics end: " + describe(err) +
-                           broker_error_suffix(rk_.get()));
+                               broker_error_suffix(rk_.get()),
+                           settles(err));
     for (int i = 0; i < list->cnt; ++i) {
       list->elems[i].offset = RD_KAFKA_OFFSET_END;
       list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -48,10 +61,10 @@ std::map<std::pair<std::string, std::int32_t>, std::int64_t> GroupMember::topic_
   return ends;
 }
 
-void GroupMember::place_start() {
+void GroupMember::place_start(std::chrono::steady_clock::time_point deadline) {
   if (spec_.start == StartFrom::earliest) return;  // no offset: auto.offset.reset=earliest, positions_ empty
   if (ephemeral_) {
-    auto ends = topic_ends();
+    auto ends = topic_ends(deadline);
     std::lock_guard lock(tracker_->mutex);
     positions_ = std::move(ends);
     return;
@@ -60,14 +73,15 @@ void GroupMember::place_start() {
   // same new group at the same time commits before it joins, so either this
   // one sees that commit, or its ends were read before the other's
   // subscribe returned (and it misses nothing published after that).
-  auto ends = topic_ends();
+  auto ends = topic_ends(deadline);
   if (ends.empty()) return;  // topics made from now on are read from their beginning
   PartitionListPtr list = make_partition_list(static_cast<int>(ends.size()));
   for (const auto& [tp, end] : ends) rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second);
-  const int timeout_ms = static_cast<int>(bus_->options.admin_timeout.count());
-  if (rd_kafka_resp_err_t err = rd_kafka_committed(rk_.get(), list.get(), timeout_ms); err != RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (rd_kafka_resp_err_t err = rd_kafka_committed(rk_.get(), list.get(), ms_until(deadline));
+      err != RD_KAFKA_RESP_ERR_NO_ERROR)
     throw TransportError("kafka: group '" + group_id_ + "' cannot read its committed offsets: " + describe(err) +
-                         broker_error_suffix(rk_.get()));
+                             broker_error_suffix(rk_.get()),
+                         settles(err));
   for (int i = 0; i < list->cnt; ++i)
     if (list->elems[i].offset >= 0) return;  // not new: it goes on from its offsets, whatever `start` says
   for (int i = 0; i < list->cnt; ++i) {
@@ -76,11 +90,13 @@ void GroupMember::place_start() {
   }
   // Committed outside the group (no member yet): the broker refuses it once
   // another process's member joined, which placed the group itself.
+  outside_commit_.store(true);
   if (rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 0);
       err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID &&
       err != RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION && err != RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
     throw TransportError("kafka: group '" + group_id_ + "' cannot commit where it starts: " + describe(err) +
-                         broker_error_suffix(rk_.get()));
+                             broker_error_suffix(rk_.get()),
+                         settles(err));
 }
 
 void GroupMember::place_assignment(rd_kafka_topic_partition_list_t* list) {

@@ -4,7 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "herald/context.hpp"
 #include "kafka_fixture.hpp"
@@ -104,4 +107,40 @@ TEST_CASE("a new group's start is committed at the ends of its topics before sub
   REQUIRE(again.wait_for(1, deadline));
   REQUIRE(f.bus->flush(deadline));
   CHECK(again.items() == std::vector<std::string>{missed.id});
+}
+
+TEST_CASE("a member joining a group whose members committed nothing yet misses nothing", "[kafka][start]") {
+  // The group exists (a member reads) but has no offsets: the newcomer must
+  // not place it at the ends; the broker refuses a commit from outside a
+  // group that has members.
+  const std::string ns = unique_name("join");
+  const std::map<std::string, std::string> options{{"partitions", "2"}, {"commit_interval", "60s"}};
+  auto first_bus = make_bus(kafka_config(ns, options));
+  auto second_bus = make_bus(kafka_config(ns, options));
+  const std::string group = ns + "-billing";
+  std::vector<Envelope> before;
+  for (int i = 0; i < 6; ++i) {
+    Envelope e = Envelope::make("invoice.issued", {{"i", i}});
+    e.partitionkey = "k" + std::to_string(i);
+    before.push_back(std::move(e));
+  }
+  first_bus->publish(before);
+
+  Recorder<std::string> got;
+  auto slow = [&](const Envelope& e) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the work: still busy when the second joins
+    got.add(e.id);
+  };
+  auto first = first_bus->subscribe({.pattern = "invoice.*", .group = group, .start = StartFrom::earliest}, slow);
+  REQUIRE(got.wait_for(1, deadline));
+  auto second = second_bus->subscribe({.pattern = "invoice.*", .group = group}, slow);
+  for (int i = 0; i < 4; ++i) first_bus->publish(Envelope::make("invoice.issued", {{"after", i}}));
+  auto distinct = [&] {
+    auto items = got.items();
+    return std::set<std::string>(items.begin(), items.end()).size();
+  };
+  REQUIRE(wait_until([&] { return distinct() >= 10; }, deadline));
+  auto items = got.items();
+  std::set<std::string> ids(items.begin(), items.end());
+  for (const auto& e : before) CHECK(ids.count(e.id) == 1);
 }
