@@ -19,6 +19,8 @@ GroupMember::GroupMember(PassKey, std::shared_ptr<BusServices> bus, const Subscr
       group_id_(bus_->options.group_prefix + spec.group),
       selection_(bus_->naming.select(spec.pattern, group_id_)),
       invoke_(std::move(invoke)),
+      ephemeral_(spec.ephemeral),
+      retry_topic_(bus_->options.retry_topic && !spec.ephemeral),
       tracker_(std::make_shared<Tracker>()),
       claim_(std::make_unique<GroupClaim>(bus_->options.brokers, group_id_, spec.pattern)) {
   pattern_.add(spec_.pattern, 1);
@@ -34,9 +36,11 @@ std::shared_ptr<GroupMember> GroupMember::start(std::shared_ptr<BusServices> bus
   // dead-letter topic. A subscription to every family cannot know its
   // families yet: their retry and dead-letter topics are made by the bus's
   // topic creator when first needed.
+  // An ephemeral subscription writes to neither: it makes only its event topic.
   if (!m->selection_.event_topic.empty()) {
-    std::vector<std::string> topics{m->selection_.event_topic, m->bus_->naming.dlq_topic(m->selection_.event_topic)};
-    if (options.retry_topic) topics.push_back(m->bus_->naming.retry_topic(m->selection_.event_topic, m->group_id_));
+    std::vector<std::string> topics{m->selection_.event_topic};
+    if (!m->ephemeral_) topics.push_back(m->bus_->naming.dlq_topic(m->selection_.event_topic));
+    if (m->retry_topic_) topics.push_back(m->bus_->naming.retry_topic(m->selection_.event_topic, m->group_id_));
     m->bus_->admin.ensure(topics);
   }
 
@@ -67,7 +71,31 @@ std::shared_ptr<GroupMember> GroupMember::start(std::shared_ptr<BusServices> bus
     }
   });
 
+  // Part of subscribe: bounded by subscribe_timeout like the wait for partitions below.
+  const auto give_up = std::chrono::steady_clock::now() + options.subscribe_timeout;
+  for (;;) {
+    try {
+      m->place_start(give_up);
+      break;
+    } catch (const TransportError& ex) {
+      if (ex.retriable() && std::chrono::steady_clock::now() < give_up) {
+        // The broker away or a topic settling: ask again shortly, as librdkafka reconnects.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      m->stop();
+      if (!ex.retriable()) throw;
+      throw TimeoutError("kafka: group '" + m->group_id_ + "' could not find where it starts within " +
+                         std::to_string(options.subscribe_timeout.count()) + " ms (is the broker at '" +
+                         options.brokers + "' reachable?): " + ex.what());
+    } catch (...) {
+      m->stop();
+      throw;
+    }
+  }
+
   auto topics = m->bus_->naming.subscription(m->selection_);
+  if (m->ephemeral_) topics.resize(1);  // no retry topic of its own
   PartitionListPtr list = make_partition_list(static_cast<int>(topics.size()));
   for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
   if (rd_kafka_resp_err_t err = rd_kafka_subscribe(m->rk_.get(), list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -146,6 +174,7 @@ void GroupMember::teardown() {
   queue_.reset();
   rk_.reset();
   claim_.reset();
+  if (ephemeral_) delete_ephemeral_group();
 }
 
 void GroupMember::commit_soon() {

@@ -27,6 +27,18 @@
 // (reason forward_error), and if even that is refused the record is given
 // up with a log line: its offset is committed either way.
 //
+// Where a new group starts: before it joins, a durable group that has no
+// committed offset on the event topics that exist now commits their ends
+// (StartFrom::latest), so it reads what is published after subscribe and
+// every member after it starts from there; topics made later are read from
+// their beginning (all of it came after). A group with offsets keeps them.
+//
+// An ephemeral subscription (a group of its own, one member) commits
+// nothing: it keeps its positions here, starts at the ends of the topics
+// that exist at subscribe (or their beginning: StartFrom::earliest), retries
+// in process only (no retry topic), logs and counts a dead letter instead of
+// writing it, and deletes its group from the broker when it stops.
+//
 // Under back-pressure (max_in_flight records not finished) that lasts, the
 // member pauses its partitions and keeps polling, so it still takes part in
 // rebalances; the record that brings the count down to half wakes it. When it gives partitions up, records not started yet are left
@@ -116,6 +128,16 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   void drop_pending();
   void apply_pauses();
   void commit(bool async);
+  /// Before joining: where a new group starts (see the header comment).
+  /// Throws TransportError (retriable when it may clear) or ConfigError.
+  void place_start(std::chrono::steady_clock::time_point deadline);
+  /// The ends of the existing event topics this subscription reads.
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> topic_ends(std::chrono::steady_clock::time_point deadline);
+  /// An ephemeral member's own positions as offsets for rd_kafka_assign.
+  void place_assignment(rd_kafka_topic_partition_list_t* list);
+  void delete_ephemeral_group();
+  /// The ephemeral member's dead letter: logged and counted, not written.
+  void drop_dead_letter(ItemPtr& item, DeadLetterReason reason);
   void release_partitions(bool commit_first);
   void on_message_error(const rd_kafka_message_t& message);
 
@@ -148,7 +170,14 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   const std::string group_id_;
   const TopicSelection selection_;
   const Invoker invoke_;
+  const bool ephemeral_;
+  /// Moves records to the retry topic (an ephemeral member retries in process only).
+  const bool retry_topic_;
   std::shared_ptr<Tracker> tracker_;
+  // Ephemeral only, guarded by tracker_->mutex: the next offset to read per
+  // partition (what a durable group would have committed), from the topics'
+  // ends at subscribe on.
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> positions_;
 
   // Reset only by teardown, under client_mutex_ held exclusively; flush's
   // broker queries hold it shared.
@@ -181,6 +210,7 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
 
   std::atomic<bool> pause_dirty_{false};
   std::atomic<bool> commit_now_{false};
+  std::atomic<bool> outside_commit_{false};  // place_start committed: its report is not news
   std::atomic<bool> stop_polling_{false};
   std::atomic<bool> stopping_{false};
   std::mutex teardown_mutex_;

@@ -113,6 +113,7 @@ class KafkaBus final : public EventBus {
     f.simulated_time = false;
     f.ordered_per_key = true;
     f.broker = true;
+    f.history = true;  // StartFrom::earliest reads what the topics' retention keeps
     return f;
   }
 

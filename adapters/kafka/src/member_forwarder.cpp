@@ -40,6 +40,7 @@ bool GroupMember::encode(Item& item, OutRecord& record) {
 }
 
 void GroupMember::dead_letter(ItemPtr& item, DeadLetterReason reason) {
+  if (ephemeral_) return drop_dead_letter(item, reason);
   auto record = std::make_shared<OutRecord>();
   // Counted already: a record that cannot be written again changes only the reason.
   if (item->decode_error.empty() && !encode(*item, *record)) reason = DeadLetterReason::decode_error;

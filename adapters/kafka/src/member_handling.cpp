@@ -134,7 +134,7 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
     dead_letter(item, verdict.reason);
     return Outcome::done;
   }
-  if (bus_->options.retry_topic && item->runs_here >= bus_->options.in_process_attempts) {
+  if (retry_topic_ && item->runs_here >= bus_->options.in_process_attempts) {
     move_to_retry_topic(item, verdict.delay);
     return Outcome::done;
   }

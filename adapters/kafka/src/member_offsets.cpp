@@ -16,6 +16,12 @@ void GroupMember::commit(bool async) {
       // still in flight: that may fail while the group rebalances.
       std::int64_t known = async ? p->commit_sent : p->committed;
       if (p->revoked || next < 0 || next <= known) continue;
+      if (ephemeral_) {
+        // Kept here, never on the broker: nothing outlives the subscription.
+        positions_[{p->topic, p->id}] = next;
+        p->commit_sent = p->committed = next;
+        continue;
+      }
       rd_kafka_topic_partition_list_add(list.get(), p->topic.c_str(), p->id)->offset = next;
       p->commit_sent = next;
     }
@@ -26,7 +32,10 @@ void GroupMember::commit(bool async) {
 }
 
 void GroupMember::on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets) {
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+  // The first report may be of the commit that placed a new group, which
+  // another process's member may have refused by joining first: expected.
+  const bool placing = outside_commit_.exchange(false);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET && !placing)
     log(rd_kafka_name(rk_.get()), "COMMIT", "group '" + group_id_ + "': " + describe(err));
   if (!offsets) return;
   std::lock_guard lock(tracker_->mutex);
@@ -84,6 +93,7 @@ void GroupMember::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
       partitions_[{tp.topic, tp.partition}] =
           std::make_shared<Partition>(tracker_, tp.topic, tp.partition, !bus_->naming.is_event_topic(tp.topic));
     }
+    if (ephemeral_) place_assignment(list);
     rd_kafka_assign(rk_.get(), list);
     if (backpressure_) pause_dirty_.store(true);  // the new partitions wait for the lanes too
     std::lock_guard lock(state_mutex_);
@@ -138,8 +148,15 @@ bool GroupMember::caught_up(std::chrono::milliseconds timeout) {
   for (const auto& t : topics)
     for (int p = 0; p < t.partitions; ++p) rd_kafka_topic_partition_list_add(list.get(), t.topic.c_str(), p);
   if (!list->cnt) return true;
-  if (rd_kafka_committed(rk_.get(), list.get(), static_cast<int>(timeout.count())) != RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (ephemeral_) {
+    std::lock_guard lock(tracker_->mutex);
+    for (int i = 0; i < list->cnt; ++i) {
+      auto it = positions_.find({list->elems[i].topic, list->elems[i].partition});
+      list->elems[i].offset = it == positions_.end() ? -1 : it->second;
+    }
+  } else if (rd_kafka_committed(rk_.get(), list.get(), static_cast<int>(timeout.count())) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return false;
+  }
   for (int i = 0; i < list->cnt; ++i) {
     const auto& tp = list->elems[i];
     std::int64_t low = 0, high = 0;

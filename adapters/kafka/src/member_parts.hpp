@@ -7,6 +7,7 @@
 //   member_offsets.cpp    the partition book: commits, rebalances, catching up
 //   member_handling.cpp   the lanes: decoding, running handlers, carrying out verdicts
 //   member_forwarder.cpp  writing to the retry and dead-letter topics
+//   member_start.cpp      where a new group starts; what an ephemeral member keeps instead of commits
 
 #include <atomic>
 #include <chrono>

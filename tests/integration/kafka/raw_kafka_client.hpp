@@ -191,4 +191,46 @@ inline std::int64_t committed_offset(const std::string& group, const std::string
   return list->elems[0].offset < 0 ? -1 : list->elems[0].offset;
 }
 
+/// Whether the cluster's coordinator knows consumer group `group` (in any
+/// state but Dead: an empty group that kept offsets is listed too).
+inline bool group_exists(const std::string& group) {
+  auto rk = raw_detail::make(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_brokers()}});
+  const rd_kafka_group_list* raw = nullptr;
+  if (rd_kafka_list_groups(rk.get(), group.c_str(), &raw, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw std::runtime_error("raw kafka: cannot describe group '" + group + "'");
+  bool found = false;
+  for (int i = 0; i < raw->group_cnt; ++i)
+    if (raw->groups[i].group == group && raw->groups[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        std::string(raw->groups[i].state) != "Dead")
+      found = true;
+  rd_kafka_group_list_destroy(raw);
+  return found;
+}
+
+/// The consumer groups the cluster knows whose name starts with `prefix`.
+inline std::vector<std::string> groups_starting_with(const std::string& prefix) {
+  auto rk = raw_detail::make(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_brokers()}});
+  const rd_kafka_group_list* raw = nullptr;
+  if (rd_kafka_list_groups(rk.get(), nullptr, &raw, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw std::runtime_error("raw kafka: cannot list the consumer groups");
+  std::vector<std::string> out;
+  for (int i = 0; i < raw->group_cnt; ++i)
+    if (std::string(raw->groups[i].group).rfind(prefix, 0) == 0) out.emplace_back(raw->groups[i].group);
+  rd_kafka_group_list_destroy(raw);
+  return out;
+}
+
+/// The cluster's topics whose name starts with `prefix`.
+inline std::vector<std::string> topics_starting_with(const std::string& prefix) {
+  auto rk = raw_detail::make(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_brokers()}});
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (rd_kafka_metadata(rk.get(), 1, nullptr, &raw, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw std::runtime_error("raw kafka: cannot read the cluster's topics");
+  std::unique_ptr<const rd_kafka_metadata_t, raw_detail::Destroy> md(raw);
+  std::vector<std::string> out;
+  for (int i = 0; i < md->topic_cnt; ++i)
+    if (std::string(md->topics[i].topic).rfind(prefix, 0) == 0) out.emplace_back(md->topics[i].topic);
+  return out;
+}
+
 }  // namespace herald::test
