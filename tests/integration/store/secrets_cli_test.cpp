@@ -122,11 +122,8 @@ TEST_CASE("herald serve shows no password in its banner, /healthz or /metrics", 
   const std::string log = "/tmp/" + unique_name("herald-serve-secrets") + ".log";
   const std::string command = "env -u HERALD_STORE_URL timeout 60 " + cli() +
                               " serve --port 0 --store " + quoted(url) + " > " + log + " 2>&1 & echo $!";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe);
   int pid = 0;
-  REQUIRE(std::fscanf(pipe, "%d", &pid) == 1);
-  pclose(pipe);
+  REQUIRE(std::sscanf(run_shell(command).output.c_str(), "%d", &pid) == 1);
   struct Stop {
     int pid;
     std::string log;
