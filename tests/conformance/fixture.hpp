@@ -8,6 +8,7 @@
 #include "harness.hpp"
 #include "herald/config.hpp"
 #include "herald/scheduler.hpp"
+#include "test_options.hpp"
 #include "wait.hpp"
 
 namespace herald::test {
@@ -37,19 +38,5 @@ struct BusFixture {
   std::unique_ptr<EventBus> another_bus() const { return make_bus(transport.config(ns)); }
   std::string group(const std::string& name) const { return ns + "-" + name; }
 };
-
-/// Generous for brokers on a busy 2-core machine; conditions normally hold in milliseconds.
-inline constexpr std::chrono::seconds deadline{30};
-
-/// Short real-time backoff so broker retries finish quickly.
-inline RetryPolicy quick_retry(int attempts) {
-  RetryPolicy p;
-  p.max_attempts = attempts;
-  p.initial_delay = std::chrono::milliseconds(20);
-  p.multiplier = 2.0;
-  p.max_delay = std::chrono::milliseconds(200);
-  p.jitter = 0.0;
-  return p;
-}
 
 }  // namespace herald::test

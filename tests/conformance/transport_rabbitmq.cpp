@@ -1,5 +1,5 @@
 #include "harness.hpp"
-#include "wait.hpp"
+#include "test_options.hpp"
 
 namespace herald::test {
 
@@ -7,7 +7,7 @@ namespace herald::test {
 // and queue prefix; the broker deletes the queues some minutes after the test.
 TransportUnderTest transport_under_test() {
   return {"rabbitmq", [](const std::string& ns) {
-            BusConfig c = BusConfig::from_url(env_or("HERALD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"));
+            BusConfig c = BusConfig::from_url(amqp_url());
             c.options["exchange"] = "herald.test." + ns;
             c.options["queue_prefix"] = "herald.test.";
             c.options["queue_expires"] = "10m";

@@ -14,8 +14,6 @@ namespace herald::postgres {
 
 namespace {
 
-constexpr std::size_t max_page = 10'000;
-
 // Candidates: due, unleased pending rows in position order whose ordering key
 // has no earlier row held (waiting for a retry, claimed by a relay, or dead
 // and not skipped: a dead row overtaken would arrive out of order once
@@ -81,34 +79,20 @@ class PgEventStore final : public EventStore {
 
   EventPage timeline(const std::string& aggregate_type, const std::string& aggregate_id, const std::string& cursor,
                      std::size_t limit) override {
-    if (aggregate_type.empty() || aggregate_id.empty())
-      throw ConfigError("timeline: aggregate type and id are both required");
-    if (limit == 0 || limit > max_page)
-      throw ConfigError("timeline: limit must be from 1 to " + std::to_string(max_page));
-    std::int64_t after = cursor.empty() ? 0 : parse_cursor(cursor);
+    auto query = timeline_query(aggregate_type, aggregate_id, cursor, limit);
     return pool_.with("timeline", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto r = tx.exec_params("SELECT " HERALD_PG_ROW_COLUMNS
                               " FROM herald_events WHERE aggregate_type = $1 AND aggregate_id = $2 AND position > $3 "
                               "ORDER BY position LIMIT $4",
-                              aggregate_type, aggregate_id, static_cast<long long>(after),
-                              static_cast<long long>(limit + 1));
-      EventPage page;
-      for (const auto& row : r) {
-        if (page.events.size() == limit) {
-          page.next_cursor = make_cursor(page.events.back().position);
-          break;
-        }
-        page.events.push_back(read_row(row));
-      }
-      return page;
+                              aggregate_type, aggregate_id, static_cast<long long>(query.after),
+                              static_cast<long long>(query.rows));
+      return query.page(read_rows(r));
     });
   }
 
   ScanResult scan(const EventFilter& filter, std::int64_t after, std::size_t limit) override {
-    filter.validate();
-    if (limit == 0) throw ConfigError("scan: limit must be at least 1");
-    bool exact_type = !filter.type_pattern.empty() && filter.type_pattern.find_first_of("*#") == std::string::npos;
+    auto query = scan_query(filter, after, limit);
     // Unused filters compare with '' so one statement serves every filter.
     std::string sql = "SELECT " HERALD_PG_ROW_COLUMNS
                       " FROM herald_events WHERE position > $1 AND position <= $2"
@@ -116,23 +100,12 @@ class PgEventStore final : public EventStore {
                       " AND ($5 = '' OR aggregate_id = $5) ORDER BY position LIMIT $6";
     return pool_.with("scan", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      auto r = tx.exec_params(sql, static_cast<long long>(std::max(after, filter.from_position - 1)),
-                              static_cast<long long>(filter.to_position),
-                              exact_type ? filter.type_pattern : std::string(), filter.aggregate_type,
-                              filter.aggregate_id, static_cast<long long>(limit));
-      ScanResult result;
-      result.scanned_to = after;
-      for (const auto& row : r) {
-        StoredEvent e = read_row(row);
-        result.scanned_to = e.position;
-        if (filter.accepts(e.position, e.event)) result.events.push_back(std::move(e));
-      }
-      result.finished = r.size() < limit;
-      if (result.finished) {
-        auto last = tx.exec("SELECT coalesce(max(position), 0) FROM herald_events")[0][0].as<std::int64_t>();
-        result.scanned_to = std::max(result.scanned_to, std::min(filter.to_position, last));
-      }
-      return result;
+      auto r = tx.exec_params(sql, static_cast<long long>(query.read_after), static_cast<long long>(filter.to_position),
+                              query.exact_type, filter.aggregate_type, filter.aggregate_id,
+                              static_cast<long long>(limit));
+      return query.result(read_rows(r), [&] {
+        return tx.exec("SELECT coalesce(max(position), 0) FROM herald_events")[0][0].as<std::int64_t>();
+      });
     });
   }
 
@@ -224,9 +197,7 @@ class PgEventStore final : public EventStore {
                               " WHERE position = ANY($3::bigint[]) RETURNING " HERALD_PG_ROW_COLUMNS,
                               request.owner, until, bigint_array(positions));
       tx.commit();
-      std::vector<StoredEvent> rows;
-      rows.reserve(r.size());
-      for (const auto& row : r) rows.push_back(read_row(row));
+      auto rows = read_rows(r);
       std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
       return rows;
     });
@@ -286,9 +257,7 @@ class PgEventStore final : public EventStore {
       auto r = tx.exec_params("SELECT " HERALD_PG_ROW_COLUMNS
                               " FROM herald_events WHERE dead_letter AND skipped_at IS NULL ORDER BY position LIMIT $1",
                               static_cast<long long>(std::min<std::size_t>(limit, INT64_MAX)));
-      std::vector<StoredEvent> rows;
-      for (const auto& row : r) rows.push_back(read_row(row));
-      return rows;
+      return read_rows(r);
     });
   }
 

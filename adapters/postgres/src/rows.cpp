@@ -91,4 +91,11 @@ StoredEvent read_row(const pqxx::row& row) {
   return r;
 }
 
+std::vector<StoredEvent> read_rows(const pqxx::result& result) {
+  std::vector<StoredEvent> rows;
+  rows.reserve(result.size());
+  for (const auto& row : result) rows.push_back(read_row(row));
+  return rows;
+}
+
 }  // namespace herald::postgres

@@ -23,5 +23,7 @@ std::vector<std::int64_t> insert_events(pqxx::transaction_base& tx, std::vector<
 
 /// The row (columns HERALD_PG_ROW_COLUMNS).
 StoredEvent read_row(const pqxx::row& row);
+/// Every row of `result`, in its order.
+std::vector<StoredEvent> read_rows(const pqxx::result& result);
 
 }  // namespace herald::postgres

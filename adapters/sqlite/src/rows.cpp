@@ -53,4 +53,10 @@ StoredEvent read_row(const Statement& s) {
   return r;
 }
 
+std::vector<StoredEvent> read_rows(Statement& s) {
+  std::vector<StoredEvent> rows;
+  while (s.step()) rows.push_back(read_row(s));
+  return rows;
+}
+
 }  // namespace herald::sqlite

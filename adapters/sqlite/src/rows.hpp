@@ -23,5 +23,7 @@ std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vec
 
 /// The row at the statement's current step (columns HERALD_SQLITE_ROW_COLUMNS).
 StoredEvent read_row(const Statement& s);
+/// Every row the statement still steps to.
+std::vector<StoredEvent> read_rows(Statement& s);
 
 }  // namespace herald::sqlite

@@ -12,8 +12,6 @@ namespace herald::sqlite {
 
 namespace {
 
-constexpr std::size_t max_page = 10'000;
-
 // Rows that hold up later rows of their ordering key: failed ones waiting
 // for their next attempt, ones claimed by a relay, and dead ones not skipped
 // (a dead row overtaken would arrive out of order once retried). The literal
@@ -78,31 +76,18 @@ class SqliteEventStore final : public EventStore {
 
   EventPage timeline(const std::string& aggregate_type, const std::string& aggregate_id, const std::string& cursor,
                      std::size_t limit) override {
-    if (aggregate_type.empty() || aggregate_id.empty())
-      throw ConfigError("timeline: aggregate type and id are both required");
-    if (limit == 0 || limit > max_page)
-      throw ConfigError("timeline: limit must be from 1 to " + std::to_string(max_page));
-    std::int64_t after = cursor.empty() ? 0 : parse_cursor(cursor);
+    auto query = timeline_query(aggregate_type, aggregate_id, cursor, limit);
     std::lock_guard lock(mutex_);
     Statement s(db_.get(), "SELECT " HERALD_SQLITE_ROW_COLUMNS
                            " FROM herald_events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND position > ?3 "
                            "ORDER BY position LIMIT ?4");
-    s.bind(1, aggregate_type).bind(2, aggregate_id).bind(3, after).bind(4, static_cast<std::int64_t>(limit + 1));
-    EventPage page;
-    while (s.step()) {
-      if (page.events.size() == limit) {
-        page.next_cursor = make_cursor(page.events.back().position);
-        break;
-      }
-      page.events.push_back(read_row(s));
-    }
-    return page;
+    s.bind(1, aggregate_type).bind(2, aggregate_id).bind(3, query.after).bind(4, static_cast<std::int64_t>(query.rows));
+    return query.page(read_rows(s));
   }
 
   ScanResult scan(const EventFilter& filter, std::int64_t after, std::size_t limit) override {
-    filter.validate();
-    if (limit == 0) throw ConfigError("scan: limit must be at least 1");
-    bool exact_type = !filter.type_pattern.empty() && filter.type_pattern.find_first_of("*#") == std::string::npos;
+    auto query = scan_query(filter, after, limit);
+    const bool exact_type = !query.exact_type.empty();
     std::string sql = "SELECT " HERALD_SQLITE_ROW_COLUMNS " FROM herald_events WHERE position > ?1 AND position <= ?2";
     if (exact_type) sql += " AND type = ?3";
     if (!filter.aggregate_type.empty()) sql += " AND aggregate_type = ?4";
@@ -110,23 +95,12 @@ class SqliteEventStore final : public EventStore {
     sql += " ORDER BY position LIMIT ?6";
     std::lock_guard lock(mutex_);
     Statement s(db_.get(), sql);
-    s.bind(1, std::max(after, filter.from_position - 1)).bind(2, filter.to_position);
-    if (exact_type) s.bind(3, filter.type_pattern);
+    s.bind(1, query.read_after).bind(2, filter.to_position);
+    if (exact_type) s.bind(3, query.exact_type);
     if (!filter.aggregate_type.empty()) s.bind(4, filter.aggregate_type);
     if (!filter.aggregate_id.empty()) s.bind(5, filter.aggregate_id);
     s.bind(6, static_cast<std::int64_t>(limit));
-    ScanResult result;
-    result.scanned_to = after;
-    std::size_t read = 0;
-    while (s.step()) {
-      ++read;
-      result.scanned_to = s.integer(0);
-      StoredEvent row = read_row(s);
-      if (filter.accepts(row.position, row.event)) result.events.push_back(std::move(row));
-    }
-    result.finished = read < limit;
-    if (result.finished) result.scanned_to = std::max(result.scanned_to, std::min(filter.to_position, last_position()));
-    return result;
+    return query.result(read_rows(s), [&] { return last_position(); });
   }
 
   OutboxStatus status() override { return read_status(true); }
@@ -162,7 +136,7 @@ class SqliteEventStore final : public EventStore {
     {
       ResetGuard reset(claim_);
       claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit));
-      while (claim_.step()) rows.push_back(read_row(claim_));
+      rows = read_rows(claim_);
     }
     tx.commit();
     return rows;
@@ -208,9 +182,7 @@ class SqliteEventStore final : public EventStore {
     Statement s(db_.get(), "SELECT " HERALD_SQLITE_ROW_COLUMNS
                            " FROM herald_events WHERE dead_letter = 1 AND skipped_at IS NULL ORDER BY position LIMIT ?1");
     s.bind(1, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
-    std::vector<StoredEvent> rows;
-    while (s.step()) rows.push_back(read_row(s));
-    return rows;
+    return read_rows(s);
   }
 
   std::size_t retry_dead_letters(const std::optional<std::string>& id) override {

@@ -58,6 +58,44 @@ std::string make_cursor(std::int64_t position);
 /// Throws ConfigError for a cursor make_cursor did not produce.
 std::int64_t parse_cursor(std::string_view cursor);
 
+// --- paging: every store's timeline() and scan() follow the same rules -------
+
+/// The largest page timeline() hands out.
+inline constexpr std::size_t max_timeline_page = 10'000;
+
+/// One timeline() page to read: the aggregate's rows with position > `after`
+/// in position order, at most `rows` (one more than the page, which tells
+/// whether another page follows).
+struct TimelineQuery {
+  std::int64_t after = 0;
+  std::size_t rows = 0;
+  std::size_t limit = 0;
+  /// The page from what was read: at most `limit` rows, and a cursor when
+  /// there were more.
+  EventPage page(std::vector<StoredEvent> read) const;
+};
+/// Checks timeline()'s arguments (ConfigError) and says what to read.
+TimelineQuery timeline_query(const std::string& aggregate_type, const std::string& aggregate_id,
+                             const std::string& cursor, std::size_t limit);
+
+/// One scan() step to read: rows with read_after < position <=
+/// filter.to_position, of type `exact_type` unless it is empty (a pattern is
+/// left to the filter), of the filter's aggregate type and id where given,
+/// in position order, at most `limit`.
+struct ScanQuery {
+  EventFilter filter;
+  /// The caller's `after`, where the scan stands before this step.
+  std::int64_t after = 0;
+  std::int64_t read_after = 0;
+  std::string exact_type;
+  std::size_t limit = 0;
+  /// The step's result from the rows read; `last_position` (the store's
+  /// highest position) is asked only when the scan has reached the end.
+  ScanResult result(std::vector<StoredEvent> read, const std::function<std::int64_t()>& last_position) const;
+};
+/// Checks scan()'s arguments (ConfigError) and says what to read.
+ScanQuery scan_query(const EventFilter& filter, std::int64_t after, std::size_t limit);
+
 /// Microseconds since the Unix epoch, the stores' integer time.
 inline std::int64_t to_micros(Timestamp t) noexcept { return t.time_since_epoch().count(); }
 inline Timestamp from_micros(std::int64_t us) noexcept { return Timestamp(std::chrono::microseconds(us)); }

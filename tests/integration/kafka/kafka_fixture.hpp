@@ -9,6 +9,7 @@
 
 #include "herald/config.hpp"
 #include "raw_kafka_client.hpp"
+#include "test_options.hpp"
 #include "wait.hpp"
 
 namespace herald::test {
@@ -16,10 +17,7 @@ namespace herald::test {
 inline BusConfig kafka_config(const std::string& ns, const std::map<std::string, std::string>& extra = {}) {
   BusConfig c = BusConfig::from_url("kafka://" + kafka_brokers());
   c.options["topic_prefix"] = "herald-it." + ns + ".";
-  c.options["kafka.consumer.heartbeat.interval.ms"] = "250";
-  c.options["kafka.consumer.session.timeout.ms"] = "6000";
-  c.options["kafka.consumer.fetch.wait.max.ms"] = "50";
-  c.options["kafka.producer.linger.ms"] = "1";
+  quick_kafka(c);
   for (const auto& [k, v] : extra) c.options[k] = v;
   return c;
 }
@@ -33,16 +31,5 @@ struct KafkaFixture {
   std::string ns;
   std::unique_ptr<EventBus> bus;
 };
-
-inline constexpr std::chrono::seconds deadline{30};
-
-inline RetryPolicy quick_retry(int attempts) {
-  RetryPolicy p;
-  p.max_attempts = attempts;
-  p.initial_delay = std::chrono::milliseconds(20);
-  p.max_delay = std::chrono::milliseconds(200);
-  p.jitter = 0.0;
-  return p;
-}
 
 }  // namespace herald::test

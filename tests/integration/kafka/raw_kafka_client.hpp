@@ -12,11 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "wait.hpp"
+#include "test_options.hpp"
 
 namespace herald::test {
-
-inline std::string kafka_brokers() { return env_or("HERALD_TEST_KAFKA_BROKERS", "127.0.0.1:9092"); }
 
 struct RawRecord {
   std::string topic;

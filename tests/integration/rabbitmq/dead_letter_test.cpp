@@ -9,8 +9,6 @@ using namespace herald::test;
 
 namespace {
 
-constexpr auto deadline = std::chrono::seconds(30);
-
 RetryPolicy quick(int attempts) {
   RetryPolicy p;
   p.max_attempts = attempts;

@@ -8,8 +8,6 @@ using namespace herald::test;
 
 namespace {
 
-constexpr auto deadline = std::chrono::seconds(30);
-
 // Fails, and waits ten minutes before the next attempt.
 RetryPolicy slow_retry() {
   RetryPolicy p;

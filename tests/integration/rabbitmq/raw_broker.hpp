@@ -20,11 +20,9 @@
 #include <vector>
 
 #include "herald/config.hpp"
-#include "wait.hpp"
+#include "test_options.hpp"
 
 namespace herald::test {
-
-inline std::string amqp_url() { return env_or("HERALD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"); }
 
 class RawBroker {
  public:

@@ -5,12 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -24,6 +19,7 @@
 
 #include "admin_routes.hpp"
 #include "admin_server.hpp"
+#include "child_process.hpp"
 #include "scratch_store.hpp"
 #include "wait.hpp"
 
@@ -83,86 +79,26 @@ bool healthy(std::uint16_t port) {
 }
 
 // `herald serve --port 0` over `store_url` as a child process, optionally
-// with a lower limit of open files; killed and reaped when destroyed.
-class ServeProcess {
+// with a lower limit of open files; stopped when destroyed.
+class ServeProcess : public ChildProcess {
  public:
-  explicit ServeProcess(const std::string& store_url, std::optional<rlim_t> max_open_files = {}) {
-    int fds[2];
-    REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
-    std::vector<std::string> args{HERALD_CLI, "serve", "--store", store_url, "--port", "0"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {  // only async-signal-safe calls until exec
-      dup2(fds[1], 1);
-      dup2(fds[1], 2);
-      if (max_open_files) {
-        rlimit limit{*max_open_files, *max_open_files};
-        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);
-      }
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fds[0];
+  explicit ServeProcess(const std::string& store_url, std::optional<rlim_t> max_open_files = {})
+      : ChildProcess({HERALD_CLI, "serve", "--store", store_url, "--port", "0"},
+                     {.capture_errors = true, .max_open_files = max_open_files}) {
     // The banner names the port: "serving <store> on http://127.0.0.1:<port>".
     static const std::regex banner("on http://[^:]+:([0-9]+)");
     std::smatch match;
-    bool found = wait_until([&] {
-      read_available(50);
-      return std::regex_search(output_, match, banner);
-    }, 20s);
-    INFO(output_);
+    bool found = wait_until([&] { return std::regex_search(output(50ms), match, banner); }, 20s);
+    INFO(output());
     REQUIRE(found);
     port_ = static_cast<std::uint16_t>(std::stoi(match[1].str()));
   }
-
-  ~ServeProcess() {
-    if (running()) kill(pid_, SIGTERM);
-    if (!wait_until([&] { return !running(); }, 10s)) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(out_);
-  }
-  ServeProcess(const ServeProcess&) = delete;
-  ServeProcess& operator=(const ServeProcess&) = delete;
+  ~ServeProcess() { stop(10s); }
 
   std::uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
-
-  bool running() {
-    if (exited_) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) exited_ = true;
-    return !exited_;
-  }
-
-  /// What the process printed so far (stdout and stderr).
-  const std::string& output() {
-    read_available(0);
-    return output_;
-  }
 
  private:
-  void read_available(int wait_ms) {
-    pollfd p{out_, POLLIN, 0};
-    while (poll(&p, 1, wait_ms) > 0 && (p.revents & (POLLIN | POLLHUP))) {
-      char buffer[4096];
-      ssize_t n = read(out_, buffer, sizeof buffer);
-      if (n <= 0) break;
-      output_.append(buffer, static_cast<std::size_t>(n));
-      wait_ms = 0;
-    }
-  }
-
-  pid_t pid_ = -1;
-  int out_ = -1;
-  bool exited_ = false;
   std::uint16_t port_ = 0;
-  std::string output_;
 };
 
 std::size_t open_files(pid_t pid) {

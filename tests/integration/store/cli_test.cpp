@@ -3,10 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <cstdio>
-
+#include "child_process.hpp"
 #include "failing_bus.hpp"
 #include "herald/relay.hpp"
 #include "scratch_store.hpp"
@@ -16,23 +13,12 @@ using namespace herald::test;
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// `args` is passed to sh: the tests quote what needs quoting.
-Run herald_cli(const std::string& args, const std::string& store_url = {}) {
+// `args` is passed to sh: the tests quote what needs quoting. The output
+// holds stdout and stderr.
+ShellRun herald_cli(const std::string& args, const std::string& store_url = {}) {
   std::string command = (store_url.empty() ? std::string("env -u HERALD_STORE_URL ") : "HERALD_STORE_URL='" + store_url + "' ") +
                         HERALD_CLI + std::string(" ") + args + " 2>&1";
-  Run run;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe);
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
-  int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  return run_shell(command);
 }
 
 Envelope order_event(const std::string& order_id, int n) {

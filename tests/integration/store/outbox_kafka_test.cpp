@@ -11,6 +11,7 @@
 #include "herald/config.hpp"
 #include "herald/outbox.hpp"
 #include "scratch_store.hpp"
+#include "test_options.hpp"
 #include "wait.hpp"
 
 using namespace herald;
@@ -23,13 +24,10 @@ TEST_CASE("one aggregate's events go through the outbox to a 3-partition Kafka t
   auto kind = GENERATE(from_range(store_kinds()));
   ScratchStore scratch(kind);
   const std::string ns = unique_name("outbox-order");
-  BusConfig transport = BusConfig::from_url("kafka://" + env_or("HERALD_TEST_KAFKA_BROKERS", "127.0.0.1:9092"));
+  BusConfig transport = BusConfig::from_url("kafka://" + kafka_brokers());
   transport.options["topic_prefix"] = "herald-it." + ns + ".";
   transport.options["partitions"] = "3";
-  transport.options["kafka.consumer.heartbeat.interval.ms"] = "250";
-  transport.options["kafka.consumer.session.timeout.ms"] = "6000";
-  transport.options["kafka.consumer.fetch.wait.max.ms"] = "50";
-  transport.options["kafka.producer.linger.ms"] = "1";
+  quick_kafka(transport);
   OutboxBusOptions options;
   options.relay.interval = milliseconds(10);
   options.relay.batch_size = 10;  // many small batches, as a busy relay sends them

@@ -2,350 +2,250 @@
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <map>
-#include <set>
+#include <mutex>
 
-#include "failing_bus.hpp"
 #include "flaky_store.hpp"
 #include "herald/config.hpp"
 #include "herald/relay.hpp"
 #include "herald/replay.hpp"
-#include "scratch_store.hpp"
-#include "wait.hpp"
+#include "relay_fixture.hpp"
 
 using namespace herald;
 using namespace herald::test;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-namespace {
-
-Envelope order_event(const std::string& type, const std::string& order_id, int n) {
-  Envelope e = Envelope::make(type, {{"order_id", order_id}, {"n", n}}, "orders");
-  e.aggregatetype = "order";
-  e.aggregateid = order_id;
-  e.partitionkey = order_id;
-  return e;
-}
-
-// Simulated time for backoff: the relay reads it through RelayOptions::clock.
-struct TestClock {
-  std::atomic<std::int64_t> micros{to_micros_now()};
-  static std::int64_t to_micros_now() { return now_micros().time_since_epoch().count(); }
-  Timestamp now() const { return Timestamp(std::chrono::microseconds(micros.load())); }
-  void advance(milliseconds d) { micros += d.count() * 1000; }
-};
-
-RelayOptions test_options(TestClock& clock, int max_attempts = 5) {
-  RelayOptions o;
-  o.retry = {.max_attempts = max_attempts, .initial_delay = seconds(1), .multiplier = 2.0, .max_delay = seconds(60),
-             .jitter = 0.0};
-  o.batch_size = 100;
-  o.owner = "test-relay";
-  o.clock = [&clock] { return clock.now(); };
-  return o;
-}
-
-// Records (order id, n) in handling order. When a batch publish fails the
-// relay retries its events one by one, so events the transport accepted
-// before the refused one arrive twice (at least once, in order):
-// by_order() keeps the first arrival of each event.
-struct OrderRecorder {
-  Recorder<std::pair<std::string, int>> seen;
-  Subscription sub;
-  explicit OrderRecorder(EventBus& bus) {
-    sub = bus.subscribe({.pattern = "#", .group = "recorder"}, [this](const Envelope& e) {
-      auto p = e.payload();
-      seen.add({p.at("order_id").get<std::string>(), p.at("n").get<int>()});
-    });
-  }
-  std::map<std::string, std::vector<int>> by_order() const {
-    std::map<std::string, std::vector<int>> m;
-    std::set<std::pair<std::string, int>> first;
-    for (const auto& item : seen.items())
-      if (first.insert(item).second) m[item.first].push_back(item.second);
-    return m;
-  }
-  std::size_t distinct() const {
-    auto items = seen.items();
-    return std::set<std::pair<std::string, int>>(items.begin(), items.end()).size();
-  }
-};
-
-}  // namespace
-
 TEST_CASE("the relay delivers pending events in batches, in order per aggregate, and marks them", "[relay]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  FailingBus bus;
-  OrderRecorder recorder(bus);
+  RelayFixture f(GENERATE(from_range(store_kinds())));
   std::vector<Envelope> events;
   for (int n = 0; n < 250; ++n) events.push_back(order_event("order.updated", std::to_string(n % 7), n));
-  store->append(events);
+  f.store->append(events);
 
-  TestClock clock;
-  auto stats = relay_pass(*store, bus, test_options(clock));
+  auto stats = relay_pass(*f.store, f.bus, f.options());
   CHECK(stats.delivered == 250);
   CHECK(stats.publish_calls == 3);  // batches of 100
-  CHECK(recorder.seen.size() == 250);
-  for (const auto& [order, ns] : recorder.by_order()) {
+  CHECK(f.recorder.seen.size() == 250);
+  for (const auto& [order, ns] : f.recorder.by_order()) {
     INFO("order " << order);
     CHECK(std::is_sorted(ns.begin(), ns.end()));
   }
-  auto st = store->status();
+  auto st = f.store->status();
   CHECK(st.pending == 0);
   CHECK(st.delivered == 250);
-  CHECK(store->find(events[0].id)->delivered_at);
-  CHECK(relay_pass(*store, bus, test_options(clock)).delivered == 0);  // nothing twice
+  CHECK(f.store->find(events[0].id)->delivered_at);
+  CHECK(relay_pass(*f.store, f.bus, f.options()).delivered == 0);  // nothing twice
 }
 
 TEST_CASE("a failing row blocks later rows of its aggregate and backs off exponentially", "[relay][retry]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  FailingBus bus;
-  OrderRecorder recorder(bus);
+  RelayFixture f(GENERATE(from_range(store_kinds())));
   std::vector<Envelope> events;
   for (int n = 0; n < 6; ++n) events.push_back(order_event("order.updated", n % 2 ? "odd" : "even", n));
-  store->append(events);
+  f.store->append(events);
   const std::string poison = events[2].id;  // "even", n = 2
-  bus.refuse([&](const Envelope& e) -> std::optional<std::string> {
+  f.bus.refuse([&](const Envelope& e) -> std::optional<std::string> {
     if (e.id == poison) return "refused: order 2 is poison";
     return std::nullopt;
   });
 
-  TestClock clock;
-  auto options = test_options(clock);
-  auto stats = relay_pass(*store, bus, options);
+  auto options = f.options();
+  auto stats = relay_pass(*f.store, f.bus, options);
   CHECK(stats.failed == 1);
   // even: 0 delivered, 2 failed, 4 held back; odd: all delivered.
-  CHECK(recorder.by_order()["even"] == std::vector<int>{0});
-  CHECK(recorder.by_order()["odd"] == std::vector<int>{1, 3, 5});
-  auto row = store->get(poison);
+  CHECK(f.recorder.by_order()["even"] == std::vector<int>{0});
+  CHECK(f.recorder.by_order()["odd"] == std::vector<int>{1, 3, 5});
+  auto row = f.store->get(poison);
   CHECK(row.delivery_attempts == 1);
   CHECK(row.last_error == "refused: order 2 is poison");
   REQUIRE(row.next_attempt_at);
-  CHECK(*row.next_attempt_at - clock.now() == seconds(1));
-  CHECK(store->get(events[4].id).pending());
+  CHECK(*row.next_attempt_at - f.clock.now() == seconds(1));
+  CHECK(f.store->get(events[4].id).pending());
 
   // Not due yet: nothing happens.
-  clock.advance(milliseconds(500));
-  CHECK(relay_pass(*store, bus, options).claimed == 0);
+  f.clock.advance(milliseconds(500));
+  CHECK(relay_pass(*f.store, f.bus, options).claimed == 0);
   // Due: fails again, the next wait doubles.
-  clock.advance(milliseconds(500));
-  CHECK(relay_pass(*store, bus, options).failed == 1);
-  row = store->get(poison);
+  f.clock.advance(milliseconds(500));
+  CHECK(relay_pass(*f.store, f.bus, options).failed == 1);
+  row = f.store->get(poison);
   CHECK(row.delivery_attempts == 2);
-  CHECK(*row.next_attempt_at - clock.now() == seconds(2));
-  clock.advance(seconds(2));
-  relay_pass(*store, bus, options);
-  row = store->get(poison);
+  CHECK(*row.next_attempt_at - f.clock.now() == seconds(2));
+  f.clock.advance(seconds(2));
+  relay_pass(*f.store, f.bus, options);
+  row = f.store->get(poison);
   CHECK(row.delivery_attempts == 3);
-  CHECK(*row.next_attempt_at - clock.now() == seconds(4));
+  CHECK(*row.next_attempt_at - f.clock.now() == seconds(4));
 
   // The broker accepts it again: the aggregate resumes in order.
-  bus.heal();
-  clock.advance(seconds(4));
-  CHECK(relay_pass(*store, bus, options).delivered == 2);
-  CHECK(recorder.by_order()["even"] == std::vector<int>{0, 2, 4});
-  CHECK(store->status().pending == 0);
+  f.bus.heal();
+  f.clock.advance(seconds(4));
+  CHECK(relay_pass(*f.store, f.bus, options).delivered == 2);
+  CHECK(f.recorder.by_order()["even"] == std::vector<int>{0, 2, 4});
+  CHECK(f.store->status().pending == 0);
 }
 
 TEST_CASE("a row is dead-lettered after the maximum attempts, holds back its aggregate, and can be retried",
           "[relay][dead-letter]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  FailingBus bus;
-  OrderRecorder recorder(bus);
+  RelayFixture f(GENERATE(from_range(store_kinds())));
   std::vector<Envelope> events{order_event("order.created", "1", 0), order_event("order.paid", "1", 1),
                                order_event("order.paid", "2", 2)};
-  store->append(events);
-  bus.refuse([](const Envelope& e) -> std::optional<std::string> {
-    if (e.type == "order.created") return "schema registry says no";
-    return std::nullopt;
-  });
+  f.store->append(events);
+  f.refuse_type("order.created", "schema registry says no");
 
-  TestClock clock;
-  auto options = test_options(clock, 3);
+  auto options = f.options(3);
   for (int attempt = 1; attempt <= 3; ++attempt) {
-    auto stats = relay_pass(*store, bus, options);
+    auto stats = relay_pass(*f.store, f.bus, options);
     CHECK(stats.failed == 1);
     CHECK(stats.dead_lettered == (attempt == 3 ? 1u : 0u));
-    clock.advance(seconds(10));
+    f.clock.advance(seconds(10));
   }
-  auto row = store->get(events[0].id);
+  auto row = f.store->get(events[0].id);
   CHECK(row.dead_letter);
   CHECK(row.delivery_attempts == 3);
   CHECK(row.last_error == "schema registry says no");
   CHECK_FALSE(row.pending());
-  auto st = store->status();
+  auto st = f.store->status();
   CHECK(st.dead == 1);
-  auto backlog = store->backlog();
+  auto backlog = f.store->backlog();
   CHECK(backlog.dead == 1);
   CHECK(backlog.pending == 1);  // order 1's order.paid, held back behind the dead row
   CHECK(backlog.delivered == 0);  // not counted there
   CHECK(backlog.last_position == st.last_position);
-  CHECK(bus.metrics().prometheus().find("group=\"outbox\"") != std::string::npos);
+  CHECK(f.bus.metrics().prometheus().find("group=\"outbox\"") != std::string::npos);
 
   // A dead row keeps holding back its aggregate: order.paid must not overtake it.
-  CHECK(relay_pass(*store, bus, options).delivered == 0);
-  CHECK(store->get(events[1].id).pending());
-  CHECK(recorder.by_order()["1"].empty());
-  CHECK(recorder.by_order()["2"] == std::vector<int>{2});  // other aggregates are not held
+  CHECK(relay_pass(*f.store, f.bus, options).delivered == 0);
+  CHECK(f.store->get(events[1].id).pending());
+  CHECK(f.recorder.by_order()["1"].empty());
+  CHECK(f.recorder.by_order()["2"] == std::vector<int>{2});  // other aggregates are not held
 
-  auto dead = store->dead_letters();
+  auto dead = f.store->dead_letters();
   REQUIRE(dead.size() == 1);
   CHECK(dead[0].event.id == events[0].id);
-  CHECK_THROWS_AS(store->retry_dead_letters(std::string("unknown-id")), NotFoundError);
-  bus.heal();
-  CHECK(store->retry_dead_letters(events[0].id) == 1);
-  CHECK(store->get(events[0].id).delivery_attempts == 0);
-  CHECK(relay_pass(*store, bus, options).delivered == 2);
-  CHECK(recorder.by_order()["1"] == std::vector<int>{0, 1});
-  CHECK(store->status().dead == 0);
-  CHECK(store->status().pending == 0);
+  CHECK_THROWS_AS(f.store->retry_dead_letters(std::string("unknown-id")), NotFoundError);
+  f.bus.heal();
+  CHECK(f.store->retry_dead_letters(events[0].id) == 1);
+  CHECK(f.store->get(events[0].id).delivery_attempts == 0);
+  CHECK(relay_pass(*f.store, f.bus, options).delivered == 2);
+  CHECK(f.recorder.by_order()["1"] == std::vector<int>{0, 1});
+  CHECK(f.store->status().dead == 0);
+  CHECK(f.store->status().pending == 0);
 }
 
 TEST_CASE("a transport outage spends no row's attempts: no row goes dead and every aggregate resumes in order",
           "[relay][retry][outage]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  FailingBus bus;
-  OrderRecorder recorder(bus);
+  RelayFixture f(GENERATE(from_range(store_kinds())));
   std::vector<Envelope> events;
   for (int n = 0; n < 30; ++n) events.push_back(order_event("order.updated", "o" + std::to_string(n % 3), n));
-  store->append(events);
-  bus.go_down();
+  f.store->append(events);
+  f.bus.go_down();
 
-  TestClock clock;
-  auto options = test_options(clock, 3);
+  auto options = f.options(3);
   // Far more passes than max_attempts, each after any backoff has run out.
   for (int pass = 0; pass < 10; ++pass) {
-    auto stats = relay_pass(*store, bus, options);
+    auto stats = relay_pass(*f.store, f.bus, options);
     CHECK(stats.delivered == 0);
     CHECK(stats.failed == 0);
     CHECK(stats.publish_calls <= 3);  // the batch, then two single rows tell the transport is down
-    clock.advance(std::chrono::minutes(10));
+    f.clock.advance(std::chrono::minutes(10));
   }
-  auto st = store->status();
+  auto st = f.store->status();
   CHECK(st.dead == 0);
   CHECK(st.pending == 30);
   for (int n = 0; n < 3; ++n) {
-    auto head = store->get(events[static_cast<std::size_t>(n)].id);
+    auto head = f.store->get(events[static_cast<std::size_t>(n)].id);
     CHECK(head.delivery_attempts == 0);
     CHECK_FALSE(head.dead_letter);
   }
 
-  bus.heal();
-  CHECK(relay_pass(*store, bus, options).delivered == 30);
-  auto by_order = recorder.by_order();
+  f.bus.heal();
+  CHECK(relay_pass(*f.store, f.bus, options).delivered == 30);
+  auto by_order = f.recorder.by_order();
   for (int o = 0; o < 3; ++o) {
     std::vector<int> expected;
     for (int n = o; n < 30; n += 3) expected.push_back(n);
     CHECK(by_order["o" + std::to_string(o)] == expected);
   }
-  CHECK(recorder.seen.size() == 30);  // the broker accepted nothing while down: no duplicates
+  CHECK(f.recorder.seen.size() == 30);  // the broker accepted nothing while down: no duplicates
 }
 
 TEST_CASE("a skipped dead row stops holding back its aggregate, leaves the dead list and is never delivered",
           "[relay][dead-letter]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  FailingBus bus;
-  OrderRecorder recorder(bus);
+  RelayFixture f(GENERATE(from_range(store_kinds())));
   std::vector<Envelope> events{order_event("order.created", "1", 0), order_event("order.paid", "1", 1),
                                order_event("order.shipped", "1", 2)};
-  store->append(events);
-  bus.refuse([](const Envelope& e) -> std::optional<std::string> {
-    if (e.type == "order.created") return "schema registry says no";
-    return std::nullopt;
-  });
-  TestClock clock;
-  auto options = test_options(clock, 1);
-  CHECK(relay_pass(*store, bus, options).dead_lettered == 1);
-  CHECK(relay_pass(*store, bus, options).delivered == 0);
+  f.store->append(events);
+  f.refuse_type("order.created", "schema registry says no");
+  auto options = f.options(1);
+  CHECK(relay_pass(*f.store, f.bus, options).dead_lettered == 1);
+  CHECK(relay_pass(*f.store, f.bus, options).delivered == 0);
 
-  CHECK_THROWS_AS(store->skip_dead_letter(events[1].id), NotFoundError);  // pending, not dead
-  store->skip_dead_letter(events[0].id);
-  CHECK_THROWS_AS(store->skip_dead_letter(events[0].id), NotFoundError);  // once
-  auto skipped = store->get(events[0].id);
+  CHECK_THROWS_AS(f.store->skip_dead_letter(events[1].id), NotFoundError);  // pending, not dead
+  f.store->skip_dead_letter(events[0].id);
+  CHECK_THROWS_AS(f.store->skip_dead_letter(events[0].id), NotFoundError);  // once
+  auto skipped = f.store->get(events[0].id);
   CHECK(skipped.skipped_at);
   CHECK_FALSE(skipped.delivered_at);
   CHECK(skipped.to_json()["skipped_at"].is_string());
-  CHECK(store->dead_letters().empty());
-  CHECK(store->status().dead == 0);
-  CHECK_THROWS_AS(store->retry_dead_letters(events[0].id), NotFoundError);
-  CHECK(store->retry_dead_letters() == 0);
+  CHECK(f.store->dead_letters().empty());
+  CHECK(f.store->status().dead == 0);
+  CHECK_THROWS_AS(f.store->retry_dead_letters(events[0].id), NotFoundError);
+  CHECK(f.store->retry_dead_letters() == 0);
 
-  CHECK(relay_pass(*store, bus, options).delivered == 2);
-  CHECK(recorder.by_order()["1"] == std::vector<int>{1, 2});
-  CHECK(store->status().pending == 0);
-  CHECK_FALSE(store->get(events[0].id).delivered_at);
+  CHECK(relay_pass(*f.store, f.bus, options).delivered == 2);
+  CHECK(f.recorder.by_order()["1"] == std::vector<int>{1, 2});
+  CHECK(f.store->status().pending == 0);
+  CHECK_FALSE(f.store->get(events[0].id).delivered_at);
 }
 
 TEST_CASE("a retriable failure of one row is that row's own when the next row gets through", "[relay][retry]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  FailingBus bus;
-  OrderRecorder recorder(bus);
+  RelayFixture f(GENERATE(from_range(store_kinds())));
   std::vector<Envelope> events;
   for (int n = 0; n < 6; ++n) events.push_back(order_event("order.updated", n % 2 ? "odd" : "even", n));
-  store->append(events);
+  f.store->append(events);
   const std::string poison = events[0].id;
-  bus.refuse([&](const Envelope& e) -> std::optional<std::string> {
+  f.bus.refuse([&](const Envelope& e) -> std::optional<std::string> {
     if (e.id == poison) return "nack (test)";
     return std::nullopt;
   }, true);
 
-  TestClock clock;
-  auto options = test_options(clock, 2);
-  auto stats = relay_pass(*store, bus, options);
+  auto options = f.options(2);
+  auto stats = relay_pass(*f.store, f.bus, options);
   CHECK(stats.transport_failures == 0);
   CHECK(stats.failed == 1);
-  CHECK(store->get(poison).delivery_attempts == 1);
-  CHECK(recorder.by_order()["odd"] == std::vector<int>{1, 3, 5});
-  clock.advance(seconds(10));
+  CHECK(f.store->get(poison).delivery_attempts == 1);
+  CHECK(f.recorder.by_order()["odd"] == std::vector<int>{1, 3, 5});
+  f.clock.advance(seconds(10));
   // Alone now: nothing tells the row's failure from an outage, so it is not charged.
-  stats = relay_pass(*store, bus, options);
+  stats = relay_pass(*f.store, f.bus, options);
   CHECK(stats.transport_failures == 1);
   CHECK(stats.transport_error == "nack (test)");
-  CHECK(store->get(poison).delivery_attempts == 1);
+  CHECK(f.store->get(poison).delivery_attempts == 1);
   // A row of another aggregate tells it apart: the poison row is charged and goes dead.
-  store->append(order_event("order.updated", "other", 100));
-  stats = relay_pass(*store, bus, options);
+  f.store->append(order_event("order.updated", "other", 100));
+  stats = relay_pass(*f.store, f.bus, options);
   CHECK(stats.dead_lettered == 1);
-  CHECK(store->get(poison).dead_letter);
-  CHECK(recorder.by_order()["other"] == std::vector<int>{100});
-  CHECK(recorder.by_order()["even"].empty());  // held back behind the dead row
+  CHECK(f.store->get(poison).dead_letter);
+  CHECK(f.recorder.by_order()["other"] == std::vector<int>{100});
+  CHECK(f.recorder.by_order()["even"].empty());  // held back behind the dead row
 }
 
 TEST_CASE("a store that fails to mark a published batch delivered gets the mark retried, the events are not republished",
           "[relay][store-error]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  FlakyMarkStore flaky(store, 3);
-  FailingBus bus;
-  OrderRecorder recorder(bus);
+  RelayFixture f(GENERATE(from_range(store_kinds())));
+  FlakyMarkStore flaky(f.store, 3);
   std::vector<Envelope> events;
   for (int n = 0; n < 50; ++n) events.push_back(order_event("order.updated", std::to_string(n % 5), n));
-  store->append(events);
+  f.store->append(events);
 
-  TestClock clock;
   RelayStats stats;
-  CHECK_NOTHROW(stats = relay_pass(flaky, bus, test_options(clock)));
+  CHECK_NOTHROW(stats = relay_pass(flaky, f.bus, f.options()));
   CHECK(flaky.mark_failures() == 3);
-  CHECK(bus.publish_calls() == 1);
-  CHECK(recorder.seen.size() == 50);  // each event published exactly once
-  CHECK(recorder.distinct() == 50);
-  CHECK(store->status().delivered == 50);
-  CHECK(relay_pass(flaky, bus, test_options(clock)).claimed == 0);
+  CHECK(f.bus.publish_calls() == 1);
+  CHECK(f.recorder.seen.size() == 50);  // each event published exactly once
+  CHECK(f.recorder.distinct() == 50);
+  CHECK(f.store->status().delivered == 50);
+  CHECK(relay_pass(flaky, f.bus, f.options()).claimed == 0);
 }
 
 TEST_CASE("a relay running in the application delivers what is appended and stops in its destructor", "[relay]") {

@@ -6,8 +6,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
 #include <cctype>
 #include <csignal>
 #include <cstdio>
@@ -20,6 +18,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "child_process.hpp"
 #include "herald/config.hpp"
 #include "scratch_store.hpp"
 #include "wait.hpp"
@@ -35,13 +34,7 @@ std::string cli() { return env_or("HERALD_TEST_CLI", HERALD_CLI); }
 
 std::string run(const std::string& args) {
   std::string command = "env -u HERALD_STORE_URL -u HERALD_URL timeout 60 " + cli() + " " + args + " 2>&1";
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe);
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  pclose(pipe);
-  return output;
+  return run_shell(command).output;
 }
 
 // For sh, inside single quotes.
@@ -129,11 +122,8 @@ TEST_CASE("herald serve shows no password in its banner, /healthz or /metrics", 
   const std::string log = "/tmp/" + unique_name("herald-serve-secrets") + ".log";
   const std::string command = "env -u HERALD_STORE_URL timeout 60 " + cli() +
                               " serve --port 0 --store " + quoted(url) + " > " + log + " 2>&1 & echo $!";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe);
   int pid = 0;
-  REQUIRE(std::fscanf(pipe, "%d", &pid) == 1);
-  pclose(pipe);
+  REQUIRE(std::sscanf(run_shell(command).output.c_str(), "%d", &pid) == 1);
   struct Stop {
     int pid;
     std::string log;

@@ -26,9 +26,7 @@ BusConfig ssl_config(const std::string& ns, const std::map<std::string, std::str
   c.options["kafka.ssl.ca.location"] = tls_file("ca.pem");
   c.options["kafka.ssl.certificate.location"] = tls_file("client.pem");
   c.options["kafka.ssl.key.location"] = tls_file("client.key");
-  c.options["kafka.consumer.heartbeat.interval.ms"] = "250";
-  c.options["kafka.consumer.session.timeout.ms"] = "6000";
-  c.options["kafka.producer.linger.ms"] = "1";
+  quick_kafka(c);
   for (const auto& [k, v] : extra) {
     if (v.empty()) c.options.erase(k);
     else c.options[k] = v;

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "wait.hpp"
+#include "test_options.hpp"
 
 namespace herald::test {
 

@@ -14,6 +14,7 @@
 #include "herald/errors.hpp"
 #include "herald/idempotency.hpp"
 #include "stream_check.hpp"
+#include "test_options.hpp"
 #include "wait.hpp"
 
 using namespace herald;
@@ -36,10 +37,7 @@ BusConfig cluster_config(const std::string& ns) {
   BusConfig c = BusConfig::from_url("kafka://" + cluster_brokers());
   c.options["topic_prefix"] = "herald-cluster." + ns + ".";
   c.options["replication_factor"] = "3";
-  c.options["kafka.consumer.heartbeat.interval.ms"] = "250";
-  c.options["kafka.consumer.session.timeout.ms"] = "6000";
-  c.options["kafka.consumer.fetch.wait.max.ms"] = "50";
-  c.options["kafka.producer.linger.ms"] = "1";
+  quick_kafka(c);
   c.options["kafka.reconnect.backoff.max.ms"] = "500";
   return c;
 }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "herald/config.hpp"
+#include "test_options.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -20,8 +21,7 @@ int main(int argc, char** argv) {
   try {
     herald::BusConfig c = herald::BusConfig::from_url(std::string("kafka://") + argv[1]);
     c.options["topic_prefix"] = argv[2];
-    c.options["kafka.consumer.heartbeat.interval.ms"] = "250";
-    c.options["kafka.consumer.session.timeout.ms"] = "6000";
+    herald::test::quick_kafka_groups(c);
     // Takes few records at a time, so a kill lands with most still to do.
     c.options["max_in_flight"] = "50";
     auto bus = herald::make_bus(c);

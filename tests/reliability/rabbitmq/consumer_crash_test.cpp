@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <set>
 
 #include "child_process.hpp"
@@ -10,8 +11,6 @@ using namespace herald;
 using namespace herald::test;
 
 namespace {
-
-constexpr auto deadline = std::chrono::seconds(30);
 
 std::vector<std::string> consumer_args(const std::string& ns, const std::string& group, const std::string& mode,
                                        int concurrency, int max_attempts) {

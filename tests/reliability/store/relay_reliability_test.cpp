@@ -8,14 +8,13 @@
 #include <mutex>
 #include <set>
 
-#include "failing_bus.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
 #include "herald/relay.hpp"
+#include "relay_fixture.hpp"
 #include "relay_process.hpp"
 #include "tcp_proxy.hpp"
-#include "scratch_store.hpp"
-#include "wait.hpp"
+#include "test_options.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -66,59 +65,59 @@ bool first_deliveries_in_order(AppConnection& app) {
 const std::map<std::string, std::string> helper_env{
     {"HERALD_OUTBOX_INTERVAL_MS", "20"}, {"HERALD_OUTBOX_BATCH_SIZE", "100"}, {"HERALD_OUTBOX_LEASE_MS", "2000"}};
 
+// total_events over 50 aggregates in the store, and the consumer's tables
+// (what the relay helper's consumer writes) beside them.
+struct FilledStore : RelayFixture {
+  explicit FilledStore(const std::string& store_kind) : RelayFixture(store_kind), app(scratch.connect()) {
+    make_consumer_tables(*app, kind);
+    fill(*store, total_events, 50);
+  }
+  std::unique_ptr<AppConnection> app;
+};
+
 }  // namespace
 
 TEST_CASE("a relay killed with SIGKILL mid-delivery loses no event and the idempotent consumer applies each once",
           "[reliability][relay][kill]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  auto app = scratch.connect();
-  make_consumer_tables(*app, kind);
-  fill(*store, total_events, 50);
-  REQUIRE(store->count_pending() == total_events);
+  FilledStore f(GENERATE(from_range(store_kinds())));
+  REQUIRE(f.store->count_pending() == total_events);
 
   {
-    RelayProcess first(scratch.url(), "relay-1", helper_env);
-    REQUIRE(wait_until([&] { return app->scalar("SELECT count(*) FROM effects") >= total_events / 4; }, seconds(120)));
+    RelayProcess first(f.scratch.url(), "relay-1", helper_env);
+    REQUIRE(wait_until([&] { return f.app->scalar("SELECT count(*) FROM effects") >= total_events / 4; }, seconds(120)));
     first.kill9();
   }
-  auto pending_after_kill = store->count_pending();
+  auto pending_after_kill = f.store->count_pending();
   INFO("pending after kill: " << pending_after_kill);
   CHECK(pending_after_kill > 0);
   CHECK(pending_after_kill < total_events);
 
-  RelayProcess second(scratch.url(), "relay-2", helper_env);
-  REQUIRE(wait_until([&] { return store->count_pending() == 0; }, seconds(240)));
+  RelayProcess second(f.scratch.url(), "relay-2", helper_env);
+  REQUIRE(wait_until([&] { return f.store->count_pending() == 0; }, seconds(240)));
   CHECK(second.stop() == 0);
 
-  long long deliveries = app->scalar("SELECT count(*) FROM deliveries");
-  long long delivered_events = app->scalar("SELECT count(DISTINCT event_id) FROM deliveries");
-  long long effects = app->scalar("SELECT count(*) FROM effects");
-  long long effect_events = app->scalar("SELECT count(DISTINCT event_id) FROM effects");
-  WARN(kind << ": " << deliveries - delivered_events << " redeliveries after the kill, all suppressed by the inbox");
+  long long deliveries = f.app->scalar("SELECT count(*) FROM deliveries");
+  long long delivered_events = f.app->scalar("SELECT count(DISTINCT event_id) FROM deliveries");
+  long long effects = f.app->scalar("SELECT count(*) FROM effects");
+  long long effect_events = f.app->scalar("SELECT count(DISTINCT event_id) FROM effects");
+  WARN(f.kind << ": " << deliveries - delivered_events << " redeliveries after the kill, all suppressed by the inbox");
   CHECK(delivered_events == total_events);  // none lost
   CHECK(effect_events == total_events);
   CHECK(effects == total_events);           // none took effect twice
-  CHECK(first_deliveries_in_order(*app));
-  CHECK(store->status().delivered == static_cast<std::uint64_t>(total_events));
+  CHECK(first_deliveries_in_order(*f.app));
+  CHECK(f.store->status().delivered == static_cast<std::uint64_t>(total_events));
 }
 
 #ifdef HERALD_TEST_WITH_RABBITMQ
 TEST_CASE("a relay killed with SIGKILL while publishing to RabbitMQ loses no event and the inbox applies each once",
           "[reliability][relay][kill][rabbitmq]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  auto app = scratch.connect();
-  make_consumer_tables(*app, kind);
-  fill(*store, total_events, 50);
+  FilledStore f(GENERATE(from_range(store_kinds())));
 
   // The consumer runs here, on the broker; the relay process only publishes.
   std::string ns = unique_name("store-kill");
-  std::string bus_url = env_or("HERALD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/") + "?exchange=herald.test." +
+  std::string bus_url = amqp_url() + "?exchange=herald.test." +
                         ns + "&queue_prefix=herald.test." + ns + ".&queue_expires=10m&dead_letter_expires=10m";
-  auto consumer_app = scratch.connect();  // the handler's own connection
+  auto consumer_app = f.scratch.connect();  // the handler's own connection
   auto bus = make_bus(BusConfig::from_url(bus_url));
   Handler inbox = consumer_app->inbox("consumer", nullptr, nullptr);
   auto sub = bus->subscribe({.pattern = "#", .group = "consumer"}, [&](const Envelope& e) {
@@ -128,51 +127,46 @@ TEST_CASE("a relay killed with SIGKILL while publishing to RabbitMQ loses no eve
   });
 
   {
-    RelayProcess first(scratch.url(), "relay-1", helper_env, bus_url);
-    REQUIRE(wait_until([&] { return store->status().delivered >= total_events / 4; }, seconds(120)));
+    RelayProcess first(f.scratch.url(), "relay-1", helper_env, bus_url);
+    REQUIRE(wait_until([&] { return f.store->status().delivered >= total_events / 4; }, seconds(120)));
     first.kill9();
   }
-  auto pending_after_kill = store->count_pending();
+  auto pending_after_kill = f.store->count_pending();
   CHECK(pending_after_kill > 0);
 
-  RelayProcess second(scratch.url(), "relay-2", helper_env, bus_url);
-  REQUIRE(wait_until([&] { return store->count_pending() == 0; }, seconds(240)));
+  RelayProcess second(f.scratch.url(), "relay-2", helper_env, bus_url);
+  REQUIRE(wait_until([&] { return f.store->count_pending() == 0; }, seconds(240)));
   CHECK(second.stop() == 0);
-  REQUIRE(wait_until([&] { return app->scalar("SELECT count(DISTINCT event_id) FROM effects") == total_events; },
+  REQUIRE(wait_until([&] { return f.app->scalar("SELECT count(DISTINCT event_id) FROM effects") == total_events; },
                      seconds(120)));
   sub.cancel();
 
-  long long deliveries = app->scalar("SELECT count(*) FROM deliveries");
-  WARN(kind << " via RabbitMQ: " << deliveries - total_events << " redeliveries, all suppressed by the inbox");
-  CHECK(app->scalar("SELECT count(DISTINCT event_id) FROM deliveries") == total_events);  // none lost
-  CHECK(app->scalar("SELECT count(*) FROM effects") == total_events);                     // none took effect twice
-  CHECK(first_deliveries_in_order(*app));
+  long long deliveries = f.app->scalar("SELECT count(*) FROM deliveries");
+  WARN(f.kind << " via RabbitMQ: " << deliveries - total_events << " redeliveries, all suppressed by the inbox");
+  CHECK(f.app->scalar("SELECT count(DISTINCT event_id) FROM deliveries") == total_events);  // none lost
+  CHECK(f.app->scalar("SELECT count(*) FROM effects") == total_events);                     // none took effect twice
+  CHECK(first_deliveries_in_order(*f.app));
 }
 #endif
 
 TEST_CASE("two relay processes on one store deliver no event twice and miss none", "[reliability][relay][lease]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  auto app = scratch.connect();
-  make_consumer_tables(*app, kind);
-  fill(*store, total_events, 50);
+  FilledStore f(GENERATE(from_range(store_kinds())));
 
   {
-    RelayProcess a(scratch.url(), "relay-a", helper_env);
-    RelayProcess b(scratch.url(), "relay-b", helper_env);
-    REQUIRE(wait_until([&] { return store->count_pending() == 0; }, seconds(240)));
+    RelayProcess a(f.scratch.url(), "relay-a", helper_env);
+    RelayProcess b(f.scratch.url(), "relay-b", helper_env);
+    REQUIRE(wait_until([&] { return f.store->count_pending() == 0; }, seconds(240)));
     CHECK(a.stop() == 0);
     CHECK(b.stop() == 0);
   }
-  long long by_a = app->scalar("SELECT count(*) FROM deliveries WHERE owner = 'relay-a'");
-  long long by_b = app->scalar("SELECT count(*) FROM deliveries WHERE owner = 'relay-b'");
-  WARN(kind << ": relay-a delivered " << by_a << ", relay-b " << by_b);
-  CHECK(app->scalar("SELECT count(*) FROM deliveries") == total_events);  // nothing twice
-  CHECK(app->scalar("SELECT count(DISTINCT event_id) FROM deliveries") == total_events);
-  CHECK(app->scalar("SELECT count(*) FROM effects") == total_events);
-  CHECK(first_deliveries_in_order(*app));
-  if (kind == "postgres") {
+  long long by_a = f.app->scalar("SELECT count(*) FROM deliveries WHERE owner = 'relay-a'");
+  long long by_b = f.app->scalar("SELECT count(*) FROM deliveries WHERE owner = 'relay-b'");
+  WARN(f.kind << ": relay-a delivered " << by_a << ", relay-b " << by_b);
+  CHECK(f.app->scalar("SELECT count(*) FROM deliveries") == total_events);  // nothing twice
+  CHECK(f.app->scalar("SELECT count(DISTINCT event_id) FROM deliveries") == total_events);
+  CHECK(f.app->scalar("SELECT count(*) FROM effects") == total_events);
+  CHECK(first_deliveries_in_order(*f.app));
+  if (f.kind == "postgres") {
     // Row claiming with SKIP LOCKED: both relays share the work.
     CHECK(by_a > 0);
     CHECK(by_b > 0);
@@ -185,10 +179,9 @@ TEST_CASE("two relay processes on one store deliver no event twice and miss none
 TEST_CASE("while the transport is down the relay backs off as a whole, rows keep their attempts, and all are "
           "delivered once it is back",
           "[reliability][relay][retry][outage]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  FailingBus bus;
+  RelayFixture f(GENERATE(from_range(store_kinds())));
+  auto& store = f.store;
+  auto& bus = f.bus;
   Recorder<std::string> seen;
   auto sub = bus.subscribe({.pattern = "#", .group = "g"}, [&](const Envelope& e) { seen.add(e.id); });
   fill(*store, 1000, 10);
@@ -241,10 +234,9 @@ TEST_CASE("while the transport is down the relay backs off as a whole, rows keep
 TEST_CASE("a RabbitMQ outage (a proxy stopped) turns no outbox row dead, and each aggregate is delivered in order "
           "once the broker is back",
           "[reliability][relay][rabbitmq][outage]") {
-  auto kind = GENERATE(from_range(store_kinds()));
-  ScratchStore scratch(kind);
-  auto store = scratch.open();
-  const std::string direct_url = env_or("HERALD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/");
+  RelayFixture f(GENERATE(from_range(store_kinds())));
+  auto& store = f.store;
+  const std::string direct_url = amqp_url();
   const Url broker = Url::parse(direct_url);
   TcpProxy proxy(broker.port ? broker.port : 5672);
   const std::string ns = unique_name("store-outage");
