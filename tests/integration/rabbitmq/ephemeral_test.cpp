@@ -13,7 +13,6 @@ using namespace herald::test;
 
 namespace {
 
-constexpr auto deadline = std::chrono::seconds(30);
 
 // The group core made for an ephemeral subscription named `prefix`, as the
 // bus's metrics name it once one of its handlers ran.

@@ -24,7 +24,6 @@ using namespace herald::test;
 
 namespace {
 
-constexpr auto deadline = std::chrono::seconds(30);
 
 // HERALD_TEST_CLI runs another build of herald (an older one, to see the test fail).
 std::string cli() { return env_or("HERALD_TEST_CLI", HERALD_CLI); }
