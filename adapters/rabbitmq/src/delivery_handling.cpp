@@ -3,6 +3,7 @@
 // dead-letter queue), the copies published without a worker waiting.
 
 #include <algorithm>
+#include <future>
 #include <optional>
 
 #include "group.hpp"
@@ -77,7 +78,7 @@ void Group::acks_waiting() {
 // answered for the copy, on the publisher's I/O thread. Copies leave in the
 // order they are handed over (one publisher, one channel), so the next event
 // of the key, which may start now, cannot get its copy ahead of this one.
-void Group::move(Job& job, OutMessage message) {
+void Group::move(Job& job, OutMessage message, bool wait) {
   {
     std::lock_guard lock(moves_mutex_);
     ++moving_;
@@ -89,11 +90,17 @@ void Group::move(Job& job, OutMessage message) {
     std::string message_id;
   };
   Original original{job.generation, job.lane, job.delivery.delivery_tag, std::move(job.delivery.properties.message_id)};
-  auto settle_original = [this](const Original& o, bool confirmed) {
+  auto settled = wait ? std::make_shared<std::promise<void>>() : nullptr;
+  auto settle_original = [this, settled](const Original& o, bool confirmed) {
     // Not stored elsewhere: the original goes back to the queue and comes
     // again (redelivered, so counted).
     settle(o.generation, o.lane, o.tag, o.message_id, !confirmed);
-    acks_waiting();
+    if (settled) {
+      services_.wake_io();  // the ack goes now, not with a later batch
+      settled->set_value();
+    } else {
+      acks_waiting();
+    }
     std::lock_guard lock(moves_mutex_);
     if (--moving_ == 0) moves_done_.notify_all();  // under the lock: ~Group may follow at once
   };
@@ -105,6 +112,7 @@ void Group::move(Job& job, OutMessage message) {
   } catch (const std::exception&) {
     settle_original(original, false);  // never handed over (out of memory)
   }
+  if (settled) settled->get_future().wait();
 }
 
 std::size_t Group::moving() const {
@@ -145,8 +153,15 @@ void Group::retry(Job& job, const DeliveryState& state, std::chrono::millisecond
 void Group::redeliver_later(Job& job, const DeliveryState& state) {
   auto props = std::make_shared<Properties>(job.delivery.properties);
   write_delivery_state(props->headers, state);
-  move(job, OutMessage::to_queue(std::move(job.delivery.body), std::move(props),
-                                 services_.topology.redelivered_decl(queue_), Topology::redelivered_queue(queue_)));
+  // Waited for, unlike the other moves: the copy may be delivered before the
+  // broker confirms it, and if its handler crashes the process while the
+  // original is not yet acked, both come back and the crash count starts
+  // over — a poison message would then never be dead-lettered. A crash
+  // path, not a hot one.
+  move(job,
+       OutMessage::to_queue(std::move(job.delivery.body), std::move(props), services_.topology.redelivered_decl(queue_),
+                            Topology::redelivered_queue(queue_)),
+       true);
 }
 
 bool Group::handle(Job& job) {

@@ -160,7 +160,8 @@ class Group {
   /// Hands `message` (a copy of the job's delivery) to the publisher; the
   /// original is acked once the broker confirmed the copy, requeued when it
   /// did not. Returns at once.
-  void move(Job& job, OutMessage message);
+  /// `wait`: return only once the original is settled and its ack is on its way.
+  void move(Job& job, OutMessage message, bool wait = false);
   void wait_for_moves();
 
   std::string name_;
