@@ -147,7 +147,7 @@ Rates run_herald(const std::vector<Envelope>& events, const std::string& prefix,
   std::mutex mutex;
   std::condition_variable all_done;
   SteadyClock::time_point first{}, last{};
-  auto sub = bus->subscribe({.pattern = "order.*", .group = group}, [&](const Envelope&) {
+  auto sub = bus->subscribe({.pattern = "order.*", .group = group, .start = StartFrom::earliest}, [&](const Envelope&) {
     std::size_t n = handled.fetch_add(1) + 1;
     if (n == 1) first = SteadyClock::now();
     if (n == expected) {

@@ -49,11 +49,18 @@ void GroupMember::run_lane(std::size_t lane, LaneTask& task) {
   if (task.item) {
     auto it = parked.find(task.item->park_key);
     if (it != parked.end()) {
+      bool pile_up;
       {
         std::lock_guard lock(tracker_->mutex);
         task.item->uncount();
+        task.item->behind = true;
+        pile_up = ++task.item->partition->parked == max_parked;
       }
       it->second.push_back(std::move(task.item));  // its key waits for a retry: queue behind
+      if (pile_up) {
+        pause_dirty_.store(true);
+        if (queue_) rd_kafka_queue_yield(queue_.get());
+      }
       return;
     }
     if (attempt(lane, task.item) == Outcome::waiting) {
@@ -75,6 +82,10 @@ void GroupMember::run_lane(std::size_t lane, LaneTask& task) {
     {
       std::lock_guard lock(tracker_->mutex);
       queue.front()->count();
+      if (queue.front()->behind) {
+        queue.front()->behind = false;
+        --queue.front()->partition->parked;
+      }
     }
     if (attempt(lane, queue.front()) == Outcome::waiting) return;
     queue.pop_front();

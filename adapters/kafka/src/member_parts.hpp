@@ -23,6 +23,10 @@
 
 namespace herald::kafka {
 
+/// Records queued behind waiting keys that make an event topic's partition
+/// pause (see Partition::parked): memory stays bounded during long retries.
+inline constexpr int max_parked = 1000;
+
 namespace member_detail {
 
 // The member whose handler runs on this thread (to detect a cancel from
@@ -92,7 +96,11 @@ struct GroupMember::Partition {
   // or waiting for a produce report. A rebalance waits for them. Not
   // counted: records waiting for a retry, and those queued behind them.
   int pending = 0;
-  int waiting = 0;  // records waiting for a retry: the partition is paused
+  int waiting = 0;  // records waiting for a retry
+  // Records of their keys queued behind them. An event topic's partition is
+  // paused only when these pile up (other keys must keep flowing past a
+  // retry, also those not fetched yet); a retry topic's while any waits.
+  int parked = 0;
   bool paused = false;  // poll thread only: what librdkafka was told
 };
 
@@ -123,6 +131,7 @@ struct GroupMember::Item {
   PartitionPtr partition;
   std::int64_t offset = -1;
   std::string park_key;
+  bool behind = false;  // queued behind its key's record waiting for a retry (counted in partition->parked)
   /// The record as taken from librdkafka, decoded on the lane and kept
   /// while the record is here: when it cannot be decoded, or its event not
   /// encoded again for the retry or dead-letter topic, its bytes go to the

@@ -147,7 +147,8 @@ void GroupMember::apply_pauses() {
   {
     std::lock_guard lock(tracker_->mutex);
     for (auto& [id, p] : partitions_) {
-      bool want = (p->waiting > 0 || backpressure_) && !p->revoked;
+      const bool retry_wait = p->waiting > 0 && (p->retry_topic || p->parked >= max_parked);
+      bool want = (retry_wait || backpressure_) && !p->revoked;
       if (want == p->paused) continue;
       p->paused = want;
       rd_kafka_topic_partition_list_add(want ? pause.get() : resume.get(), p->topic.c_str(), p->id);

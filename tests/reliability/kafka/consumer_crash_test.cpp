@@ -20,6 +20,9 @@ TEST_CASE("when a member is killed the group rebalances and the survivor finishe
   const std::string prefix = config.options.at("topic_prefix");
   const std::string group = ns + "-workers";
   auto bus = make_bus(config);
+  // The group exists before the stream: a new group starts at what is
+  // published after its first subscribe.
+  { auto declare = bus->subscribe({.pattern = "work.#", .group = group}, [](const Envelope&) {}); }
 
   std::vector<Envelope> events;
   std::set<std::string> ids;
