@@ -22,16 +22,6 @@ std::string group_named(EventBus& bus, const std::string& prefix) {
   return "";
 }
 
-// Whether publishing `type` finds no queue (the bus has unroutable=error).
-bool unroutable(EventBus& bus, const std::string& type) {
-  try {
-    bus.publish(Envelope::make(type, {}));
-    return false;
-  } catch (const PublishError&) {
-    return true;
-  }
-}
-
 }  // namespace
 
 TEST_CASE("an ephemeral subscription's queue belongs to its connection and is gone once the subscription ends",

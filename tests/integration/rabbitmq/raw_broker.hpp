@@ -19,7 +19,9 @@
 #include <variant>
 #include <vector>
 
+#include "herald/bus.hpp"
 #include "herald/config.hpp"
+#include "herald/errors.hpp"
 #include "test_options.hpp"
 
 namespace herald::test {
@@ -248,6 +250,17 @@ inline BusConfig isolated_config(const std::string& ns, const std::map<std::stri
   c.options["dead_letter_expires"] = "10m";
   for (const auto& [k, v] : extra) c.options[k] = v;
   return c;
+}
+
+/// Whether publishing `type` finds no queue (the bus has unroutable=error):
+/// how the ephemeral tests see that a queue is gone.
+inline bool unroutable(EventBus& bus, const std::string& type) {
+  try {
+    bus.publish(Envelope::make(type, {}));
+    return false;
+  } catch (const PublishError&) {
+    return true;
+  }
 }
 
 }  // namespace herald::test

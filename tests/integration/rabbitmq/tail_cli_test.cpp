@@ -58,16 +58,6 @@ bool exited(pid_t pid) {
   return waitpid(pid, &status, WNOHANG) == pid;
 }
 
-// Whether publishing `type` finds no queue (the bus has unroutable=error).
-bool unroutable(EventBus& bus, const std::string& type) {
-  try {
-    bus.publish(Envelope::make(type, {}));
-    return false;
-  } catch (const PublishError&) {
-    return true;
-  }
-}
-
 }  // namespace
 
 TEST_CASE("herald tail leaves no queue on the broker, whether it ends by itself or is killed",
