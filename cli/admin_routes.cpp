@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 namespace herald::cli {
 

@@ -1,4 +1,4 @@
-// herald outbox status | relay | dead list | dead retry | dead skip
+// herald outbox status | relay | dead list | dead replay | dead skip
 // herald events list | show
 // herald replay
 
@@ -15,9 +15,9 @@
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
 #include "herald/event_store.hpp"
+#include "herald/ext/store.hpp"
 #include "herald/relay.hpp"
 #include "herald/replay.hpp"
-#include "herald/store_support.hpp"
 
 namespace herald::cli {
 
@@ -225,8 +225,11 @@ void add_outbox(CLI::App& app) {
     });
   }
   {
+    // Named like the bus's `herald dead replay`: the same action on the
+    // outbox's dead rows. `retry`, its first name, stays an alias.
     auto* cmd = dead->add_subcommand(
-        "retry", "Make dead events pending again (all, or the one with ID); each goes out before the events it held back");
+        "replay", "Make dead events pending again (all, or the one with ID); each goes out before the events it held back");
+    cmd->alias("retry");
     struct Args {
       std::string store, id;
     };
@@ -237,7 +240,7 @@ void add_outbox(CLI::App& app) {
       auto store = open_store(args->store);
       std::optional<std::string> id;
       if (!args->id.empty()) id = args->id;
-      auto n = store->retry_dead_letters(id);
+      auto n = store->replay_dead_letters(id);
       std::cout << "made " << n << " dead event(s) pending again\n";
     });
   }

@@ -25,9 +25,9 @@
 
 #include "herald/config.hpp"
 #include "herald/event_store.hpp"
+#include "herald/ext/store.hpp"
 #include "herald/relay.hpp"
 #include "herald/sqlite/outbox.hpp"
-#include "herald/store_support.hpp"
 #include "stats.hpp"
 
 using namespace herald;

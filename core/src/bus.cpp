@@ -9,6 +9,7 @@
 #include "herald/context.hpp"
 #include "herald/errors.hpp"
 #include "herald/ext/stamp.hpp"
+#include "herald/ext/transport.hpp"
 #include "herald/pattern.hpp"
 
 namespace herald {
@@ -22,35 +23,29 @@ EventBus::~EventBus() = default;
 
 void EventBus::prepare(Envelope& event) const { ext::prepare_event(event, default_source_, decode_); }
 
-void EventBus::do_publish_one(Envelope& event) {
-  std::vector<Envelope> one;
-  one.push_back(std::move(event));
-  do_publish(one);
-}
+namespace {
 
-void EventBus::do_publish_ref(const Envelope& event) {
-  Envelope copy = event;
-  do_publish_one(copy);
-}
+// Sound because only ext::Transport can construct an EventBus.
+ext::Transport& hooks(EventBus& bus) noexcept { return static_cast<ext::Transport&>(bus); }
 
-bool EventBus::needs_stamp(const Envelope& e) const noexcept { return ext::needs_stamp(e); }
+}  // namespace
 
 void EventBus::publish(const Envelope& event) {
-  if (needs_stamp(event)) {
+  if (ext::needs_stamp(event)) {
     Envelope copy = event;
     publish(std::move(copy));
     return;
   }
   validate_event_type(event.type);
   validate(event, decode_);
-  do_publish_ref(event);
+  hooks(*this).do_publish(ext::Outgoing::borrowed(event));
   metrics_->published(event.type);
 }
 
 void EventBus::publish(Envelope&& event) {
   prepare(event);
   std::string type = event.type;
-  do_publish_one(event);
+  hooks(*this).do_publish(ext::Outgoing::owned(event));
   metrics_->published(type);
 }
 
@@ -60,7 +55,7 @@ void EventBus::publish(std::vector<Envelope> events) {
   std::vector<std::string> types;
   types.reserve(events.size());
   for (const auto& e : events) types.push_back(e.type);
-  do_publish(events);
+  hooks(*this).do_publish(ext::Outgoing::owned(events));
   for (const auto& t : types) metrics_->published(t);
 }
 
@@ -168,23 +163,7 @@ Subscription EventBus::subscribe(SubscribeSpec spec, Handler handler) {
   spec.retry.validate();
   if (!handler) throw ConfigError("subscribe: handler is empty");
   auto invoker = std::make_shared<CountingInvoker>(std::move(handler), spec.group, metrics_);
-  return do_subscribe(spec, [invoker](const Envelope& e) { return (*invoker)(e); });
-}
-
-DeadLetter EventBus::make_dead_letter(const Envelope& event, const std::string& group, int attempts,
-                                      Timestamp first_failure, const std::string& last_error,
-                                      std::string reason) const {
-  DeadLetter d;
-  d.event = event;
-  d.group = group;
-  d.reason = std::move(reason);
-  d.attempts = attempts;
-  d.first_failure = first_failure;
-  d.last_failure = now_micros();
-  d.last_error = last_error;
-  d.routing_key = event.type;
-  metrics_->consumer(event.type, group).dead_lettered.fetch_add(1, std::memory_order_relaxed);
-  return d;
+  return hooks(*this).do_subscribe(spec, [invoker](const Envelope& e) { return (*invoker)(e); });
 }
 
 }  // namespace herald

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "herald/errors.hpp"
-#include "herald/transport.hpp"
+#include "herald/ext/transport.hpp"
 #include "registry.hpp"
 
 extern char** environ;

@@ -48,18 +48,18 @@ MemoryIdempotencyStore::MemoryIdempotencyStore(std::size_t capacity, std::chrono
 
 MemoryIdempotencyStore::~MemoryIdempotencyStore() = default;
 
-Claim MemoryIdempotencyStore::claim(const std::string& group, const std::string& event_id) {
+IdempotencyClaim MemoryIdempotencyStore::claim(const std::string& group, const std::string& event_id) {
   std::lock_guard lock(impl_->mutex);
   auto now = impl_->now();
   impl_->expire(now);
   auto [it, inserted] = impl_->marks.try_emplace(key_of(group, event_id));
-  if (inserted) return Claim::acquired;
+  if (inserted) return IdempotencyClaim::acquired;
   if (it->second.done) {
-    if (it->second.expires > now) return Claim::done;
+    if (it->second.expires > now) return IdempotencyClaim::done;
     it->second = {};
-    return Claim::acquired;
+    return IdempotencyClaim::acquired;
   }
-  return Claim::busy;
+  return IdempotencyClaim::busy;
 }
 
 void MemoryIdempotencyStore::complete(const std::string& group, const std::string& event_id) {
@@ -92,12 +92,12 @@ Handler idempotent(std::shared_ptr<IdempotencyStore> store, std::string group, H
     std::string resolved;
     const std::string& group = given.empty() ? (resolved = group_or_current(given, "idempotent")) : given;
     switch (store->claim(group, event.id)) {
-      case Claim::done:
+      case IdempotencyClaim::done:
         if (options.on_duplicate) options.on_duplicate(event);
         return;
-      case Claim::busy:
+      case IdempotencyClaim::busy:
         throw Error(ErrorCode::handler, "event " + event.id + " is being handled by another worker; retry later", true);
-      case Claim::acquired: break;
+      case IdempotencyClaim::acquired: break;
     }
     try {
       handler(event);

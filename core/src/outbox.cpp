@@ -8,7 +8,7 @@ namespace herald {
 
 OutboxBus::OutboxBus(std::shared_ptr<EventStore> store, std::unique_ptr<EventBus> inner, OutboxBusOptions options,
                      std::shared_ptr<Metrics> metrics, std::string default_source)
-    : EventBus(std::move(metrics), inner ? inner->decode_options() : DecodeOptions{}, default_source),
+    : Transport(std::move(metrics), inner ? inner->decode_options() : DecodeOptions{}, default_source),
       store_(std::move(store)),
       inner_(std::move(inner)),
       append_{.source = std::move(default_source), .limits = decode_options()} {
@@ -19,20 +19,17 @@ OutboxBus::OutboxBus(std::shared_ptr<EventStore> store, std::unique_ptr<EventBus
 
 OutboxBus::~OutboxBus() { close(); }
 
-void OutboxBus::do_publish(std::vector<Envelope>& events) {
+void OutboxBus::do_publish(ext::Outgoing events) {
   {
     std::lock_guard lock(close_mutex_);
     if (closed_) throw ClosedError("outbox: publish after close");
   }
+  std::vector<Envelope> rows;
+  rows.reserve(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) rows.push_back(events.take(i));
   // The store stamps and checks as this bus does: its source, its limits.
-  store_->append(events, append_);
+  store_->append(rows, append_);
   if (relay_) relay_->wake();
-}
-
-void OutboxBus::do_publish_one(Envelope& event) {
-  std::vector<Envelope> one;
-  one.push_back(std::move(event));
-  do_publish(one);
 }
 
 Subscription OutboxBus::do_subscribe(const SubscribeSpec& spec, Invoker invoke) {

@@ -1,5 +1,5 @@
 #pragma once
-#include "herald/transport.hpp"
+#include "herald/ext/transport.hpp"
 
 namespace herald::detail {
 /// The factory for `scheme`, or an empty function.

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 namespace herald {
 
@@ -228,7 +228,7 @@ RelayStats relay_pass(EventStore& store, EventBus& bus, const RelayOptions& opti
   stats.passes = 1;
   BatchDelivery delivery(store, bus, *o, stats);
   for (std::size_t batch = 0; batch < max_batches; ++batch) {
-    ClaimRequest request{.now = clock_now(*o), .lease = o->lease, .owner = o->owner, .limit = o->batch_size};
+    LeaseRequest request{.now = clock_now(*o), .lease = o->lease, .owner = o->owner, .limit = o->batch_size};
     auto lease_end = std::chrono::steady_clock::now() + o->lease;
     auto rows = store.claim(request);
     stats.claimed += rows.size();

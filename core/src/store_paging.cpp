@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 namespace herald {
 

@@ -7,7 +7,7 @@
 
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 namespace herald {
 

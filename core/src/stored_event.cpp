@@ -8,7 +8,7 @@
 #include "herald/errors.hpp"
 #include "herald/ext/attributes.hpp"
 #include "herald/ext/stamp.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 namespace herald {
 

@@ -12,7 +12,7 @@
 #include "fuzz_check.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 using namespace herald;
 

@@ -8,7 +8,7 @@
 #include "herald/codec.hpp"
 #include "herald/errors.hpp"
 #include "herald/ext/attributes.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 #include "sample_event.hpp"
 
 using namespace herald;

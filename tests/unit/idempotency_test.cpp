@@ -9,30 +9,30 @@ using std::chrono::milliseconds;
 
 TEST_CASE("a claim is taken once, completed marks are remembered, failures release", "[idempotency]") {
   MemoryIdempotencyStore store;
-  CHECK(store.claim("g", "e1") == Claim::acquired);
-  CHECK(store.claim("g", "e1") == Claim::busy);
-  CHECK(store.claim("other", "e1") == Claim::acquired);  // groups are separate
+  CHECK(store.claim("g", "e1") == IdempotencyClaim::acquired);
+  CHECK(store.claim("g", "e1") == IdempotencyClaim::busy);
+  CHECK(store.claim("other", "e1") == IdempotencyClaim::acquired);  // groups are separate
   store.complete("g", "e1");
-  CHECK(store.claim("g", "e1") == Claim::done);
-  CHECK(store.claim("g", "e2") == Claim::acquired);
+  CHECK(store.claim("g", "e1") == IdempotencyClaim::done);
+  CHECK(store.claim("g", "e2") == IdempotencyClaim::acquired);
   store.release("g", "e2");
-  CHECK(store.claim("g", "e2") == Claim::acquired);
+  CHECK(store.claim("g", "e2") == IdempotencyClaim::acquired);
 }
 
 TEST_CASE("marks expire after the TTL and the store stays bounded", "[idempotency]") {
   auto clock = std::make_shared<ManualScheduler>();
   MemoryIdempotencyStore store(3, milliseconds(1000), clock);
   for (const char* id : {"a", "b", "c"}) {
-    REQUIRE(store.claim("g", id) == Claim::acquired);
+    REQUIRE(store.claim("g", id) == IdempotencyClaim::acquired);
     store.complete("g", id);
   }
-  CHECK(store.claim("g", "a") == Claim::done);
-  REQUIRE(store.claim("g", "d") == Claim::acquired);
+  CHECK(store.claim("g", "a") == IdempotencyClaim::done);
+  REQUIRE(store.claim("g", "d") == IdempotencyClaim::acquired);
   store.complete("g", "d");
   CHECK(store.size() <= 3);  // the oldest went
-  CHECK(store.claim("g", "a") == Claim::acquired);
+  CHECK(store.claim("g", "a") == IdempotencyClaim::acquired);
   clock->advance(milliseconds(1001));
-  CHECK(store.claim("g", "d") == Claim::acquired);  // expired
+  CHECK(store.claim("g", "d") == IdempotencyClaim::acquired);  // expired
 }
 
 TEST_CASE("the idempotent wrapper runs the handler once per event id", "[idempotency]") {
@@ -62,8 +62,8 @@ TEST_CASE("the idempotent wrapper takes its group from the subscription, named o
   REQUIRE(bus->flush(std::chrono::seconds(5)));
   CHECK(loyalty == 1);
   CHECK(audit == 1);
-  CHECK(store->claim("loyalty", e.id) == Claim::done);
-  CHECK(store->claim("audit", e.id) == Claim::done);
+  CHECK(store->claim("loyalty", e.id) == IdempotencyClaim::done);
+  CHECK(store->claim("audit", e.id) == IdempotencyClaim::done);
 
   // Outside a subscription there is no group to take: the error says so.
   auto bare = idempotent(store, [](const Envelope&) {});

@@ -9,7 +9,7 @@
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
 #include "herald/event_store.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 using namespace herald;
 

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 using namespace herald;
 

@@ -10,6 +10,7 @@
 #include "dead_letter_topics.hpp"
 #include "group_member.hpp"
 #include "herald/errors.hpp"
+#include "herald/ext/transport.hpp"
 
 namespace herald::kafka {
 
@@ -31,10 +32,10 @@ struct Members {
   }
 };
 
-class KafkaBus final : public EventBus {
+class KafkaBus final : public ext::Transport {
  public:
   KafkaBus(const BusConfig& config, KafkaOptions options)
-      : EventBus(config.metrics, config.decode, config.source),
+      : Transport(config.metrics, config.decode, config.source),
         services_(std::make_shared<BusServices>(std::move(options), config.decode,
                                                 config.scheduler ? config.scheduler : make_system_scheduler())),
         dead_letters_(*services_) {
@@ -118,7 +119,7 @@ class KafkaBus final : public EventBus {
   }
 
  protected:
-  void do_publish(std::vector<Envelope>& events) override {
+  void do_publish(ext::Outgoing events) override {
     check_open();
     std::vector<std::string> topics;
     topics.reserve(events.size());
@@ -132,15 +133,6 @@ class KafkaBus final : public EventBus {
     }
     ensure_topics(topics);
     produce(events, topics);
-  }
-
-  void do_publish_one(Envelope& event) override {
-    check_open();
-    std::vector<std::string> topics{services_->naming.event_topic(event.type)};
-    ensure_topics(topics);
-    std::vector<Envelope> one;
-    one.push_back(std::move(event));
-    produce(one, topics);
   }
 
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
@@ -179,7 +171,7 @@ class KafkaBus final : public EventBus {
     if (!services_->admin.ensure(distinct).empty()) services_->creator.announce();
   }
 
-  void produce(std::vector<Envelope>& events, const std::vector<std::string>& topics) {
+  void produce(ext::Outgoing events, const std::vector<std::string>& topics) {
     BatchDelivery delivery;
     delivery.expect(events.size());
     OutRecord record;

@@ -2,7 +2,7 @@
 
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
-#include "herald/transport.hpp"
+#include "herald/ext/options.hpp"
 
 namespace herald::kafka {
 

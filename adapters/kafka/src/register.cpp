@@ -1,4 +1,4 @@
-#include "herald/transport.hpp"
+#include "herald/ext/transport.hpp"
 #include "kafka_bus.hpp"
 #include "read_options.hpp"
 

@@ -13,8 +13,9 @@
 
 #include "herald/errors.hpp"
 #include "herald/ext/delivery.hpp"
+#include "herald/ext/options.hpp"
+#include "herald/ext/transport.hpp"
 #include "herald/pattern.hpp"
-#include "herald/transport.hpp"
 #include "event_pool.hpp"
 
 namespace herald::memory {
@@ -556,10 +557,10 @@ class Core : public std::enable_shared_from_this<Core> {
   boost::asio::thread_pool pool_;
 };
 
-class MemoryBus final : public EventBus {
+class MemoryBus final : public ext::Transport {
  public:
   MemoryBus(const BusConfig& config, const MemoryOptions& options)
-      : EventBus(config.metrics, config.decode, config.source),
+      : Transport(config.metrics, config.decode, config.source),
         scheduler_(config.scheduler ? config.scheduler : make_system_scheduler()),
         core_(std::make_shared<Core>(options, scheduler_, shared_metrics())) {}
   ~MemoryBus() override { close(); }
@@ -587,9 +588,12 @@ class MemoryBus final : public EventBus {
   }
 
  protected:
-  void do_publish(std::vector<Envelope>& events) override { core_->publish(events); }
-  void do_publish_one(Envelope& event) override { core_->publish_one(event); }
-  void do_publish_ref(const Envelope& event) override { core_->publish_ref(event); }
+  void do_publish(ext::Outgoing events) override {
+    // The caller's own event goes by reference: inline dispatch hands it to
+    // the handlers without a copy.
+    if (!events.owned()) return core_->publish_ref(events[0]);
+    for (std::size_t i = 0; i < events.size(); ++i) core_->publish_one(events.own(i));
+  }
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
     MemberPtr m = core_->add(spec, std::move(invoke));
     std::weak_ptr<Core> weak = core_;

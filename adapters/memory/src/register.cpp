@@ -1,4 +1,4 @@
-#include "herald/transport.hpp"
+#include "herald/ext/transport.hpp"
 #include "memory_bus.hpp"
 
 namespace {

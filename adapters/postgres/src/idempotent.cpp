@@ -6,7 +6,7 @@
 #include <atomic>
 
 #include "herald/context.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 #include "pg_store.hpp"
 
 namespace herald::postgres {

@@ -1,8 +1,8 @@
 #include "pg_connection.hpp"
 
 #include "herald/config.hpp"
-#include "herald/store_support.hpp"
-#include "herald/transport.hpp"
+#include "herald/ext/options.hpp"
+#include "herald/ext/store.hpp"
 
 namespace herald::postgres {
 

@@ -5,8 +5,8 @@
 #include <map>
 #include <set>
 
+#include "herald/ext/store.hpp"
 #include "herald/postgres/outbox.hpp"
-#include "herald/store_support.hpp"
 #include "pg_store.hpp"
 #include "rows.hpp"
 
@@ -143,7 +143,7 @@ class PgEventStore final : public EventStore {
     });
   }
 
-  std::vector<StoredEvent> claim(const ClaimRequest& request) override {
+  std::vector<StoredEvent> claim(const LeaseRequest& request) override {
     if (request.owner.empty()) throw ConfigError("claim: owner must not be empty");
     auto now = static_cast<long long>(to_micros(request.now));
     auto until = now + static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(request.lease).count());
@@ -261,7 +261,7 @@ class PgEventStore final : public EventStore {
     });
   }
 
-  std::size_t retry_dead_letters(const std::optional<std::string>& id) override {
+  std::size_t replay_dead_letters(const std::optional<std::string>& id) override {
     auto n = pool_.with("retry dead letters", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       auto r = tx.exec_params("UPDATE herald_events SET dead_letter = false, delivery_attempts = 0, "

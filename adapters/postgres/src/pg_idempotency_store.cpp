@@ -3,8 +3,8 @@
 
 #include <atomic>
 
+#include "herald/ext/store.hpp"
 #include "herald/postgres/outbox.hpp"
-#include "herald/store_support.hpp"
 #include "pg_store.hpp"
 
 namespace herald::postgres {
@@ -32,18 +32,18 @@ class PgIdempotencyStore final : public IdempotencyStore {
     });
   }
 
-  Claim claim(const std::string& group, const std::string& event_id) override {
+  IdempotencyClaim claim(const std::string& group, const std::string& event_id) override {
     auto now = static_cast<long long>(to_micros(now_()));
     return pool_.with("idempotency claim", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       if (++calls_ % 1024 == 0)
         tx.exec_params("DELETE FROM herald_idempotency WHERE expires_at <= " HERALD_PG_TS("$1"), now);
       auto r = tx.exec_params(mark_sql, group, event_id, "claimed", now, now + micros(options_.claim_timeout));
-      Claim result = Claim::acquired;
+      IdempotencyClaim result = IdempotencyClaim::acquired;
       if (r.empty()) {
         auto s = tx.exec_params("SELECT state FROM herald_idempotency WHERE group_name = $1 AND event_id = $2",
                                 group, event_id);
-        result = !s.empty() && s[0][0].as<std::string>() == "done" ? Claim::done : Claim::busy;
+        result = !s.empty() && s[0][0].as<std::string>() == "done" ? IdempotencyClaim::done : IdempotencyClaim::busy;
       }
       tx.commit();
       return result;

@@ -1,4 +1,4 @@
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 #include "pg_store.hpp"
 
 namespace {

@@ -2,7 +2,7 @@
 
 #include <unordered_map>
 
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 namespace herald::postgres {
 

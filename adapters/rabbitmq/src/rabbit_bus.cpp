@@ -6,6 +6,7 @@
 #include "consumer.hpp"
 #include "dead_letter_queues.hpp"
 #include "herald/codec.hpp"
+#include "herald/ext/transport.hpp"
 #include "publisher.hpp"
 #include "settings.hpp"
 #include "topology.hpp"
@@ -24,10 +25,10 @@ constexpr std::chrono::milliseconds flush_recheck{100};
 /// first subscribe), one for dead-letter administration (started on first
 /// use), and per consumer group as many handler threads as its
 /// subscriptions' concurrency. Handlers never run on an I/O thread.
-class RabbitBus final : public EventBus {
+class RabbitBus final : public ext::Transport {
  public:
   RabbitBus(const BusConfig& config, Settings settings)
-      : EventBus(config.metrics, config.decode, config.source),
+      : Transport(config.metrics, config.decode, config.source),
         settings_(std::move(settings)),
         topology_(settings_.options),
         publisher_(std::make_unique<Publisher>(settings_, topology_)) {
@@ -89,19 +90,12 @@ class RabbitBus final : public EventBus {
   }
 
  protected:
-  void do_publish(std::vector<Envelope>& events) override {
+  void do_publish(ext::Outgoing events) override {
     check_open();
     std::vector<OutMessage> messages;
     messages.reserve(events.size());
     for (const auto& e : events) messages.push_back(message_of(e));
     publisher_->publish(std::move(messages), settings_.options.publish_timeout);
-  }
-  void do_publish_one(Envelope& event) override { do_publish_ref(event); }
-  void do_publish_ref(const Envelope& event) override {
-    check_open();
-    std::vector<OutMessage> one;
-    one.push_back(message_of(event));
-    publisher_->publish(std::move(one), settings_.options.publish_timeout);
   }
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
     check_open();

@@ -1,4 +1,4 @@
-#include "herald/transport.hpp"
+#include "herald/ext/transport.hpp"
 #include "rabbit_bus.hpp"
 
 namespace {

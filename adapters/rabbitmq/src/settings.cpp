@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "herald/errors.hpp"
-#include "herald/transport.hpp"
+#include "herald/ext/options.hpp"
 
 namespace herald::rabbitmq {
 

@@ -6,8 +6,8 @@
 
 #include "herald/context.hpp"
 #include "herald/errors.hpp"
+#include "herald/ext/store.hpp"
 #include "herald/sqlite/idempotent.hpp"
-#include "herald/store_support.hpp"
 #include "sqlite_db.hpp"
 
 namespace herald::sqlite {

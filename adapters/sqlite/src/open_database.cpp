@@ -2,9 +2,9 @@
 
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
+#include "herald/ext/options.hpp"
+#include "herald/ext/store.hpp"
 #include "herald/sqlite/outbox.hpp"
-#include "herald/store_support.hpp"
-#include "herald/transport.hpp"
 #include "sqlite_store.hpp"
 
 namespace herald::sqlite {

@@ -1,7 +1,7 @@
 #include "rows.hpp"
 
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 
 namespace herald::sqlite {
 

@@ -4,7 +4,7 @@
 #include <mutex>
 
 #include "herald/errors.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 #include "rows.hpp"
 #include "sqlite_store.hpp"
 
@@ -113,7 +113,7 @@ class SqliteEventStore final : public EventStore {
     return static_cast<std::uint64_t>(s.integer(0));
   }
 
-  std::vector<StoredEvent> claim(const ClaimRequest& request) override {
+  std::vector<StoredEvent> claim(const LeaseRequest& request) override {
     if (request.owner.empty()) throw ConfigError("claim: owner must not be empty");
     std::int64_t now = to_micros(request.now);
     std::int64_t until = now + std::chrono::duration_cast<std::chrono::microseconds>(request.lease).count();
@@ -185,7 +185,7 @@ class SqliteEventStore final : public EventStore {
     return read_rows(s);
   }
 
-  std::size_t retry_dead_letters(const std::optional<std::string>& id) override {
+  std::size_t replay_dead_letters(const std::optional<std::string>& id) override {
     std::lock_guard lock(mutex_);
     Statement s(db_.get(), id ? "UPDATE herald_events SET dead_letter = 0, delivery_attempts = 0, next_attempt_at = NULL, "
                                 "last_error = NULL WHERE dead_letter = 1 AND skipped_at IS NULL AND id = ?1"

@@ -3,7 +3,7 @@
 
 #include <mutex>
 
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 #include "sqlite_store.hpp"
 
 namespace herald::sqlite {
@@ -33,18 +33,18 @@ class SqliteIdempotencyStore final : public IdempotencyStore {
                  "DELETE FROM herald_idempotency WHERE group_name = ?1 AND event_id = ?2 AND state = 'claimed'", true),
         sweep_(db_.get(), "DELETE FROM herald_idempotency WHERE expires_at <= ?1", true) {}
 
-  Claim claim(const std::string& group, const std::string& event_id) override {
+  IdempotencyClaim claim(const std::string& group, const std::string& event_id) override {
     std::int64_t now = to_micros(now_());
     std::lock_guard lock(mutex_);
     Transaction tx(db_.get());
     if (++calls_ % 1024 == 0) sweep_.bind(1, now).run();
     claim_.bind(1, group).bind(2, event_id).bind(3, now).bind(4, now + micros(options_.claim_timeout));
     claim_.run();
-    Claim result = Claim::acquired;
+    IdempotencyClaim result = IdempotencyClaim::acquired;
     if (sqlite3_changes(db_.get()) == 0) {
       ResetGuard reset(state_);
       state_.bind(1, group).bind(2, event_id);
-      result = state_.step() && state_.text(0) == "done" ? Claim::done : Claim::busy;
+      result = state_.step() && state_.text(0) == "done" ? IdempotencyClaim::done : IdempotencyClaim::busy;
     }
     tx.commit();
     return result;

@@ -1,9 +1,10 @@
 #pragma once
-// EventBus: the one interface every transport implements.
+// EventBus: publish and subscribe, whatever the transport. What transports
+// implement (the publish and subscribe hooks, Attempt, Invoker, the
+// registry) is in herald/ext/transport.hpp.
 
 #include <chrono>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -18,6 +19,10 @@
 #include "herald/scheduler.hpp"
 
 namespace herald {
+
+namespace ext {
+class Transport;
+}
 
 /// A handler fails by throwing; the bus then retries it per the policy.
 using Handler = std::function<void(const Envelope&)>;
@@ -91,21 +96,6 @@ class Subscription {
   std::function<void()> cancel_;
 };
 
-/// Outcome of one handler run, as core reports it to a transport.
-struct Attempt {
-  bool ok = true;
-  std::string error;  // what the handler threw
-  /// False when the handler threw a herald::Error whose retriable() is
-  /// false (a DecodeError from a typed handler, a PermanentError): running it
-  /// again cannot help, so core dead-letters the event at once.
-  bool retriable = true;
-  /// The exception itself, for decorators that hand it on (OutboxBus).
-  std::exception_ptr exception;
-};
-
-/// Runs a handler once with context and metrics; never throws.
-using Invoker = std::function<Attempt(const Envelope&)>;
-
 /// One interface for publishing and subscribing, whatever the transport.
 /// All public functions are thread-safe. Handlers run on the transport's own
 /// threads (the publisher's thread only with memory's inline dispatch).
@@ -157,27 +147,14 @@ class EventBus {
   Metrics& metrics() const noexcept { return *metrics_; }
   const DecodeOptions& decode_options() const noexcept { return decode_; }
 
- protected:
+ private:
+  // Every bus is an ext::Transport (only it may construct one), so that
+  // publish() and subscribe() check here, once for all transports, and then
+  // call its hooks.
+  friend class ext::Transport;
   EventBus(std::shared_ptr<Metrics> metrics, DecodeOptions decode, std::string default_source);
 
-  /// Hands validated events to the transport (see publish()).
-  virtual void do_publish(std::vector<Envelope>& events) = 0;
-  /// Starts a validated subscription; `invoke` runs the user's handler.
-  virtual Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) = 0;
-  /// Single-event fast path; defaults to the batch one.
-  virtual void do_publish_one(Envelope& event);
-  /// An event that needed no stamping, still owned by the caller; defaults
-  /// to copying it into do_publish_one.
-  virtual void do_publish_ref(const Envelope& event);
-
-  /// Builds the record for an event whose handler gave up, counts it.
-  DeadLetter make_dead_letter(const Envelope& event, const std::string& group, int attempts,
-                              Timestamp first_failure, const std::string& last_error,
-                              std::string reason = dead_letter_reason_max_attempts) const;
-
- private:
   void prepare(Envelope& event) const;
-  bool needs_stamp(const Envelope& event) const noexcept;
   std::shared_ptr<Metrics> metrics_;
   DecodeOptions decode_;
   std::string default_source_;

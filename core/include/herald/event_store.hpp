@@ -91,8 +91,9 @@ struct OutboxStatus {
   std::int64_t last_position = 0;
 };
 
-/// What a relay asks for when it claims rows.
-struct ClaimRequest {
+/// What a relay asks for when it claims rows: which are due, and for whom
+/// and how long they are leased (EventStore::claim).
+struct LeaseRequest {
   /// The relay's clock: rows whose next_attempt_at is later stay put.
   Timestamp now{};
   /// Claimed rows belong to `owner` until now + lease; a relay that dies
@@ -181,7 +182,7 @@ class EventStore {
   /// key) is not claimed with it, so one aggregate's events are delivered in
   /// order and a failing or dead row blocks the later ones. Rows leased to
   /// another live owner are skipped.
-  virtual std::vector<StoredEvent> claim(const ClaimRequest& request) = 0;
+  virtual std::vector<StoredEvent> claim(const LeaseRequest& request) = 0;
   /// Marks rows delivered and ends their lease.
   virtual void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) = 0;
   /// Counts a failed attempt on each row, sets its next attempt or its dead
@@ -196,9 +197,9 @@ class EventStore {
   virtual std::vector<StoredEvent> dead_letters(std::size_t limit = 100) = 0;
   /// Makes dead rows (all, or the one with event id `id`) pending again
   /// with their attempt count reset: each goes out before the rows it held
-  /// back. Returns how many. Throws NotFoundError for an `id` that is not a
+  /// back (the store's side of EventBus::replay_dead_letters). Returns how many. Throws NotFoundError for an `id` that is not a
   /// dead, unskipped row.
-  virtual std::size_t retry_dead_letters(const std::optional<std::string>& id = {}) = 0;
+  virtual std::size_t replay_dead_letters(const std::optional<std::string>& id = {}) = 0;
   /// Gives up on the dead row with event id `id` for good: it is never
   /// delivered, leaves dead_letters(), and the later rows of its ordering key
   /// go out. Throws NotFoundError when `id` is not a dead, unskipped row.

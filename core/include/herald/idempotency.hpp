@@ -11,7 +11,8 @@
 
 namespace herald {
 
-enum class Claim {
+/// What IdempotencyStore::claim() found for a (group, event id).
+enum class IdempotencyClaim {
   acquired,  // first time: run the handler, then complete() or release()
   done,      // handled before: skip
   busy,      // another worker handles it right now
@@ -21,7 +22,7 @@ enum class Claim {
 class IdempotencyStore {
  public:
   virtual ~IdempotencyStore() = default;
-  virtual Claim claim(const std::string& group, const std::string& event_id) = 0;
+  virtual IdempotencyClaim claim(const std::string& group, const std::string& event_id) = 0;
   virtual void complete(const std::string& group, const std::string& event_id) = 0;
   virtual void release(const std::string& group, const std::string& event_id) = 0;
 };
@@ -34,7 +35,7 @@ class MemoryIdempotencyStore final : public IdempotencyStore {
                                   std::chrono::milliseconds ttl = std::chrono::hours(24),
                                   std::shared_ptr<Scheduler> clock = nullptr);
   ~MemoryIdempotencyStore() override;
-  Claim claim(const std::string& group, const std::string& event_id) override;
+  IdempotencyClaim claim(const std::string& group, const std::string& event_id) override;
   void complete(const std::string& group, const std::string& event_id) override;
   void release(const std::string& group, const std::string& event_id) override;
   std::size_t size() const;

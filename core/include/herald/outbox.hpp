@@ -17,6 +17,7 @@
 #include "herald/bus.hpp"
 #include "herald/config.hpp"
 #include "herald/event_store.hpp"
+#include "herald/ext/transport.hpp"
 #include "herald/relay.hpp"
 
 namespace herald {
@@ -31,7 +32,8 @@ struct OutboxBusOptions {
 /// An EventBus whose publish() returns once the events are committed to the
 /// store (durable: they survive a crash of the process) and whose
 /// subscribe() passes through to the transport bus. Its relay delivers the
-/// stored events to the transport. Thread-safe like every EventBus.
+/// stored events to the transport. Thread-safe like every EventBus; use it
+/// as one (it is a transport in front of a transport, hence its base).
 ///
 /// \code
 ///   auto bus = herald::make_outbox_bus(herald::BusConfig::from_env(),
@@ -39,7 +41,7 @@ struct OutboxBusOptions {
 ///   bus->subscribe({.pattern = "order.*", .group = "mailer"}, send_mail);
 ///   bus->publish(herald::Envelope::make("order.created", {{"order_id", "42"}}));
 /// \endcode
-class OutboxBus final : public EventBus {
+class OutboxBus final : public ext::Transport {
  public:
   /// `inner` is the transport the relay delivers to and subscriptions use.
   /// `metrics` null: a Metrics of its own (the inner bus keeps its own too).
@@ -68,12 +70,10 @@ class OutboxBus final : public EventBus {
   /// The in-process relay, or nullptr without one.
   Relay* relay() const noexcept { return relay_.get(); }
 
- protected:
-  void do_publish(std::vector<Envelope>& events) override;
-  void do_publish_one(Envelope& event) override;
+ private:
+  void do_publish(ext::Outgoing events) override;
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override;
 
- private:
   std::shared_ptr<EventStore> store_;
   std::unique_ptr<EventBus> inner_;
   const AppendOptions append_;

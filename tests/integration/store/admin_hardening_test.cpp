@@ -121,12 +121,12 @@ class BrokenStore : public EventStore {
   OutboxStatus status() override { fail(); }
   OutboxStatus backlog() override { fail(); }
   std::uint64_t count_pending() override { fail(); }
-  std::vector<StoredEvent> claim(const ClaimRequest&) override { fail(); }
+  std::vector<StoredEvent> claim(const LeaseRequest&) override { fail(); }
   void mark_delivered(const std::vector<std::int64_t>&, Timestamp) override { fail(); }
   void mark_failed(const std::vector<DeliveryFailure>&) override { fail(); }
   void release(const std::vector<std::int64_t>&, const std::string&) override { fail(); }
   std::vector<StoredEvent> dead_letters(std::size_t) override { fail(); }
-  std::size_t retry_dead_letters(const std::optional<std::string>&) override { fail(); }
+  std::size_t replay_dead_letters(const std::optional<std::string>&) override { fail(); }
   void skip_dead_letter(const std::string&) override { fail(); }
   std::string describe() const override { return "broken://"; }
 };

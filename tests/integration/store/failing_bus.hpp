@@ -7,18 +7,18 @@
 #include <optional>
 #include <string>
 
-#include "herald/bus.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
+#include "herald/ext/transport.hpp"
 
 namespace herald::test {
 
-class FailingBus final : public EventBus {
+class FailingBus final : public ext::Transport {
  public:
   /// Returns the error for an event the bus refuses, nullopt to accept it.
   using Rule = std::function<std::optional<std::string>(const Envelope&)>;
 
-  FailingBus() : EventBus(nullptr, {}, "test"), inner_(make_bus("memory://?dispatch=inline")) {}
+  FailingBus() : Transport(nullptr, {}, "test"), inner_(make_bus("memory://?dispatch=inline")) {}
 
   /// Refuse events `rule` picks with PublishError (this event only),
   /// retriable or not.
@@ -56,7 +56,7 @@ class FailingBus final : public EventBus {
 
  protected:
   // Like a broker: the events before the refused one are accepted.
-  void do_publish(std::vector<Envelope>& events) override {
+  void do_publish(ext::Outgoing events) override {
     std::vector<Envelope> accepted;
     std::optional<std::string> error;
     bool down = false;

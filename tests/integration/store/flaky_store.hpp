@@ -32,7 +32,7 @@ class FlakyMarkStore final : public EventStore {
   OutboxStatus status() override { return inner_->status(); }
   OutboxStatus backlog() override { return inner_->backlog(); }
   std::uint64_t count_pending() override { return inner_->count_pending(); }
-  std::vector<StoredEvent> claim(const ClaimRequest& request) override { return inner_->claim(request); }
+  std::vector<StoredEvent> claim(const LeaseRequest& request) override { return inner_->claim(request); }
   void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) override {
     if (left_.fetch_sub(1) > 0) {
       ++failed_;
@@ -45,8 +45,8 @@ class FlakyMarkStore final : public EventStore {
     inner_->release(positions, owner);
   }
   std::vector<StoredEvent> dead_letters(std::size_t limit) override { return inner_->dead_letters(limit); }
-  std::size_t retry_dead_letters(const std::optional<std::string>& id) override {
-    return inner_->retry_dead_letters(id);
+  std::size_t replay_dead_letters(const std::optional<std::string>& id) override {
+    return inner_->replay_dead_letters(id);
   }
   void skip_dead_letter(const std::string& id) override { inner_->skip_dead_letter(id); }
   std::string describe() const override { return "flaky " + inner_->describe(); }

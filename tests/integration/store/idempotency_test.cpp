@@ -30,27 +30,27 @@ TEST_CASE("a SQL idempotency store claims once, remembers completion and forgets
   auto marks = open_idempotency_store(scratch.url(), {.ttl = milliseconds(60'000),
                                                       .claim_timeout = milliseconds(5'000),
                                                       .clock = [&] { return clock.now(); }});
-  CHECK(marks->claim("g", "e1") == Claim::acquired);
-  CHECK(marks->claim("g", "e1") == Claim::busy);
-  CHECK(marks->claim("other", "e1") == Claim::acquired);  // groups are separate
+  CHECK(marks->claim("g", "e1") == IdempotencyClaim::acquired);
+  CHECK(marks->claim("g", "e1") == IdempotencyClaim::busy);
+  CHECK(marks->claim("other", "e1") == IdempotencyClaim::acquired);  // groups are separate
   marks->complete("g", "e1");
-  CHECK(marks->claim("g", "e1") == Claim::done);
-  CHECK(marks->claim("g", "e2") == Claim::acquired);
+  CHECK(marks->claim("g", "e1") == IdempotencyClaim::done);
+  CHECK(marks->claim("g", "e2") == IdempotencyClaim::acquired);
   marks->release("g", "e2");
-  CHECK(marks->claim("g", "e2") == Claim::acquired);
+  CHECK(marks->claim("g", "e2") == IdempotencyClaim::acquired);
 
   // A claim whose worker died is taken over after the claim timeout.
   clock.advance(milliseconds(5'001));
-  CHECK(marks->claim("g", "e2") == Claim::acquired);
+  CHECK(marks->claim("g", "e2") == IdempotencyClaim::acquired);
   // A completed mark expires after the TTL.
-  CHECK(marks->claim("g", "e1") == Claim::done);
+  CHECK(marks->claim("g", "e1") == IdempotencyClaim::done);
   clock.advance(milliseconds(60'000));
-  CHECK(marks->claim("g", "e1") == Claim::acquired);
+  CHECK(marks->claim("g", "e1") == IdempotencyClaim::acquired);
 
   // Marks are durable: another store on the same database sees them.
   marks->complete("g", "e3");
   auto again = open_idempotency_store(scratch.url(), {.clock = [&] { return clock.now(); }});
-  CHECK(again->claim("g", "e3") == Claim::done);
+  CHECK(again->claim("g", "e3") == IdempotencyClaim::done);
 }
 
 TEST_CASE("the idempotent wrapper over a SQL store runs a handler once per event id", "[idempotency]") {

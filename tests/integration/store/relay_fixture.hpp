@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "failing_bus.hpp"
+#include "herald/ext/store.hpp"
 #include "herald/relay.hpp"
-#include "herald/store_support.hpp"
 #include "scratch_store.hpp"
 #include "wait.hpp"
 

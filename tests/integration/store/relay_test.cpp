@@ -122,9 +122,9 @@ TEST_CASE("a row is dead-lettered after the maximum attempts, holds back its agg
   auto dead = f.store->dead_letters();
   REQUIRE(dead.size() == 1);
   CHECK(dead[0].event.id == events[0].id);
-  CHECK_THROWS_AS(f.store->retry_dead_letters(std::string("unknown-id")), NotFoundError);
+  CHECK_THROWS_AS(f.store->replay_dead_letters(std::string("unknown-id")), NotFoundError);
   f.bus.heal();
-  CHECK(f.store->retry_dead_letters(events[0].id) == 1);
+  CHECK(f.store->replay_dead_letters(events[0].id) == 1);
   CHECK(f.store->get(events[0].id).delivery_attempts == 0);
   CHECK(relay_pass(*f.store, f.bus, options).delivered == 2);
   CHECK(f.recorder.by_order()["1"] == std::vector<int>{0, 1});
@@ -189,8 +189,8 @@ TEST_CASE("a skipped dead row stops holding back its aggregate, leaves the dead 
   CHECK(skipped.to_json()["skipped_at"].is_string());
   CHECK(f.store->dead_letters().empty());
   CHECK(f.store->status().dead == 0);
-  CHECK_THROWS_AS(f.store->retry_dead_letters(events[0].id), NotFoundError);
-  CHECK(f.store->retry_dead_letters() == 0);
+  CHECK_THROWS_AS(f.store->replay_dead_letters(events[0].id), NotFoundError);
+  CHECK(f.store->replay_dead_letters() == 0);
 
   CHECK(relay_pass(*f.store, f.bus, options).delivered == 2);
   CHECK(f.recorder.by_order()["1"] == std::vector<int>{1, 2});

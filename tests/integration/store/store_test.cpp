@@ -4,7 +4,7 @@
 
 #include "herald/errors.hpp"
 #include "herald/config.hpp"
-#include "herald/store_support.hpp"
+#include "herald/ext/store.hpp"
 #include "sample_event.hpp"
 #include "scratch_store.hpp"
 

@@ -25,8 +25,8 @@
 #include <string>
 #include <string_view>
 
-#include "herald/bus.hpp"
 #include "herald/dead_letter.hpp"
+#include "herald/ext/transport.hpp"
 #include "herald/metrics.hpp"
 #include "herald/retry.hpp"
 

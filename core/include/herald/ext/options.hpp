@@ -1,25 +1,16 @@
 #pragma once
-// For transport authors: the registry make_bus looks schemes up in, and the
-// typed reading of option maps. Applications do not need this header.
+// For transport and store authors: the typed reading of a URL's options.
+// Applications do not need this header.
 
 #include <chrono>
-#include <functional>
-#include <memory>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "herald/bus.hpp"
 #include "herald/config.hpp"
 
 namespace herald {
-
-using TransportFactory = std::function<std::unique_ptr<EventBus>(const BusConfig&)>;
-
-/// Registers `factory` for `scheme` (without "://"). Adapters call this from
-/// a static initializer; the last registration wins.
-void register_transport(const std::string& scheme, TransportFactory factory);
-std::vector<std::string> registered_transports();
 
 /// Reads typed options from a BusConfig, remembering which keys it used, so
 /// finish() can refuse the rest by name.
