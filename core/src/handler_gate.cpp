@@ -1,7 +1,6 @@
 #include "herald/ext/handler_gate.hpp"
 
 #include <algorithm>
-#include <vector>
 
 namespace herald::ext {
 
@@ -9,8 +8,11 @@ namespace {
 
 // The gates whose passes this thread holds, innermost last. Nesting happens
 // when a handler publishes and an inline transport runs the next handler
-// right there.
-thread_local std::vector<const HandlerGate*> held;
+// right there. A plain array: a thread_local std::vector costs an init check
+// on every access, and this is on every handler run.
+constexpr int max_depth = 64;
+thread_local const HandlerGate* held[max_depth];
+thread_local int depth = 0;
 
 }  // namespace
 
@@ -18,29 +20,25 @@ HandlerGate::Pass::Pass(HandlerGate* gate) noexcept {
   // Counted before looking at open_ (both sequentially consistent): either
   // close() sees this count and waits for it, or this sees the gate closed.
   gate->running_.fetch_add(1);
-  if (!gate->open_.load()) {
+  if (!gate->open_.load() || depth == max_depth) {
+    // Closed. Or nested deeper than any real inline chain, where the pass
+    // could not be known as this thread's and a close() from inside it
+    // would wait for itself: refused too.
     gate->leave();
     return;
   }
-  try {
-    held.push_back(gate);
-  } catch (...) {
-    // Out of memory for the stack: still counted, only not known as this
-    // thread's, so a close() from this very handler would wait for itself.
-    // Refused instead.
-    gate->leave();
-    return;
-  }
+  held[depth++] = gate;
   gate_ = gate;
 }
 
 void HandlerGate::Pass::release() noexcept {
   if (!gate_) return;
-  if (!held.empty() && held.back() == gate_) {
-    held.pop_back();  // the usual case: passes end in the order they were taken
-  } else {
-    auto it = std::find(held.rbegin(), held.rend(), gate_);
-    if (it != held.rend()) held.erase(std::next(it).base());
+  // Usually the innermost (passes end in the order they were taken).
+  for (int i = depth - 1; i >= 0; --i) {
+    if (held[i] != gate_) continue;
+    std::copy(held + i + 1, held + depth, held + i);
+    --depth;
+    break;
   }
   gate_->leave();
   gate_ = nullptr;
@@ -54,9 +52,7 @@ void HandlerGate::leave() noexcept {
   left_.notify_all();
 }
 
-int HandlerGate::held_here() const noexcept {
-  return static_cast<int>(std::count(held.begin(), held.end(), this));
-}
+int HandlerGate::held_here() const noexcept { return static_cast<int>(std::count(held, held + depth, this)); }
 
 bool HandlerGate::inside() const noexcept { return held_here() > 0; }
 
