@@ -8,10 +8,6 @@
 
 namespace herald::kafka {
 
-thread_local const GroupMember* member_detail::running_member = nullptr;
-
-using member_detail::running_member;
-
 GroupMember::GroupMember(PassKey, std::shared_ptr<BusServices> bus, const SubscribeSpec& spec, Invoker invoke)
     : ClientHooks(bus->redactor),
       bus_(std::move(bus)),
@@ -133,10 +129,10 @@ bool GroupMember::reads_every_topic() const noexcept { return bus_->naming.is_op
 
 void GroupMember::stop() {
   if (stopping_.exchange(true)) {
-    if (running_member != this) teardown();  // waits for a teardown in progress
+    if (!gate_.inside()) teardown();  // waits for a teardown in progress
     return;
   }
-  if (running_member == this) {
+  if (gate_.inside()) {
     // Cannot wait for our own handler: finish on a bus thread.
     stop_polling_.store(true);
     bus_->defer([self = shared_from_this()] { self->teardown(); });
@@ -153,7 +149,8 @@ void GroupMember::teardown() {
   stop_polling_.store(true);
   tracker_->wake_poller();
   if (poller_.joinable()) poller_.join();
-  if (lanes_) lanes_->stop();  // running handlers return, queued records are dropped
+  gate_.close();               // running handlers return; no other starts
+  if (lanes_) lanes_->stop();  // queued records are dropped
   for (auto& lane : parked_) lane.clear();
   drop_pending();
   if (!rk_) {

@@ -63,6 +63,7 @@
 #include "group_claim.hpp"
 #include "herald/bus.hpp"
 #include "herald/ext/delivery.hpp"
+#include "herald/ext/handler_gate.hpp"
 #include "herald/pattern.hpp"
 #include "lanes.hpp"
 
@@ -213,6 +214,7 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   std::atomic<bool> outside_commit_{false};  // place_start committed: its report is not news
   std::atomic<bool> stop_polling_{false};
   std::atomic<bool> stopping_{false};
+  ext::HandlerGate gate_;  // stop() waits for running handlers, and knows when it runs inside one
   std::mutex teardown_mutex_;
   bool torn_down_ = false;
   std::thread poller_;

@@ -6,7 +6,6 @@
 namespace herald::kafka {
 
 using member_detail::epoch_ms_now;
-using member_detail::running_member;
 
 bool GroupMember::decode(Item& item) {
   item.decoded = true;
@@ -131,9 +130,10 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
     return Outcome::done;
   }
 
-  running_member = this;
+  auto pass = gate_.enter();
+  if (!pass) return Outcome::done;  // stopping: not finished, so not committed; the next owner reads it
   Attempt result = invoke_(item->event);
-  running_member = nullptr;
+  pass.release();
   ++item->runs_here;
   if (result.ok) {
     // The verdict is ack: no look-up of the counters (a lock and a map) per record.

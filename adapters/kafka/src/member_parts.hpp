@@ -29,10 +29,6 @@ inline constexpr int max_parked = 1000;
 
 namespace member_detail {
 
-// The member whose handler runs on this thread (to detect a cancel from
-// inside its own handler).
-extern thread_local const GroupMember* running_member;
-
 inline std::int64_t epoch_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();

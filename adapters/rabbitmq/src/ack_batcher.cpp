@@ -24,9 +24,9 @@ std::vector<Ack> AckBatcher::take() {
 bool AckBatcher::due() const noexcept {
   if (!any()) return false;
   if (pending_.load(std::memory_order_relaxed) >= batch_.load(std::memory_order_relaxed)) return true;
-  for (std::size_t lane = 0; lane < window_.size(); ++lane) {
-    std::size_t window = window_[lane].load(std::memory_order_relaxed);
-    if (window && unacked_[lane].load(std::memory_order_relaxed) >= window) return true;
+  for (std::size_t source = 0; source < window_.size(); ++source) {
+    std::size_t window = window_[source].load(std::memory_order_relaxed);
+    if (window && unacked_[source].load(std::memory_order_relaxed) >= window) return true;
   }
   return false;
 }

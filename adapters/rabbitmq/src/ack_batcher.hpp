@@ -2,7 +2,7 @@
 // The acks of one consumer group on their way from the workers to the I/O
 // thread, batched like the raw client does: one frame acks many deliveries.
 // Workers add, the I/O thread takes them when a batch is full, when the
-// broker waits for them (a lane's prefetch window is used up), or after
+// broker waits for them (a channel's prefetch window is used up), or after
 // ack_delay. Thread-safe. Private to herald::rabbitmq.
 
 #include <array>
@@ -20,7 +20,7 @@ inline constexpr std::chrono::milliseconds ack_delay{2};
 /// A finished delivery, for the I/O thread to ack (or requeue).
 struct Ack {
   std::uint64_t generation = 0;
-  int lane = 0;
+  int source = 0;  // which of the group's channels (Group::main_channel, redelivered_channel)
   std::uint64_t tag = 0;
   bool requeue = false;
 };
@@ -34,14 +34,14 @@ class AckBatcher {
   std::vector<Ack> take();
   bool any() const noexcept { return any_.load(std::memory_order_acquire); }
   /// Acks that should go now: a full batch, or the broker waits for them
-  /// because a lane's prefetch window is used up.
+  /// because a channel's prefetch window is used up.
   bool due() const noexcept;
   /// Acks that waited long enough for a batch: send anyway.
   bool overdue(std::chrono::steady_clock::time_point now) const noexcept;
-  /// The I/O thread's view of a lane: deliveries unacked and its prefetch window.
-  void set_lane_state(int lane, std::size_t unacked, std::size_t window) noexcept {
-    unacked_[static_cast<std::size_t>(lane)].store(unacked, std::memory_order_relaxed);
-    window_[static_cast<std::size_t>(lane)].store(window, std::memory_order_relaxed);
+  /// The I/O thread's view of a consuming channel: deliveries unacked and its prefetch window.
+  void set_channel_state(int source, std::size_t unacked, std::size_t window) noexcept {
+    unacked_[static_cast<std::size_t>(source)].store(unacked, std::memory_order_relaxed);
+    window_[static_cast<std::size_t>(source)].store(window, std::memory_order_relaxed);
   }
 
  private:
@@ -51,8 +51,8 @@ class AckBatcher {
   std::atomic<std::size_t> batch_{1};  // wake the I/O thread at this many acks
   std::atomic<std::size_t> pending_{0};
   std::atomic<std::chrono::steady_clock::rep> first_pending_{0};  // when the oldest waiting ack was queued
-  std::array<std::atomic<std::size_t>, 2> unacked_{};  // per lane, as the broker counts them
-  std::array<std::atomic<std::size_t>, 2> window_{};   // per lane prefetch
+  std::array<std::atomic<std::size_t>, 2> unacked_{};  // per channel, as the broker counts them
+  std::array<std::atomic<std::size_t>, 2> window_{};   // per channel prefetch
 };
 
 }  // namespace herald::rabbitmq

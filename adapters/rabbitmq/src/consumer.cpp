@@ -63,10 +63,10 @@ Subscription Consumer::subscribe(const SubscribeSpec& spec, Invoker invoke) {
         setup(*c, *g);
       } else {
         if (!g->bound.count(spec.pattern)) {
-          services_.topology.bind(*c, g->lanes[Group::main_lane].channel, g->queue(), spec.pattern);
+          services_.topology.bind(*c, g->channels[Group::main_channel].channel, g->queue(), spec.pattern);
           g->bound.insert(spec.pattern);
         }
-        if (g->prefetch() != g->lanes[Group::main_lane].prefetch) consume(*c, *g, Group::main_lane);
+        if (g->prefetch() != g->channels[Group::main_channel].prefetch) consume(*c, *g, Group::main_channel);
       }
     } catch (...) {
       if (!g->remove(member)) {
@@ -88,14 +88,9 @@ void Consumer::unsubscribe(const std::shared_ptr<Member>& member, const std::str
     std::lock_guard lock(start_mutex_);
     if (stopped_ || !started_) return;
   }
-  member->active.store(false);
-  {
-    // Handlers of this subscription on other threads finish first; one
-    // calling cancel() from inside itself is not waited for.
-    const int self = running_member() == member.get() ? 1 : 0;
-    std::unique_lock lock(member->mutex);
-    member->idle.wait(lock, [&] { return member->running.load() <= self; });
-  }
+  // Handlers of this subscription on other threads finish first; one
+  // calling cancel() from inside itself is not waited for.
+  member->gate.close();
   auto g = loop_.call<std::shared_ptr<Group>>([&](Connection*) {
     auto it = groups_.find(name);
     return it == groups_.end() ? nullptr : it->second;
@@ -103,7 +98,7 @@ void Consumer::unsubscribe(const std::shared_ptr<Member>& member, const std::str
   if (!g) return;
   if (g->remove(member)) {
     loop_.call<void>([&](Connection* c) {
-      if (c && g->consuming() && g->prefetch() != g->lanes[Group::main_lane].prefetch) consume(*c, *g, Group::main_lane);
+      if (c && g->consuming() && g->prefetch() != g->channels[Group::main_channel].prefetch) consume(*c, *g, Group::main_channel);
     });
     return;
   }
@@ -121,11 +116,11 @@ void Consumer::unsubscribe(const std::shared_ptr<Member>& member, const std::str
     forget_channels(c, *g);
     groups_.erase(it);
   });
-  if (g->dispatcher().on_worker_thread()) {
+  if (g->workers().on_worker_thread()) {
     std::lock_guard lock(retired_mutex_);
     retired_.push_back(std::move(g));  // its threads are joined from another thread, at stop()
   } else {
-    g->dispatcher().stop();
+    g->workers().stop();
   }
 }
 
@@ -139,9 +134,9 @@ bool Consumer::drained() {
     for (const auto& [name, g] : groups_) send_acks(*c, *g);  // do not wait for a batch
     for (const auto& [name, g] : groups_) {
       if (!g->has_members()) continue;
-      if (!g->consuming() || g->has_acks() || g->dispatcher().busy() > 0 || g->moving() > 0) return false;
-      for (const Lane& lane : g->lanes)
-        if (!lane.outstanding.empty()) return false;
+      if (!g->consuming() || g->has_acks() || g->workers().busy() > 0 || g->moving() > 0) return false;
+      for (const GroupChannel& gc : g->channels)
+        if (!gc.outstanding.empty()) return false;
     }
     // Retries waiting out their delay first: one that just expired is in the
     // group queue before the group queue is asked below.
@@ -159,9 +154,9 @@ bool Consumer::drained() {
     // before the first answer arrive before the second one.
     for (const auto& [name, g] : groups_) {
       if (!g->has_members()) continue;
-      for (int lane = 0; lane < g->lanes_used(); ++lane) {
+      for (int source = 0; source < g->channels_used(); ++source) {
         for (int i = 0; i < 2; ++i) {
-          auto ready = Topology::ready_count(*c, g->lanes[lane].channel, g->queue_of(lane));
+          auto ready = Topology::ready_count(*c, g->channels[source].channel, g->queue_of(source));
           if (!ready) {  // the queue was deleted: declare it and consume again
             forget_channels(c, *g);
             try_setup(*c, *g);
@@ -199,7 +194,7 @@ void Consumer::stop() {
     }
     groups_.clear();
   });
-  for (auto& g : groups) g->dispatcher().stop();
+  for (auto& g : groups) g->workers().stop();
   loop_.stop();
   groups.clear();
   std::lock_guard lock(retired_mutex_);
@@ -208,14 +203,14 @@ void Consumer::stop() {
 
 void Consumer::setup(Connection& c, Group& g) {
   const std::shared_ptr<Group>& shared = groups_.at(g.name());
-  for (int lane = 0; lane < g.lanes_used(); ++lane) {
-    Lane& l = g.lanes[lane];
+  for (int source = 0; source < g.channels_used(); ++source) {
+    GroupChannel& l = g.channels[source];
     l.channel = c.next_channel();
     c.open_channel(l.channel);
-    by_channel_[l.channel] = {shared, lane};
+    by_channel_[l.channel] = {shared, source};
   }
   g.set_generation(++generations_);
-  const amqp_channel_t ch = g.lanes[Group::main_lane].channel;
+  const amqp_channel_t ch = g.channels[Group::main_channel].channel;
   if (g.ephemeral()) {
     services_.topology.declare_ephemeral_queue(c, ch, g.queue());
   } else {
@@ -227,8 +222,8 @@ void Consumer::setup(Connection& c, Group& g) {
     services_.topology.bind(c, ch, g.queue(), p);
     g.bound.insert(p);
   }
-  consume(c, g, Group::main_lane);
-  if (g.lanes_used() > Group::redelivered_lane) consume(c, g, Group::redelivered_lane);
+  consume(c, g, Group::main_channel);
+  if (g.channels_used() > Group::redelivered_channel) consume(c, g, Group::redelivered_channel);
   g.error.clear();
 }
 
@@ -243,9 +238,9 @@ void Consumer::try_setup(Connection& c, Group& g) {
   }
 }
 
-void Consumer::consume(Connection& c, Group& g, int lane) {
-  Lane& l = g.lanes[lane];
-  const std::string queue = g.queue_of(lane);
+void Consumer::consume(Connection& c, Group& g, int source) {
+  GroupChannel& l = g.channels[source];
+  const std::string queue = g.queue_of(source);
   // Per-consumer prefetch applies to consumers started after basic.qos, so a
   // new limit means a new consumer on the same channel (unacked deliveries
   // stay valid).
@@ -254,7 +249,7 @@ void Consumer::consume(Connection& c, Group& g, int lane) {
     c.check(amqp_get_rpc_reply(c.get()), l.channel, "basic.cancel on queue '" + queue + "'");
     l.consumer_tag.clear();
   }
-  const std::uint16_t prefetch = lane == Group::main_lane ? g.prefetch() : 1;
+  const std::uint16_t prefetch = source == Group::main_channel ? g.prefetch() : 1;
   amqp_basic_qos(c.get(), l.channel, 0, prefetch, 0);
   c.check(amqp_get_rpc_reply(c.get()), l.channel, "basic.qos on queue '" + queue + "'");
   amqp_basic_consume_ok_t* ok =
@@ -262,18 +257,18 @@ void Consumer::consume(Connection& c, Group& g, int lane) {
   c.check(amqp_get_rpc_reply(c.get()), l.channel, "consuming from queue '" + queue + "'");
   l.consumer_tag = ok ? to_string(ok->consumer_tag) : std::string();
   l.prefetch = prefetch;
-  share_lane_state(g);
+  share_channel_state(g);
 }
 
 void Consumer::forget_channels(Connection* c, Group& g) {
-  for (Lane& l : g.lanes) {
+  for (GroupChannel& l : g.channels) {
     if (l.channel) {
       by_channel_.erase(l.channel);
       if (c && c->channel_open(l.channel)) c->close_channel(l.channel);
     }
-    l = Lane{};
+    l = GroupChannel{};
   }
-  share_lane_state(g);
+  share_channel_state(g);
   g.channel_lost();
 }
 
@@ -282,23 +277,23 @@ void Consumer::send_acks(Connection& c, Group& g) {
   if (acks.empty()) return;
   bool finished[2] = {false, false};
   for (const Ack& a : acks) {
-    Lane& l = g.lanes[a.lane];
+    GroupChannel& l = g.channels[a.source];
     // From a channel that is gone: the broker has requeued it already.
     if (!l.channel || !c.channel_open(l.channel) || a.generation != g.generation()) continue;
     if (a.requeue) {
       if (l.outstanding.erase(a.tag))
         c.check_status(amqp_basic_nack(c.get(), l.channel, a.tag, 0, 1), "basic.nack");
     } else if (l.outstanding.finish(a.tag)) {
-      finished[a.lane] = true;
+      finished[a.source] = true;
     }
   }
-  for (int lane = 0; lane < 2; ++lane) {
-    if (!finished[lane]) continue;
-    Lane& l = g.lanes[lane];
+  for (int source = 0; source < 2; ++source) {
+    if (!finished[source]) continue;
+    GroupChannel& l = g.channels[source];
     for (const auto& [tag, multiple] : l.outstanding.take_acks())
       c.check_status(amqp_basic_ack(c.get(), l.channel, tag, multiple ? 1 : 0), "basic.ack");
   }
-  share_lane_state(g);
+  share_channel_state(g);
   changed();
 }
 
@@ -345,11 +340,11 @@ void Consumer::on_message(Connection&, amqp_method_number_t kind, Delivery&& mes
   if (kind != AMQP_BASIC_DELIVER_METHOD) return;
   auto it = by_channel_.find(message.channel);
   if (it == by_channel_.end()) return;  // a channel we closed; the broker requeues it
-  auto& [g, lane] = it->second;
-  Lane& l = g->lanes[lane];
+  auto& [g, source] = it->second;
+  GroupChannel& l = g->channels[source];
   l.outstanding.add(message.delivery_tag);
-  g->set_lane_state(lane, l.outstanding.size(), l.prefetch);
-  g->deliver(lane, std::move(message));
+  g->set_channel_state(source, l.outstanding.size(), l.prefetch);
+  g->deliver(source, std::move(message));
 }
 
 void Consumer::on_frames_done() {
@@ -383,8 +378,8 @@ std::chrono::milliseconds Consumer::max_sleep() const {
   return waiting ? ack_delay : std::chrono::milliseconds(200);
 }
 
-void Consumer::share_lane_state(Group& g) {
-  for (int lane = 0; lane < 2; ++lane) g.set_lane_state(lane, g.lanes[lane].outstanding.size(), g.lanes[lane].prefetch);
+void Consumer::share_channel_state(Group& g) {
+  for (int source = 0; source < 2; ++source) g.set_channel_state(source, g.channels[source].outstanding.size(), g.channels[source].prefetch);
 }
 
 }  // namespace herald::rabbitmq

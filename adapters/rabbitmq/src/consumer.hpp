@@ -63,13 +63,13 @@ class Consumer final : public LoopClient, public std::enable_shared_from_this<Co
   void setup(Connection& c, Group& g);
   /// setup(), recording a failure in the group instead of throwing (a lost connection still throws).
   void try_setup(Connection& c, Group& g);
-  void consume(Connection& c, Group& g, int lane);
+  void consume(Connection& c, Group& g, int source);
   void send_acks(Connection& c, Group& g);
   void unsubscribe(const std::shared_ptr<Member>& member, const std::string& group);
   /// Closes the group's channels (when `c` is given) and forgets their state.
   void forget_channels(Connection* c, Group& g);
-  /// Publishes the lanes' unacked counts and windows to the workers.
-  static void share_lane_state(Group& g);
+  /// Publishes the channels' unacked counts and windows to the workers.
+  static void share_channel_state(Group& g);
 
   const Settings& settings_;
   GroupServices services_;
@@ -81,7 +81,7 @@ class Consumer final : public LoopClient, public std::enable_shared_from_this<Co
 
   // I/O thread only.
   std::map<std::string, std::shared_ptr<Group>> groups_;
-  std::map<amqp_channel_t, std::pair<std::shared_ptr<Group>, int>> by_channel_;  // → group, lane
+  std::map<amqp_channel_t, std::pair<std::shared_ptr<Group>, int>> by_channel_;  // → group, source
   std::uint64_t generations_ = 0;
   amqp_channel_t probe_channel_ = 0;  // for passive declares of queues that may not exist
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <future>
-#include <optional>
 
 #include "group.hpp"
 #include "herald/codec.hpp"
@@ -12,54 +11,18 @@
 
 namespace herald::rabbitmq {
 
-namespace {
-
-thread_local const Member* current_member = nullptr;
-
-// A member's handler counted as running for as long as this lives, so that
-// Subscription::cancel() waits for it. Claimed before checking `active`
-// (both seq_cst): either cancel sees the count, or this sees the cancel.
-class Claim {
- public:
-  explicit Claim(std::shared_ptr<Member> m) : member_(std::move(m)) {
-    member_->running.fetch_add(1);
-    if (!member_->active.load()) release();
-  }
-  ~Claim() { release(); }
-  Claim(const Claim&) = delete;
-  Claim& operator=(const Claim&) = delete;
-  explicit operator bool() const noexcept { return member_ != nullptr; }
-  Member& operator*() const noexcept { return *member_; }
-  Member* get() const noexcept { return member_.get(); }
-
- private:
-  void release() {
-    if (!member_) return;
-    if (member_->running.fetch_sub(1) <= 2 && !member_->active.load()) {
-      std::lock_guard lock(member_->mutex);
-      member_->idle.notify_all();
-    }
-    member_.reset();
-  }
-  std::shared_ptr<Member> member_;
-};
-
-}  // namespace
-
-const Member* running_member() noexcept { return current_member; }
-
 std::vector<std::string> Group::retry_queues() const {
   std::lock_guard lock(retry_mutex_);
   return {retry_queues_.begin(), retry_queues_.end()};
 }
 
 void Group::ack(const Job& job) {
-  settle(job.generation, job.lane, job.delivery.delivery_tag, job.delivery.properties.message_id, false);
+  settle(job.generation, job.source, job.delivery.delivery_tag, job.delivery.properties.message_id, false);
 }
 
-void Group::settle(std::uint64_t generation, int lane, std::uint64_t tag, std::string_view message_id, bool requeue) {
-  finished(lane, message_id);
-  const bool full = acks_.add(Ack{generation, lane, tag, requeue});
+void Group::settle(std::uint64_t generation, int source, std::uint64_t tag, std::string_view message_id, bool requeue) {
+  finished(source, message_id);
+  const bool full = acks_.add(Ack{generation, source, tag, requeue});
   // Otherwise they go with a later batch, after ack_delay at the latest, or
   // when a worker out of work sees the broker waiting for them.
   if (full || requeue) services_.wake_io();
@@ -85,16 +48,16 @@ void Group::move(Job& job, OutMessage message, bool wait) {
   }
   struct Original {
     std::uint64_t generation;
-    int lane;
+    int source;
     std::uint64_t tag;
     std::string message_id;
   };
-  Original original{job.generation, job.lane, job.delivery.delivery_tag, std::move(job.delivery.properties.message_id)};
+  Original original{job.generation, job.source, job.delivery.delivery_tag, std::move(job.delivery.properties.message_id)};
   auto settled = wait ? std::make_shared<std::promise<void>>() : nullptr;
   auto settle_original = [this, settled](const Original& o, bool confirmed) {
     // Not stored elsewhere: the original goes back to the queue and comes
     // again (redelivered, so counted).
-    settle(o.generation, o.lane, o.tag, o.message_id, !confirmed);
+    settle(o.generation, o.source, o.tag, o.message_id, !confirmed);
     if (settled) {
       services_.wake_io();  // the ack goes now, not with a later batch
       settled->set_value();
@@ -164,6 +127,11 @@ void Group::redeliver_later(Job& job, const DeliveryState& state) {
        true);
 }
 
+void Group::abandon(Job& job, const std::string& what) {
+  ext::report_escaped("rabbitmq group '" + name_ + "'", what);
+  settle(job.generation, job.source, job.delivery.delivery_tag, job.delivery.properties.message_id, true);
+}
+
 bool Group::handle(Job& job) {
   if (job.generation != generation_.load()) return true;  // its channel is gone: the broker redelivers it
   // Taken while the group closes: neither run nor dropped. It stays unacked
@@ -193,20 +161,23 @@ void Group::handle_delivery(Job& job) {
     return;
   }
 
-  std::optional<Claim> member;
-  for (int tries = 0; tries < 8 && !(member && *member); ++tries) {
-    auto m = pick(event.type);
-    if (!m) break;
-    member.emplace(std::move(m));  // fails when its subscription was cancelled meanwhile
+  // The pass makes Subscription::cancel() wait for this handler; the member
+  // (declared first, released last) keeps the gate alive meanwhile.
+  std::shared_ptr<Member> member;
+  ext::HandlerGate::Pass pass;
+  for (int tries = 0; tries < 8 && !pass; ++tries) {
+    member = pick(event.type);
+    if (!member) break;
+    pass = member->gate.enter();  // empty when its subscription was cancelled meanwhile
   }
-  if (!member || !*member) {
+  if (!pass) {
     DeliveryState state;
     const Verdict v = refuse(DeadLetterReason::no_subscriber, state, services_.metrics.consumer(event.type, name_),
                              "no active subscription of group '" + name_ + "' accepts type '" + event.type + "'");
     dead_letter(job, dead_letter_for(event, name_, state, v.reason));
     return;
   }
-  const RetryPolicy policy = (**member).retry;  // a copy: the member may go once its handler returned
+  const RetryPolicy policy = member->retry;
 
   // What earlier deliveries left: failed runs, and deliveries that ended
   // without an outcome (a crash, a lost connection). Both count towards the
@@ -236,11 +207,8 @@ void Group::handle_delivery(Job& job) {
     return;
   }
 
-  const Member* previous = current_member;
-  current_member = member->get();
-  Attempt result = (**member).invoke(event);
-  current_member = previous;
-  member.reset();  // the handler has returned: cancel() need not wait for the rest
+  Attempt result = member->invoke(event);
+  pass.release();  // the handler has returned: cancel() need not wait for the rest
 
   if (result.ok) {  // what decide() says, without looking the counters up on the hot path
     ack(job);

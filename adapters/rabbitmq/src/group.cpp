@@ -22,11 +22,13 @@ Group::Group(std::string name, std::string queue, GroupServices& services, bool 
       queue_(std::move(queue)),
       services_(services),
       ephemeral_(ephemeral),
-      dispatcher_([this](Job& job) { return handle(job); },
-                  [this] { acks_waiting(); }) {}
+      workers_({.name = "herald-rabbit",
+                .idle = [this] { acks_waiting(); },
+                .on_error = [this](Job& job, const std::string& what) { abandon(job, what); }},
+               [this](Job& job) { return handle(job) ? ext::Step::done : ext::Step::put_back; }) {}
 
 Group::~Group() {
-  dispatcher_.stop();
+  workers_.stop();
   wait_for_moves();  // their callbacks use this group
 }
 
@@ -46,7 +48,7 @@ void Group::set_concurrency(int total) {
   // Like the baseline's ack batching, but never more than half the prefetch
   // window, so the broker keeps sending while acks gather.
   acks_.set_batch(std::clamp<std::size_t>(prefetch() / 2, 1, 64));
-  dispatcher_.set_limit(total);
+  workers_.set_budget(total);
 }
 
 bool Group::remove(const std::shared_ptr<Member>& member) {
@@ -83,10 +85,10 @@ std::uint16_t Group::prefetch() const {
   return static_cast<std::uint16_t>(std::clamp(n, 1LL, 65'535LL));
 }
 
-void Group::deliver(int lane, Delivery&& delivery) {
+void Group::deliver(int source, Delivery&& delivery) {
   Job job;
   job.generation = generation_.load();
-  job.lane = lane;
+  job.source = source;
   // Same partition key → one at a time, in order (herald puts the key in a
   // header; a foreign publisher only in the body). One worker keeps order anyway.
   if (auto key = delivery.properties.headers.text(header::partitionkey)) {
@@ -98,7 +100,7 @@ void Group::deliver(int lane, Delivery&& delivery) {
       // the worker dead-letters it with the decode error
     }
   }
-  took(delivery, lane);
+  took(delivery, source);
   job.delivery = std::move(delivery);
   incoming_.push_back(std::move(job));
 }
@@ -110,15 +112,15 @@ void Group::deliver(int lane, Delivery&& delivery) {
 // every message the consumer had prefetched comes again redelivered; running
 // those here, in delivery order (still counted, so max_attempts = 1
 // dead-letters them as before), keeps order per key across the failover.
-void Group::took(const Delivery& d, int lane) {
-  if (lane != main_lane || d.properties.message_id.empty()) return;
+void Group::took(const Delivery& d, int source) {
+  if (source != main_channel || d.properties.message_id.empty()) return;
   std::lock_guard lock(unfinished_mutex_);
   if (unfinished_.size() >= max_unfinished) unfinished_.clear();  // bounded; the worst is a redelivery counted
   ++unfinished_[d.properties.message_id].live;
 }
 
-void Group::finished(int lane, std::string_view message_id) {
-  if (lane != main_lane || message_id.empty()) return;
+void Group::finished(int source, std::string_view message_id) {
+  if (source != main_channel || message_id.empty()) return;
   std::lock_guard lock(unfinished_mutex_);
   auto it = unfinished_.find(std::string(message_id));
   if (it == unfinished_.end()) return;
@@ -126,7 +128,7 @@ void Group::finished(int lane, std::string_view message_id) {
 }
 
 bool Group::lost_here(const Job& job) {
-  if (job.lane != main_lane) return false;
+  if (job.source != main_channel) return false;
   std::lock_guard lock(unfinished_mutex_);
   auto it = unfinished_.find(job.delivery.properties.message_id);
   if (it != unfinished_.end() && it->second.lost) {
@@ -140,11 +142,11 @@ bool Group::lost_here(const Job& job) {
   return true;
 }
 
-void Group::hand_over() { dispatcher_.push(incoming_); }
+void Group::hand_over() { workers_.push(incoming_); }
 
 void Group::channel_lost() {
   incoming_.clear();
-  dispatcher_.discard_queued();
+  workers_.discard_queued();
 }
 
 void Group::connection_lost() {
@@ -160,9 +162,9 @@ void Group::connection_lost() {
 void Group::close_intake() {
   // Paused first: a worker that sees closing_ puts its job back and then
   // waits, instead of taking it again at once.
-  dispatcher_.pause();
+  workers_.pause();
   closing_.store(true);
-  if (!dispatcher_.on_worker_thread()) dispatcher_.quiesce();
+  if (!workers_.on_worker_thread()) workers_.quiesce();
   // Moves settle their originals when the broker answers for the copies;
   // an original still unacked when its channel closes would come again next
   // to its copy. They never wait for a worker, so a handler may wait too.
@@ -171,14 +173,14 @@ void Group::close_intake() {
 
 void Group::reopen_intake() {
   closing_.store(false);
-  dispatcher_.resume();
+  workers_.resume();
 }
 
 std::shared_ptr<Member> Group::pick(const std::string& type) {
   auto choose = [&](const std::vector<std::shared_ptr<Member>>& candidates) -> std::shared_ptr<Member> {
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       const auto& m = candidates[(next_.fetch_add(1, std::memory_order_relaxed) + i) % candidates.size()];
-      if (m->active.load(std::memory_order_acquire)) return m;
+      if (m->gate.is_open()) return m;
     }
     return nullptr;
   };

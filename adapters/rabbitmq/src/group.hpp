@@ -19,9 +19,11 @@
 
 #include "ack_batcher.hpp"
 #include "delivery_tags.hpp"
-#include "dispatcher.hpp"
 #include "herald/bus.hpp"
 #include "herald/ext/delivery.hpp"
+#include "herald/ext/handler_gate.hpp"
+#include "herald/ext/keyed_executor.hpp"
+#include "job.hpp"
 #include "publisher.hpp"
 
 namespace herald::rabbitmq {
@@ -34,14 +36,8 @@ struct Member {
   Invoker invoke;
   RetryPolicy retry;
   int concurrency = 1;
-  std::atomic<bool> active{true};
-  std::atomic<int> running{0};
-  std::mutex mutex;  // only to wait until running drops to 0
-  std::condition_variable idle;
+  ext::HandlerGate gate;  // closed by cancel(), which waits for running handlers
 };
-
-/// The member whose handler runs on this thread, or nullptr.
-const Member* running_member() noexcept;
 
 /// What groups need from their bus.
 struct GroupServices {
@@ -57,7 +53,7 @@ struct GroupServices {
 
 /// One consuming channel of a group: on its queue, or on its queue of
 /// redelivered messages. I/O thread only.
-struct Lane {
+struct GroupChannel {
   amqp_channel_t channel = 0;
   std::string consumer_tag;
   std::uint16_t prefetch = 0;           // of the running consumer
@@ -66,12 +62,12 @@ struct Lane {
 
 class Group {
  public:
-  /// lanes[main_lane] consumes the group queue with the group's prefetch;
-  /// lanes[redelivered_lane] consumes `<queue>.redelivered` one message at a
-  /// time, so a message that crashes its consumer is the only one in flight
-  /// there and only its count grows.
-  static constexpr int main_lane = 0;
-  static constexpr int redelivered_lane = 1;
+  /// channels[main_channel] consumes the group queue with the group's
+  /// prefetch; channels[redelivered_channel] consumes `<queue>.redelivered`
+  /// one message at a time, so a message that crashes its consumer is the
+  /// only one in flight there and only its count grows.
+  static constexpr int main_channel = 0;
+  static constexpr int redelivered_channel = 1;
 
   /// `ephemeral`: a subscription of this process only (see Topology): an
   /// exclusive queue, no redelivered queue, expiring delay and dead-letter
@@ -84,9 +80,9 @@ class Group {
   const std::string& name() const noexcept { return name_; }
   const std::string& queue() const noexcept { return queue_; }
   bool ephemeral() const noexcept { return ephemeral_; }
-  /// Consuming lanes: an ephemeral group has no redelivered queue (a crash
-  /// takes its queue along, so what comes again came on this connection).
-  int lanes_used() const noexcept { return ephemeral_ ? 1 : 2; }
+  /// Consuming channels: an ephemeral group has no redelivered queue (a
+  /// crash takes its queue along, so what comes again came on this connection).
+  int channels_used() const noexcept { return ephemeral_ ? 1 : 2; }
 
   // Members (thread-safe).
   void add(std::shared_ptr<Member> member);
@@ -100,7 +96,7 @@ class Group {
 
   // Deliveries (I/O thread): collected while frames are read, handed to the
   // workers together by hand_over().
-  void deliver(int lane, Delivery&& delivery);
+  void deliver(int source, Delivery&& delivery);
   void hand_over();
   /// A new channel consumes for the group: deliveries of older ones are stale.
   void set_generation(std::uint64_t generation) noexcept { generation_.store(generation); }
@@ -115,18 +111,18 @@ class Group {
   bool has_acks() const noexcept { return acks_.any(); }
   bool acks_due() const noexcept { return acks_.due(); }
   bool acks_overdue(std::chrono::steady_clock::time_point now) const noexcept { return acks_.overdue(now); }
-  void set_lane_state(int lane, std::size_t unacked, std::size_t window) noexcept {
-    acks_.set_lane_state(lane, unacked, window);
+  void set_channel_state(int source, std::size_t unacked, std::size_t window) noexcept {
+    acks_.set_channel_state(source, unacked, window);
   }
 
   /// No more handler runs: queued deliveries, and one a worker took at this
-  /// very moment, stay unacked in the dispatcher; they run after
+  /// very moment, stay unacked in the workers' queue; they run after
   /// reopen_intake(), or the broker requeues them when the channel closes.
   /// Waits for running handlers unless called from one of them.
   void close_intake();
   /// Undoes close_intake() (a member joined while the last one was leaving).
   void reopen_intake();
-  Dispatcher& dispatcher() noexcept { return dispatcher_; }
+  ext::KeyedExecutor<Job>& workers() noexcept { return workers_; }
   /// Retry, redelivery and dead-letter copies whose originals wait for the
   /// broker's confirm of the copy.
   std::size_t moving() const;
@@ -134,23 +130,27 @@ class Group {
   std::vector<std::string> retry_queues() const;
 
   // I/O thread state.
-  Lane lanes[2];
+  GroupChannel channels[2];
   std::set<std::string> bound;  // patterns bound on the current connection
   std::string error;            // why the last (re)subscribe failed
-  bool consuming() const noexcept { return lanes[main_lane].channel != 0; }
-  std::string queue_of(int lane) const {
-    return lane == main_lane ? queue_ : Topology::redelivered_queue(queue_);
+  bool consuming() const noexcept { return channels[main_channel].channel != 0; }
+  std::string queue_of(int source) const {
+    return source == main_channel ? queue_ : Topology::redelivered_queue(queue_);
   }
 
  private:
   /// False when the group is closing: the job was not run (see close_intake).
   bool handle(Job& job);
+  /// What a worker does with a job that threw (not expected: handlers'
+  /// exceptions are outcomes): the broker gets it back, redelivered and so
+  /// counted, and logs say why.
+  void abandon(Job& job, const std::string& what);
   void handle_delivery(Job& job);
   void set_concurrency(int total);
   std::shared_ptr<Member> pick(const std::string& type);
   void ack(const Job& job);
   /// Queues the ack (or requeue) of a delivery for the I/O thread.
-  void settle(std::uint64_t generation, int lane, std::uint64_t tag, std::string_view message_id, bool requeue);
+  void settle(std::uint64_t generation, int source, std::uint64_t tag, std::string_view message_id, bool requeue);
   /// Makes sure waiting acks go: now when the broker waits for them, else within ack_delay.
   void acks_waiting();
   // The copies that carry out a verdict; each settles the original through move().
@@ -180,14 +180,14 @@ class Group {
   std::atomic<int> total_concurrency_{0};
   AckBatcher acks_;
 
-  // Deliveries of the main lane this bus took and did not finish, by
+  // Deliveries of the main channel this bus took and did not finish, by
   // message id (see lost_here). `lost`: its channel went away meanwhile.
   struct Unfinished {
     int live = 0;
     bool lost = false;
   };
-  void took(const Delivery& d, int lane);
-  void finished(int lane, std::string_view message_id);
+  void took(const Delivery& d, int source);
+  void finished(int source, std::string_view message_id);
   /// A redelivery of a message this bus held when its channel was lost (a
   /// broker node died, a connection broke): once per such loss, true.
   bool lost_here(const Job& job);
@@ -206,7 +206,7 @@ class Group {
 
   std::vector<Job> incoming_;  // I/O thread only
 
-  Dispatcher dispatcher_;  // last: its threads use everything above
+  ext::KeyedExecutor<Job> workers_;  // last: its threads use everything above
 };
 
 }  // namespace herald::rabbitmq

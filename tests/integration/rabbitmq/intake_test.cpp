@@ -74,13 +74,13 @@ TEST_CASE("a delivery taken while the group closes is handled once the group reo
   };
   g.add(member);
 
-  g.deliver(Group::main_lane, delivery_of(1, Envelope::make("first.event", {{"n", 1}}, "/intake")));
+  g.deliver(Group::main_channel, delivery_of(1, Envelope::make("first.event", {{"n", 1}}, "/intake")));
   g.hand_over();
   REQUIRE(closed.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  g.deliver(Group::main_lane, delivery_of(2, Envelope::make("second.event", {{"n", 2}}, "/intake")));
+  g.deliver(Group::main_channel, delivery_of(2, Envelope::make("second.event", {{"n", 2}}, "/intake")));
   g.hand_over();
   // Give the free worker its chance at the delivery while the group is closed.
-  wait_until([&] { return g.dispatcher().busy() == 1; }, std::chrono::seconds(1));
+  wait_until([&] { return g.workers().busy() == 1; }, std::chrono::seconds(1));
 
   SECTION("a member joins before the channel closes: the delivery is handled and acked") {
     g.reopen_intake();
@@ -102,11 +102,11 @@ TEST_CASE("a delivery taken while the group closes is handled once the group reo
   SECTION("the channel closes: the delivery is neither handled nor acked, so the broker redelivers it") {
     go.set_value();
     REQUIRE(handled.wait_for(1, std::chrono::seconds(10)));
-    REQUIRE(wait_until([&] { return g.dispatcher().busy() <= 1; }, std::chrono::seconds(10)));
+    REQUIRE(wait_until([&] { return g.workers().busy() <= 1; }, std::chrono::seconds(10)));
     g.channel_lost();
-    REQUIRE(wait_until([&] { return g.dispatcher().busy() == 0; }, std::chrono::seconds(10)));
+    REQUIRE(wait_until([&] { return g.workers().busy() == 0; }, std::chrono::seconds(10)));
     CHECK(handled.items() == std::vector<std::string>{"first.event"});
     CHECK(acked(g) == std::vector<std::uint64_t>{1});
   }
-  g.dispatcher().stop();
+  g.workers().stop();
 }

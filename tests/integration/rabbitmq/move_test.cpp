@@ -105,8 +105,8 @@ TEST_CASE("a worker goes on while the broker has not confirmed a retry copy and 
   std::future<void> closing;
   {
     PublisherStall stall(s.publisher, s.settings.options.exchange);
-    g.deliver(Group::main_lane, delivery_of(1, Envelope::make("payment.failed", {{"n", 1}}, "/payments")));
-    g.deliver(Group::main_lane, delivery_of(2, Envelope::make("payment.captured", {{"n", 2}}, "/payments")));
+    g.deliver(Group::main_channel, delivery_of(1, Envelope::make("payment.failed", {{"n", 1}}, "/payments")));
+    g.deliver(Group::main_channel, delivery_of(2, Envelope::make("payment.captured", {{"n", 2}}, "/payments")));
     g.hand_over();
 
     REQUIRE(handled.wait_for(2, std::chrono::seconds(10)));
@@ -132,7 +132,7 @@ TEST_CASE("a worker goes on while the broker has not confirmed a retry copy and 
   CHECK(settled.requeued.empty());
   CHECK(s.metrics.snapshot().total("moves").retried == 1);
 
-  g.dispatcher().stop();
+  g.workers().stop();
   herald::test::RawBroker raw;
   const std::string retry_queue = Topology::retry_queue(queue, 1);
   auto m = raw.get(retry_queue);
@@ -170,7 +170,7 @@ TEST_CASE("a retry copy the broker refuses sends the original back to its queue 
   };
   g.add(member);
 
-  g.deliver(Group::main_lane, delivery_of(1, Envelope::make("payment.failed", {{"n", 1}}, "/payments")));
+  g.deliver(Group::main_channel, delivery_of(1, Envelope::make("payment.failed", {{"n", 1}}, "/payments")));
   g.hand_over();
   Settled settled;
   REQUIRE(wait_until(
@@ -183,7 +183,7 @@ TEST_CASE("a retry copy the broker refuses sends the original back to its queue 
   CHECK(settled.acked.empty());
   CHECK(g.moving() == 0);
   CHECK(runs == 1);
-  g.dispatcher().stop();
+  g.workers().stop();
   raw.delete_queue(retry_queue);
   raw.delete_exchange(s.settings.options.exchange);
 }

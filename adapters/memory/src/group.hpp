@@ -1,0 +1,70 @@
+#pragma once
+// What the in-process broker keeps per subscription and per consumer group,
+// and the units of work its group executor runs. Private to herald::memory.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "herald/ext/transport.hpp"
+#include "herald/ext/delivery.hpp"
+#include "herald/ext/handler_gate.hpp"
+
+namespace herald::memory {
+
+using EventPtr = std::shared_ptr<const Envelope>;
+
+/// One subscription.
+struct Member {
+  std::uint64_t id = 0;
+  std::string pattern;
+  Invoker invoke;
+  RetryPolicy retry;
+  int concurrency = 1;
+  ext::HandlerGate gate;  // closed by cancel(), which waits for running handlers
+};
+using MemberPtr = std::shared_ptr<Member>;
+
+struct Group;
+
+/// Where one event goes inside one group. `event` points into `owner`, or,
+/// for an inline delivery that never waits, at the publisher's own envelope.
+struct Task {
+  const Envelope* event = nullptr;
+  EventPtr owner;
+  std::shared_ptr<Group> group;
+  std::shared_ptr<const std::vector<MemberPtr>> members;  // members whose pattern matched
+  DeliveryState state;
+};
+
+/// A unit of a group's work: handle one unkeyed event, or run the queue of
+/// one partition key.
+struct Work {
+  Task task;
+  std::string key;
+  bool keyed = false;
+};
+
+/// Events with the same partitionkey wait in one queue per group; the head
+/// runs (or waits for its retry) while the rest queue behind it.
+struct Group {
+  std::string name;
+  std::atomic<std::uint64_t> next{0};
+  // Work of this group running on the pool at most `limit` at once (the sum
+  // of its members' concurrency), so a slow group cannot take every worker.
+  std::atomic<int> limit{1};
+  std::mutex work_mutex;
+  int running = 0;
+  std::deque<Work> backlog;
+  std::atomic<std::size_t> backlog_size{0};
+  std::atomic<bool> spinning{false};
+  std::mutex keys_mutex;
+  std::unordered_map<std::string, std::deque<Task>> keys;
+};
+
+}  // namespace herald::memory

@@ -1,0 +1,77 @@
+#include "in_process_broker.hpp"
+
+#include "herald/errors.hpp"
+
+namespace herald::memory {
+
+InProcessBroker::InProcessBroker(MemoryOptions options, std::shared_ptr<Scheduler> scheduler,
+                                 std::shared_ptr<Metrics> metrics)
+    : options_(options),
+      scheduler_(std::move(scheduler)),
+      metrics_(std::move(metrics)),
+      admission_(options_),
+      pool_(static_cast<std::size_t>(options.workers)) {}
+
+void InProcessBroker::remove(const MemberPtr& m) {
+  if (!routes_.remove(m)) return;
+  // No new delivery picks it (the gate is shut for them), and handlers of it
+  // on other threads finish first; one cancelling from inside itself is not
+  // waited for.
+  m->gate.close();
+}
+
+void InProcessBroker::publish(std::vector<Envelope>& events) {
+  for (auto& e : events) publish_one(e);
+}
+
+void InProcessBroker::publish_one(Envelope& event) {
+  if (closed_.load(std::memory_order_acquire)) throw ClosedError("memory: bus is closed");
+  const Routes& routes = routes_.routes_for(event.type);
+  if (routes->empty()) return;
+  admission_.reserve(routes->size());
+  auto ptr = events_->copy(event, true);
+  for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group, r.members, {}});
+}
+
+void InProcessBroker::publish_ref(const Envelope& event) {
+  if (closed_.load(std::memory_order_acquire)) throw ClosedError("memory: bus is closed");
+  const Routes& routes = routes_.routes_for(event.type);
+  if (routes->empty()) return;
+  admission_.reserve(routes->size());
+  if (!options_.inline_dispatch || !event.partitionkey.empty()) {
+    auto ptr = events_->copy(const_cast<Envelope&>(event), false);  // the one copy an asynchronous delivery needs
+    for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group, r.members, {}});
+    return;
+  }
+  for (const auto& r : *routes) run_unkeyed(Task{&event, nullptr, r.group, r.members, {}});
+}
+
+void InProcessBroker::replay(const std::string& group_name, std::vector<DeadLetter> letters) {
+  std::vector<std::string> types;
+  types.reserve(letters.size());
+  for (const auto& l : letters) types.push_back(l.event.type);
+  std::vector<std::shared_ptr<const std::vector<MemberPtr>>> members;
+  auto group = routes_.group(group_name, types, members);
+  if (!group) throw NotFoundError("memory: no subscriber in group '" + group_name + "' to replay to");
+  admission_.reserve(letters.size());
+  for (std::size_t i = 0; i < letters.size(); ++i) {
+    auto event = std::make_shared<const Envelope>(std::move(letters[i].event));
+    submit(Task{event.get(), event, group, members[i], {}});
+  }
+}
+
+void InProcessBroker::close() {
+  if (closed_.exchange(true)) return;
+  // Handlers already queued on the pool finish; waiting retries are
+  // dead-lettered by the timer callback seeing closed_, or now if the
+  // scheduler never fires again.
+  pool_.join();
+  std::unordered_map<std::uint64_t, std::function<void()>> stranded;
+  {
+    std::lock_guard lock(waiting_mutex_);
+    stranded.swap(waiting_);
+  }
+  for (auto& [_, abandon] : stranded) abandon();
+}
+
+}  // namespace herald::memory
