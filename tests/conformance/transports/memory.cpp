@@ -2,11 +2,13 @@
 
 namespace herald::test {
 
-TransportUnderTest transport_under_test() {
-  return {"memory", [](const std::string&) {
-            BusConfig c = BusConfig::from_url("memory://?workers=4");
-            return c;
-          }};
+// In process only: no foreign producer can reach it (it carries Envelope
+// objects, not bytes) and no other process shares it.
+TransportUnderTest memory_transport() {
+  TransportUnderTest t;
+  t.name = "memory";
+  t.config = [](const std::string&) { return BusConfig::from_url("memory://?workers=4"); };
+  return t;
 }
 
 }  // namespace herald::test
