@@ -72,7 +72,7 @@ struct Features {
   bool crash_counts_as_attempt = false;
   /// metrics() counts retried and dead_lettered. False for a decorator
   /// (OutboxBus) whose transport below decides retries and counts them in
-  /// its own metrics (docs/design-notes.md: "The outbox bus as a transport").
+  /// its own metrics (docs/design-notes.md, the conformance suite section).
   bool retry_metrics = true;
   /// publish refuses an event id it took before (OutboxBus: the store holds
   /// each id once); elsewhere the same event published twice is delivered
