@@ -23,6 +23,8 @@ nlohmann::json StoredEvent::to_json() const {
 
 EventStore::~EventStore() = default;
 
+void EventStore::stand_down(const std::string&) {}
+
 std::int64_t EventStore::append(Envelope& event, const AppendOptions& options) {
   std::vector<Envelope> one;
   one.push_back(std::move(event));

@@ -83,6 +83,10 @@ Features OutboxBus::features() const {
   Features f = inner_->features();
   f.name = "outbox+" + f.name;
   f.persistent = true;
+  // Retries are the transport's, counted in transport().metrics(); this
+  // bus's metrics count appends (published) and handler runs.
+  f.retry_metrics = false;
+  f.unique_ids = true;  // the store's event id is unique
   return f;
 }
 

@@ -261,7 +261,14 @@ void Relay::stop() {
     wake_cv_.notify_all();
     pass_cv_.notify_all();
   }
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (!thread_.joinable() || thread_.get_id() == std::this_thread::get_id()) return;
+  thread_.join();
+  // The store is free for the next relay now, not when our lease runs out.
+  try {
+    store_.stand_down(options_.owner);
+  } catch (const std::exception&) {
+    // Unreachable store: the lease runs out as it would after a crash.
+  }
 }
 
 RelayStats Relay::stats() const {

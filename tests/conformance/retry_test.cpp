@@ -22,7 +22,7 @@ TEST_CASE("a failing handler is retried until it succeeds", "[conformance][retry
   REQUIRE(f.bus->flush(deadline));
   CHECK(calls == 3);
   CHECK(f.bus->dead_letters(f.group("mailer")).empty());
-  auto totals = f.bus->metrics().snapshot().total(f.group("mailer"));
+  auto totals = f.totals(f.group("mailer"));
   CHECK(totals.failed_attempts == 2);
   CHECK(totals.retried == 2);
   CHECK(totals.delivered == 1);
@@ -53,7 +53,7 @@ TEST_CASE("max_attempts = N runs the handler exactly N times, then dead-letters 
   CHECK(d.last_error == "card declined: insufficient funds");
   CHECK(d.routing_key == "payment.captured");
   CHECK(d.first_failure <= d.last_failure);
-  CHECK(f.bus->metrics().snapshot().total(group).dead_lettered == 1);
+  CHECK(f.totals(group).dead_lettered == 1);
 }
 
 TEST_CASE("dead letters can be replayed into their group and purged", "[conformance][dlq]") {
@@ -173,7 +173,7 @@ TEST_CASE("a handler's non-retriable error dead-letters the event at once", "[co
   CHECK(letters.front().reason == "non_retriable");
   CHECK(letters.front().attempts == 1);
   CHECK(letters.front().last_error == "refund refused: account closed");
-  auto totals = f.bus->metrics().snapshot().total(group);
+  auto totals = f.totals(group);
   CHECK(totals.retried == 0);
   CHECK(totals.dead_lettered == 1);
 }

@@ -29,6 +29,9 @@ TEST_CASE("an ephemeral subscription gets every event in every instance and noth
   s1.cancel();
   s2.cancel();
   for (int i = 0; i < 5; ++i) f.bus->publish(Envelope::make("cache.invalidated", {{"stale", i}}));
+  // An outbox hands events to its transport after publish returns: once
+  // flushed they were published before the next subscription on every bus.
+  REQUIRE(f.bus->flush(deadline));
   Recorder<std::string> c;
   auto s3 = f.bus->subscribe({.pattern = "cache.#", .ephemeral = true}, [&](const Envelope& e) { c.add(e.id); });
   Envelope marker = Envelope::make("cache.invalidated", {{"key", "after"}});

@@ -115,6 +115,10 @@ class KafkaBus final : public ext::Transport {
     f.ordered_per_key = true;
     f.broker = true;
     f.history = true;  // StartFrom::earliest reads what the topics' retention keeps
+    f.foreign_bytes = true;
+    // A record whose handler killed the process is fetched again from the
+    // last commit with nothing to count it: it loops while it kills.
+    f.crash_counts_as_attempt = false;
     return f;
   }
 

@@ -86,6 +86,8 @@ class RabbitBus final : public ext::Transport {
     f.persistent = true;
     f.broker = true;
     f.ordered_per_key = true;
+    f.foreign_bytes = true;
+    f.crash_counts_as_attempt = true;  // x-herald-redeliveries: see delivery_handling.cpp
     return f;
   }
 

@@ -166,6 +166,12 @@ class SqliteEventStore final : public EventStore {
     tx.commit();
   }
 
+  void stand_down(const std::string& owner) override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(), "DELETE FROM herald_relay_lease WHERE name = 'relay' AND owner = ?1");
+    s.bind(1, owner).run();
+  }
+
   void release(const std::vector<std::int64_t>& positions, const std::string& owner) override {
     if (positions.empty()) return;
     std::lock_guard lock(mutex_);

@@ -67,6 +67,22 @@ struct Features {
   bool ordered_per_key = true;   // same partitionkey → handled in publish order within a group
   bool broker = false;           // crosses process boundaries
   bool history = false;          // keeps events after delivery: StartFrom::earliest reads them
+  /// Records other clients write reach subscribers as bytes; one that is not
+  /// an envelope is dead-lettered at once (decode_error, its bytes kept).
+  /// Memory carries Envelope objects, never bytes: no foreign producer reaches it.
+  bool foreign_bytes = false;
+  /// A delivery that ended without an outcome (its consumer process died)
+  /// counts as an attempt, so an event that kills every consumer is
+  /// dead-lettered after max_attempts deliveries instead of looping.
+  bool crash_counts_as_attempt = false;
+  /// metrics() counts retried and dead_lettered. False for a decorator
+  /// (OutboxBus) whose transport below decides retries and counts them in
+  /// its own metrics (docs/design-notes.md, the conformance suite section).
+  bool retry_metrics = true;
+  /// publish refuses an event id it took before (OutboxBus: the store holds
+  /// each id once); elsewhere the same event published twice is delivered
+  /// twice, as a redelivery would be.
+  bool unique_ids = false;
 };
 
 /// Keeps a subscription alive; unsubscribes when destroyed or cancelled.

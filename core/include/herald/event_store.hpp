@@ -191,6 +191,11 @@ class EventStore {
   /// Ends the lease of rows `owner` claimed but did not try (they keep
   /// their attempt count).
   virtual void release(const std::vector<std::int64_t>& positions, const std::string& owner) = 0;
+  /// Ends what `owner` holds of the store beyond rows (SQLite: the store's
+  /// one relay lease), so that the relay starting next (a restart, a rolling
+  /// deploy) does not wait for it to run out. A Relay calls it as it stops.
+  /// Nothing to do where leases are per row (the default).
+  virtual void stand_down(const std::string& owner);
 
   /// Dead rows not skipped, oldest first. Each holds back the later rows of
   /// its ordering key until it is retried or skipped.

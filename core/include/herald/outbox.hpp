@@ -62,7 +62,9 @@ class OutboxBus final : public ext::Transport {
   std::vector<DeadLetter> dead_letters(const std::string& group, std::size_t limit = 100) override;
   std::size_t replay_dead_letters(const std::string& group, const std::optional<std::string>& id = {}) override;
   std::size_t purge_dead_letters(const std::string& group) override;
-  /// The transport's features, persistent, named "outbox+<transport>".
+  /// The transport's features, persistent, named "outbox+<transport>";
+  /// retry_metrics false: retries and dead letters are counted in
+  /// transport().metrics(), appends and handler runs in metrics().
   Features features() const override;
 
   EventStore& store() const noexcept { return *store_; }

@@ -1,4 +1,5 @@
-// Retry topic, dead-letter topic and its headers, undecodable records.
+// Retry topic, dead-letter topic and its headers. (An undecodable record is
+// the conformance suite's: foreign_test.cpp.)
 
 #include <catch2/catch.hpp>
 
@@ -10,31 +11,6 @@
 
 using namespace herald;
 using namespace herald::test;
-
-TEST_CASE("an undecodable record is dead-lettered with its error and the consumer keeps going", "[kafka][dlq]") {
-  KafkaFixture f;
-  const std::string group = f.group("decoder");
-  Recorder<std::string> got;
-  auto sub = f.bus->subscribe({.pattern = "order.*", .group = group}, [&](const Envelope& e) { got.add(e.id); });
-  produce_raw(f.topic("order"), "k1", "{not json", {{"content-type", "application/cloudevents+json"}});
-  Envelope after = Envelope::make("order.created", {{"n", 1}});
-  f.bus->publish(after);
-  REQUIRE(got.wait_for(1, deadline));
-  CHECK(got.items().front() == after.id);
-
-  std::vector<DeadLetter> letters;
-  REQUIRE(wait_until([&] { return !(letters = f.bus->dead_letters(group)).empty(); }, deadline));
-  REQUIRE(letters.size() == 1);
-  const DeadLetter& d = letters.front();
-  CHECK(d.reason == dead_letter_reason_decode);
-  CHECK(d.raw_body == "{not json");
-  CHECK(d.event.id.empty());
-  CHECK_THAT(d.last_error, Catch::StartsWith("envelope:"));
-  CHECK(d.topic == f.topic("order"));
-  CHECK(d.offset >= 0);
-  REQUIRE(f.bus->flush(deadline));
-  CHECK(f.bus->metrics().snapshot().total(group).dead_lettered == 1);
-}
 
 TEST_CASE("a subscription makes its retry and dead-letter topics when it subscribes", "[kafka][dlq][retry]") {
   // So the first retry or dead letter costs its lane no admin round trip.

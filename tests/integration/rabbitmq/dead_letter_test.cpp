@@ -1,3 +1,6 @@
+// Dead letters' AMQP headers and crash counting. (An undecodable body is the
+// conformance suite's: foreign_test.cpp.)
+
 #include <catch2/catch.hpp>
 
 #include "herald/codec.hpp"
@@ -19,35 +22,6 @@ RetryPolicy quick(int attempts) {
 }
 
 }  // namespace
-
-TEST_CASE("an undecodable body is dead-lettered at once and the consumer keeps going", "[rabbitmq][dlq][decode]") {
-  const std::string ns = unique_name("dlq");
-  auto bus = make_bus(isolated_config(ns));
-  const std::string group = ns + "-orders";
-  Recorder<std::string> handled;
-  auto sub = bus->subscribe({.pattern = "order.#", .group = group, .retry = quick(3)},
-                            [&](const Envelope& e) { handled.add(e.id); });
-  RawBroker raw;
-  raw.publish("herald.it." + ns, "order.broken", "{not json at all");
-  Envelope good = Envelope::make("order.created", {{"n", 1}});
-  bus->publish(good);
-
-  REQUIRE(handled.wait_for(1, deadline));
-  CHECK(handled.items() == std::vector<std::string>{good.id});
-  std::vector<DeadLetter> letters;
-  REQUIRE(wait_until([&] { return !(letters = bus->dead_letters(group)).empty(); }, deadline));
-  REQUIRE(letters.size() == 1);
-  const DeadLetter& d = letters.front();
-  CHECK(d.reason == dead_letter_reason_decode);
-  CHECK(d.raw_body == "{not json at all");
-  CHECK(d.event.id.empty());
-  CHECK(d.attempts == 0);
-  CHECK(d.routing_key == "order.broken");
-  CHECK(d.group == group);
-  CHECK_FALSE(d.last_error.empty());
-  REQUIRE(bus->flush(deadline));
-  CHECK(bus->metrics().snapshot().total(group).dead_lettered == 1);
-}
 
 TEST_CASE("a dead letter carries the core record in its AMQP headers", "[rabbitmq][dlq][headers]") {
   const std::string ns = unique_name("dlq");

@@ -41,6 +41,7 @@ class FlakyMarkStore final : public EventStore {
     inner_->mark_delivered(positions, at);
   }
   void mark_failed(const std::vector<DeliveryFailure>& failures) override { inner_->mark_failed(failures); }
+  void stand_down(const std::string& owner) override { inner_->stand_down(owner); }
   void release(const std::vector<std::int64_t>& positions, const std::string& owner) override {
     inner_->release(positions, owner);
   }

@@ -266,6 +266,32 @@ TEST_CASE("a relay running in the application delivers what is appended and stop
   CHECK(store->count_pending() == 0);
 }
 
+TEST_CASE("a relay that stopped does not hold back the next one on its store until its lease runs out",
+          "[relay][lease]") {
+  // A restart or a rolling deploy: one relay stops, the next starts on the
+  // same store. On SQLite one relay at a time holds the store; the one that
+  // stopped hands it over instead of leaving the next waiting for its lease.
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  auto store = scratch.open();
+  auto bus = make_bus("memory://");
+  Recorder<std::string> seen;
+  auto sub = bus->subscribe({.pattern = "#", .group = "g"}, [&](const Envelope& e) { seen.add(e.id); });
+  RelayOptions options;
+  options.interval = milliseconds(10);
+  options.lease = seconds(120);
+  {
+    options.owner = "relay-before";
+    Relay before(*store, *bus, options);
+    store->append(order_event("order.updated", "a", 0));
+    REQUIRE(seen.wait_for(1, seconds(30)));
+  }
+  options.owner = "relay-after";
+  Relay after(*store, *bus, options);
+  store->append(order_event("order.updated", "a", 1));
+  CHECK(seen.wait_for(2, seconds(30)));  // a quarter of the lease
+}
+
 TEST_CASE("two relays on one store deliver every event once and keep each aggregate in order", "[relay][lease]") {
   auto kind = GENERATE(from_range(store_kinds()));
   ScratchStore scratch(kind);
