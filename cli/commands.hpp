@@ -19,7 +19,8 @@ void add_bench_command(CLI::App& app);
 /// serve: the HTTP admin.
 void add_serve_command(CLI::App& app);
 
-/// The bus for `url`, or HERALD_URL (and HERALD_* options) when `url` is empty.
+/// The bus for `url`, or the configuration from the environment (HERALD_URL,
+/// HERALD_CONFIG, HERALD_ROUTE_*…) when `url` is empty; never its outbox.
 std::unique_ptr<EventBus> open_bus(const std::string& url);
 
 /// Thrown for a user mistake the CLI reports without a stack of context.

@@ -14,7 +14,11 @@ std::unique_ptr<EventBus> open_bus(const std::string& url) {
     BusConfig from_url = BusConfig::from_url(url);
     config.url = from_url.url;
     config.options = from_url.options;
+    config.routes.clear();  // --url names the one transport
   }
+  // The CLI talks to transports: a configured outbox is the service's
+  // (`herald outbox relay` reads its store from it), never run from here.
+  config.outbox.clear();
   config.source = config.source == "herald" ? "herald-cli" : config.source;
   return make_bus(config);
 }
@@ -23,7 +27,8 @@ std::unique_ptr<EventBus> open_bus(const std::string& url) {
 
 int main(int argc, char** argv) {
   CLI::App app{"herald: domain events on memory, RabbitMQ and Kafka.\n"
-               "The transport comes from --url or HERALD_URL (memory://, amqp://, amqps://, kafka://)."};
+               "The transport comes from --url or HERALD_URL (memory://, amqp://, amqps://, kafka://),\n"
+               "or a route table in HERALD_CONFIG=<file> (docs/configuration.md)."};
   app.require_subcommand(1);
   herald::cli::add_bus_commands(app);
   herald::cli::add_bench_command(app);

@@ -48,9 +48,11 @@ void add_serve_command(CLI::App& app) {
         BusConfig from_url = BusConfig::from_url(args->url);
         config.url = from_url.url;
         config.options = from_url.options;
+        config.routes.clear();
       }
       config.source = config.source == "herald" ? "herald-cli" : config.source;
       config.metrics = metrics;
+      config.outbox.clear();  // the relay delivers to the transport, never back into a store
       bus = make_bus(config);
       RelayOptions options = RelayOptions::from_env();
       options.on_error = [](const std::string& error) { std::cerr << "relay: store error: " << error << '\n'; };

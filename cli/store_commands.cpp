@@ -32,6 +32,8 @@ void stop_on_signals() {
 
 std::shared_ptr<EventStore> open_store(const std::string& url) {
   std::string chosen = url.empty() ? store_url_from_env() : url;
+  // The store a configured outbox writes to (HERALD_CONFIG, HERALD_OUTBOX_STORE).
+  if (chosen.empty()) chosen = BusConfig::from_env().outbox;
   if (chosen.empty()) throw UsageError("no event store: pass --store URL or set HERALD_STORE_URL");
   return open_event_store(chosen);
 }

@@ -7,8 +7,12 @@
 #include <sstream>
 
 #include "herald/errors.hpp"
+#include "herald/event_store.hpp"
 #include "herald/ext/transport.hpp"
+#include "herald/outbox.hpp"
+#include "herald/routed_bus.hpp"
 #include "registry.hpp"
+#include "route_config.hpp"
 
 extern char** environ;
 
@@ -241,10 +245,53 @@ BusConfig BusConfig::from_url(std::string_view url) {
   return c;
 }
 
+namespace {
+
+bool parse_flag(const std::string& text, bool& out) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return out = true, true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return out = false, true;
+  return false;
+}
+
+void read_outbox(const nlohmann::json& value, BusConfig& c) {
+  if (value.is_string()) {
+    c.outbox = value.get<std::string>();
+  } else if (value.is_object()) {
+    for (const auto& [key, v] : value.items()) {
+      if (key == "store" && v.is_string()) c.outbox = v.get<std::string>();
+      else if (key == "relay" && v.is_boolean()) c.outbox_relay = v.get<bool>();
+      else if (key == "store" || key == "relay")
+        throw ConfigError(std::string("config: outbox '") + key + "' must be " +
+                          (key == "store" ? "an event store URL" : "true or false"));
+      else throw ConfigError("config: outbox: unknown key '" + key + "' (known: store, relay)");
+    }
+  } else {
+    throw ConfigError("config: 'outbox' must be an event store URL or {\"store\": URL, \"relay\": bool}");
+  }
+  if (c.outbox.empty()) throw ConfigError("config: outbox: 'store' is missing or empty");
+  Url::parse(c.outbox);
+}
+
+}  // namespace
+
 BusConfig BusConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ConfigError("config: expected a JSON object");
+  if (j.contains("routes")) {
+    // One place says where events go.
+    if (j.contains("url")) throw ConfigError("config: 'url' and 'routes' both given: use one");
+    if (j.contains("options"))
+      throw ConfigError("config: 'options' apply to 'url'; with 'routes' give each target's options in its URL's query");
+  }
   BusConfig c;
   for (const auto& [key, value] : j.items()) {
+    if (key == "routes") {
+      c.routes = detail::routes_from_json(value);
+      continue;
+    }
+    if (key == "outbox") {
+      read_outbox(value, c);
+      continue;
+    }
     if (key == "url") {
       if (!value.is_string()) throw ConfigError("config: 'url' must be a string");
       c = [&, url = value.get<std::string>()] {
@@ -252,6 +299,8 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
         parsed.options.merge(c.options);
         parsed.source = c.source;
         parsed.decode = c.decode;
+        parsed.outbox = c.outbox;
+        parsed.outbox_relay = c.outbox_relay;
         return parsed;
       }();
     } else if (key == "source") {
@@ -264,9 +313,11 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
       if (!value.is_object()) throw ConfigError("config: 'options' must be an object");
       for (const auto& [k, v] : value.items()) c.options[k] = json_scalar(v, k);
     } else {
-      throw ConfigError("config: unknown key '" + key + "' (known: url, source, max_data_bytes, options)");
+      throw ConfigError("config: unknown key '" + key +
+                        "' (known: url, source, max_data_bytes, options, routes, outbox)");
     }
   }
+  if (!c.routes.empty()) validate_routes(c.routes);
   return c;
 }
 
@@ -281,6 +332,23 @@ BusConfig BusConfig::from_file(const std::filesystem::path& path) {
 }
 
 BusConfig BusConfig::from_env() {
+  if (const char* file = std::getenv("HERALD_CONFIG"); file && *file) {
+    // Two places saying where events go is how a migration step goes wrong.
+    std::string beside;
+    for (const char* name : {"HERALD_URL", "HERALD_SOURCE", "HERALD_MAX_DATA_BYTES", "HERALD_OUTBOX_STORE",
+                             "HERALD_OUTBOX_RELAY"})
+      if (const char* v = std::getenv(name); v && *v) beside += (beside.empty() ? "" : ", ") + std::string(name);
+    for (char** env = environ; env && *env; ++env) {
+      std::string_view entry(*env);
+      for (std::string_view prefix : {"HERALD_OPT_", "HERALD_ROUTE_"})
+        if (entry.substr(0, prefix.size()) == prefix)
+          beside += (beside.empty() ? "" : ", ") + std::string(entry.substr(0, entry.find('=')));
+    }
+    if (!beside.empty())
+      throw ConfigError("HERALD_CONFIG names the configuration file, so " + beside +
+                        " must not be set beside it (put it in the file)");
+    return from_file(file);
+  }
   BusConfig c;
   if (const char* url = std::getenv("HERALD_URL"); url && *url) c = from_url(url);
   if (const char* src = std::getenv("HERALD_SOURCE"); src && *src) c.source = src;
@@ -311,10 +379,29 @@ BusConfig BusConfig::from_env() {
     }
     c.options[normalised] = std::string(entry.substr(eq + 1));
   }
+  c.routes = detail::routes_from_env();
+  if (!c.routes.empty()) {
+    if (const char* url = std::getenv("HERALD_URL"); url && *url)
+      throw ConfigError("config: HERALD_URL and HERALD_ROUTE_* both set: use one");
+    if (!c.options.empty())
+      throw ConfigError("config: HERALD_OPT_* apply to HERALD_URL; with HERALD_ROUTE_* give each target's options in its URL's query");
+    validate_routes(c.routes);
+  }
+  if (const char* store = std::getenv("HERALD_OUTBOX_STORE"); store && *store) {
+    c.outbox = store;
+    Url::parse(c.outbox);
+  }
+  if (const char* relay = std::getenv("HERALD_OUTBOX_RELAY"); relay && *relay) {
+    if (c.outbox.empty()) throw ConfigError("config: HERALD_OUTBOX_RELAY is set but HERALD_OUTBOX_STORE is not");
+    if (!parse_flag(relay, c.outbox_relay))
+      throw ConfigError(std::string("HERALD_OUTBOX_RELAY: '") + relay + "' is not true or false");
+  }
   return c;
 }
 
-std::unique_ptr<EventBus> make_bus(const BusConfig& config) {
+namespace {
+
+std::unique_ptr<EventBus> make_transport(const BusConfig& config) {
   Url u = Url::parse(config.url);
   TransportFactory factory = detail::find_transport(u.scheme);
   if (!factory) {
@@ -324,6 +411,36 @@ std::unique_ptr<EventBus> make_bus(const BusConfig& config) {
                       "://' (registered: " + (known.empty() ? "none; link herald::memory" : known) + ")");
   }
   return factory(config);
+}
+
+}  // namespace
+
+std::unique_ptr<EventBus> make_bus(const BusConfig& config) {
+  if (config.outbox.empty()) return config.routes.empty() ? make_transport(config) : make_routed_bus(config);
+  // The outbox in front is the bus the application sees: it takes the
+  // configured metrics, the transport(s) behind it keep their own.
+  BusConfig behind = config;
+  behind.outbox.clear();
+  behind.metrics = nullptr;
+  OutboxBusOptions options;
+  options.run_relay = config.outbox_relay;
+  std::unique_ptr<EventBus> transport;
+  if (config.routes.empty()) {
+    transport = make_transport(behind);
+  } else {
+    auto routed = make_routed_bus(behind);
+    // An event no route takes is refused at publish, not dead in the store.
+    options.check = [r = routed.get()](const std::vector<Envelope>& events) { r->check_routed(events); };
+    transport = std::move(routed);
+  }
+  std::shared_ptr<EventStore> store;
+  try {
+    store = open_event_store(config.outbox);
+  } catch (const ConfigError& ex) {
+    throw ConfigError(std::string("config: outbox: ") + ex.what());
+  }
+  return std::make_unique<OutboxBus>(std::move(store), std::move(transport), std::move(options), config.metrics,
+                                     config.source);
 }
 
 std::unique_ptr<EventBus> make_bus(std::string_view url) { return make_bus(BusConfig::from_url(url)); }

@@ -53,6 +53,7 @@ struct Metrics::Impl {
   mutable std::shared_mutex mutex;
   std::unordered_map<std::string, std::unique_ptr<std::atomic<std::uint64_t>>> published;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ConsumerCounters>> consumers;
+  std::vector<std::shared_ptr<const Metrics>> verdict_sources;
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -101,16 +102,36 @@ ConsumerCounters& Metrics::consumer(const std::string& type, const std::string& 
   return *slot;
 }
 
+void Metrics::include_verdicts_of(std::shared_ptr<const Metrics> inner) {
+  if (!inner || inner.get() == this) return;
+  std::unique_lock lock(impl_->mutex);
+  impl_->verdict_sources.push_back(std::move(inner));
+}
+
 MetricsSnapshot Metrics::snapshot() const {
   MetricsSnapshot s;
+  std::vector<std::shared_ptr<const Metrics>> sources;
+  {
+    std::shared_lock lock(impl_->mutex);
+    sources = impl_->verdict_sources;
+  }
+  // Outside the lock: a source never waits on this one.
+  for (const auto& source : sources) {
+    for (const auto& [k, c] : source->snapshot().consumed) {
+      if (c.retried == 0 && c.dead_lettered == 0) continue;
+      auto& out = s.consumed[k];
+      out.retried += c.retried;
+      out.dead_lettered += c.dead_lettered;
+    }
+  }
   std::shared_lock lock(impl_->mutex);
   for (const auto& [k, v] : impl_->published) s.published[k] = v->load();
   for (const auto& [k, c] : impl_->consumers) {
     auto& out = s.consumed[k];
     out.delivered = c->delivered.load();
     out.failed_attempts = c->failed_attempts.load();
-    out.retried = c->retried.load();
-    out.dead_lettered = c->dead_lettered.load();
+    out.retried += c->retried.load();
+    out.dead_lettered += c->dead_lettered.load();
     out.latency = c->latency();
   }
   return s;

@@ -11,7 +11,8 @@ OutboxBus::OutboxBus(std::shared_ptr<EventStore> store, std::unique_ptr<EventBus
     : Transport(std::move(metrics), inner ? inner->decode_options() : DecodeOptions{}, default_source),
       store_(std::move(store)),
       inner_(std::move(inner)),
-      append_{.source = std::move(default_source), .limits = decode_options()} {
+      append_{.source = std::move(default_source), .limits = decode_options()},
+      check_(std::move(options.check)) {
   if (!store_) throw ConfigError("outbox: store is null");
   if (!inner_) throw ConfigError("outbox: transport bus is null");
   if (options.run_relay) relay_ = std::make_unique<Relay>(*store_, *inner_, std::move(options.relay));
@@ -27,6 +28,7 @@ void OutboxBus::do_publish(ext::Outgoing events) {
   std::vector<Envelope> rows;
   rows.reserve(events.size());
   for (std::size_t i = 0; i < events.size(); ++i) rows.push_back(events.take(i));
+  if (check_) check_(rows);
   // The store stamps and checks as this bus does: its source, its limits.
   store_->append(rows, append_);
   if (relay_) relay_->wake();
@@ -93,7 +95,9 @@ Features OutboxBus::features() const {
 std::unique_ptr<OutboxBus> make_outbox_bus(const BusConfig& transport, std::string_view store_url,
                                            OutboxBusOptions options) {
   auto store = open_event_store(store_url);
-  return std::make_unique<OutboxBus>(std::move(store), make_bus(transport), std::move(options), nullptr,
+  BusConfig behind = transport;
+  behind.outbox.clear();  // this outbox is the one in front
+  return std::make_unique<OutboxBus>(std::move(store), make_bus(behind), std::move(options), nullptr,
                                      transport.source);
 }
 

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "herald/errors.hpp"
 
@@ -82,6 +84,137 @@ bool matches(std::string_view pattern, std::string_view type) {
     reach.swap(next);
   }
   return reach[t.size()];
+}
+
+bool patterns_intersect(std::string_view a, std::string_view b) {
+  const std::vector<std::string_view> p = pattern_words(a), q = pattern_words(b);
+  const std::size_t n = p.size(), m = q.size();
+  // can[i][j]: some word sequence is matched by both p[i..] and q[j..].
+  // Filled from the ends; a '#' either takes no word (i + 1) or takes the one
+  // word the other side's word stands for and stays (j + 1). Two '#' facing
+  // each other need no move of their own: either side's "no word" covers it.
+  std::vector<std::vector<char>> can(n + 1, std::vector<char>(m + 1, 0));
+  for (std::size_t i = n + 1; i-- > 0;) {
+    for (std::size_t j = m + 1; j-- > 0;) {
+      char ok = 0;
+      const bool hash_p = i < n && p[i] == "#", hash_q = j < m && q[j] == "#";
+      if (i == n && j == m) ok = 1;
+      if (hash_p) ok |= can[i + 1][j] | (j < m && can[i][j + 1]);
+      if (hash_q) ok |= can[i][j + 1] | (i < n && can[i + 1][j]);
+      if (!hash_p && !hash_q && i < n && j < m)
+        ok |= (p[i] == "*" || q[j] == "*" || p[i] == q[j]) && can[i + 1][j + 1];
+      can[i][j] = ok;
+    }
+  }
+  // A type has at least one word; only patterns of '#' alone share the empty
+  // sequence, and they share every one-word type too.
+  return can[0][0];
+}
+
+namespace {
+
+// A pattern as a nondeterministic automaton over words: state i means the
+// first i pattern words have matched; a set of states is a string of 0/1.
+struct PatternAutomaton {
+  std::vector<std::string_view> words;
+
+  std::string close(std::string states) const {
+    for (std::size_t i = 0; i < words.size(); ++i)
+      if (states[i] && words[i] == "#") states[i + 1] = 1;  // '#' may take no word
+    return states;
+  }
+  std::string start() const {
+    std::string s(words.size() + 1, 0);
+    s[0] = 1;
+    return close(std::move(s));
+  }
+  std::string step(const std::string& states, std::string_view word) const {
+    std::string next(words.size() + 1, 0);
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      if (!states[i]) continue;
+      if (words[i] == "#") next[i] = 1;
+      else if (words[i] == "*" || words[i] == word) next[i + 1] = 1;
+    }
+    return close(std::move(next));
+  }
+  static bool accepts(std::string_view states) { return states.back() != 0; }
+};
+
+}  // namespace
+
+std::optional<std::string> find_type(const std::vector<std::string>& all_of,
+                                     const std::vector<std::string>& none_of) {
+  if (all_of.empty()) throw ConfigError("find_type: needs at least one pattern to match");
+  std::vector<PatternAutomaton> automata;
+  std::set<std::string_view> literals;
+  for (const auto* list : {&all_of, &none_of}) {
+    for (const auto& pattern : *list) {
+      validate_pattern(pattern);
+      automata.push_back({pattern_words(pattern)});
+      for (auto w : automata.back().words)
+        if (w != "*" && w != "#") literals.insert(w);
+    }
+  }
+  // Words no pattern names behave alike: one of them stands for all.
+  std::string fresh = "x";
+  while (literals.count(fresh)) fresh += "x";
+  std::vector<std::string_view> alphabet(literals.begin(), literals.end());
+  alphabet.push_back(fresh);
+
+  // A state of the product: each automaton's state set, joined with '|'.
+  auto good = [&](const std::vector<std::string>& states) {
+    for (std::size_t k = 0; k < automata.size(); ++k)
+      if (PatternAutomaton::accepts(states[k]) != (k < all_of.size())) return false;
+    return true;
+  };
+  auto key = [](const std::vector<std::string>& states) {
+    std::string out;
+    for (const auto& s : states) (out += s) += '|';
+    return out;
+  };
+  struct Visit {
+    std::string parent;  // key of the state it came from ("" for the start)
+    std::string_view word;
+  };
+  constexpr std::size_t max_states = 200'000;
+  std::unordered_map<std::string, Visit> seen;
+  std::deque<std::vector<std::string>> queue;
+  std::vector<std::string> first;
+  for (const auto& a : automata) first.push_back(a.start());
+  seen.emplace(key(first), Visit{});
+  queue.push_back(std::move(first));
+  while (!queue.empty()) {
+    std::vector<std::string> states = std::move(queue.front());
+    queue.pop_front();
+    const std::string from = key(states);
+    for (std::string_view word : alphabet) {
+      std::vector<std::string> next;
+      next.reserve(automata.size());
+      for (std::size_t k = 0; k < automata.size(); ++k) next.push_back(automata[k].step(states[k], word));
+      // Checked before the visited test: the start state, reached again
+      // after a word, is a candidate too.
+      if (good(next)) {
+        std::vector<std::string_view> path{word};
+        for (std::string at = from; !at.empty();) {
+          const Visit& v = seen.at(at);
+          if (v.parent.empty()) break;  // the start
+          path.push_back(v.word);
+          at = v.parent;
+        }
+        std::string type;
+        for (auto it = path.rbegin(); it != path.rend(); ++it) (type += type.empty() ? "" : ".") += *it;
+        return type;
+      }
+      std::string k = key(next);
+      if (seen.count(k)) continue;
+      if (seen.size() >= max_states)
+        throw ConfigError("patterns: too many or too long to compare (over " + std::to_string(max_states) +
+                          " automaton states)");
+      seen.emplace(std::move(k), Visit{from, word});
+      queue.push_back(std::move(next));
+    }
+  }
+  return std::nullopt;
 }
 
 // A trie over pattern words. '#' nodes may consume zero or more words, so

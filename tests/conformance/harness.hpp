@@ -52,6 +52,8 @@ TransportUnderTest transport_under_test();
 TransportUnderTest memory_transport();
 TransportUnderTest rabbitmq_transport();
 TransportUnderTest kafka_transport();
+/// Some families on memory, the rest on RabbitMQ, through a route table.
+TransportUnderTest routed_transport();
 /// `inner` behind an OutboxBus with an in-process relay, over a scratch
 /// event store per namespace: PostgreSQL at HERALD_TEST_PG_URL when
 /// `postgres`, else SQLite.

@@ -6,12 +6,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "herald/bus.hpp"
 #include "herald/codec.hpp"
 #include "herald/metrics.hpp"
+#include "herald/route.hpp"
 #include "herald/scheduler.hpp"
 
 namespace herald {
@@ -20,14 +22,26 @@ namespace herald {
 /// (memory://, amqp://, amqps://, kafka://); `options` are the transport's
 /// typed options in text form, checked once by the transport, which refuses
 /// unknown keys. Keys prefixed `kafka.` or `amqp.` pass through to the client.
+/// With `routes`, a route table picks the transports per event type instead
+/// (docs/configuration.md); with `outbox`, publishing appends to an event
+/// store and a relay delivers.
 ///
 /// \code
-///   auto bus = herald::make_bus(herald::BusConfig::from_env());   // HERALD_URL=...
+///   auto bus = herald::make_bus(herald::BusConfig::from_env());   // HERALD_URL=... or HERALD_CONFIG=file
 ///   auto bus2 = herald::make_bus("memory://?workers=4&queue_limit=10000");
 /// \endcode
 struct BusConfig {
   std::string url = "memory://";
   std::map<std::string, std::string> options;
+  /// Ordered route table (herald/route.hpp); when not empty it replaces
+  /// `url`, and `options` must be empty (each target's URL carries its own).
+  std::vector<Route> routes;
+  /// Event store URL (sqlite:///…, postgresql://…); when set, publish()
+  /// appends there (OutboxBus) and a relay delivers to the transport(s).
+  std::string outbox;
+  /// Run the outbox relay in this process; false when a separate
+  /// `herald outbox relay` delivers.
+  bool outbox_relay = true;
   /// CloudEvents `source` for events published without one.
   std::string source = "herald";
   DecodeOptions decode;
@@ -39,17 +53,26 @@ struct BusConfig {
   /// URL with query options: `memory://?workers=4`. Option values are
   /// percent-decoded; the query is removed from `url`.
   static BusConfig from_url(std::string_view url);
-  /// {"url": "...", "source": "...", "max_data_bytes": N, "options": {...}};
-  /// unknown keys are refused.
+  /// {"url": "...", "source": "...", "max_data_bytes": N, "options": {...},
+  ///  "routes": [{"match": "order.#", "publish": [...], "subscribe": [...]}],
+  ///  "outbox": "sqlite:///…" or {"store": "…", "relay": false}};
+  /// unknown keys, `url` or `options` beside `routes`, and bad or shadowed
+  /// routes are refused by name.
   static BusConfig from_json(const nlohmann::json& json);
   static BusConfig from_file(const std::filesystem::path& path);
-  /// HERALD_URL (default memory://), HERALD_SOURCE, HERALD_MAX_DATA_BYTES and
-  /// HERALD_OPT_<KEY>=value for options (KEY lower-cased, '__' → '.').
+  /// HERALD_CONFIG=<file>: the file is the whole configuration (the other
+  /// variables below are refused beside it). Otherwise HERALD_URL (default
+  /// memory://), HERALD_SOURCE, HERALD_MAX_DATA_BYTES, HERALD_OPT_<KEY>=value
+  /// for options (KEY lower-cased, '__' → '.'), HERALD_ROUTE_<n>_MATCH /
+  /// _PUBLISH / _SUBSCRIBE for routes (URLs separated by spaces),
+  /// HERALD_OUTBOX_STORE and HERALD_OUTBOX_RELAY (true/false).
   static BusConfig from_env();
 };
 
-/// Builds the bus for `config`. Throws ConfigError for an unknown scheme
-/// (naming the registered ones) and for bad options (naming the key).
+/// Builds the bus for `config`: the transport of `url`, or a RoutedBus over
+/// `routes`, behind an OutboxBus when `outbox` is set. Throws ConfigError for
+/// an unknown scheme (naming the registered ones), for bad options (naming
+/// the key) and for a bad route table (naming the route).
 std::unique_ptr<EventBus> make_bus(const BusConfig& config);
 std::unique_ptr<EventBus> make_bus(std::string_view url);
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace herald {
 
@@ -58,6 +59,11 @@ class Metrics {
   void published(const std::string& type, std::uint64_t n = 1);
   /// Stable for the life of the Metrics object.
   ConsumerCounters& consumer(const std::string& type, const std::string& group);
+  /// Snapshots include the retries and dead letters `inner` counted
+  /// (and none of its other counts). For a bus in front of other buses
+  /// (RoutedBus): it counts publishes and handler runs itself, while the
+  /// transports behind it count the retries and dead letters they carry out.
+  void include_verdicts_of(std::shared_ptr<const Metrics> inner);
   MetricsSnapshot snapshot() const;
   /// Prometheus text exposition format.
   std::string prometheus() const;

@@ -8,11 +8,13 @@
 // business write and its events commit or roll back together.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "herald/bus.hpp"
 #include "herald/config.hpp"
@@ -27,6 +29,9 @@ struct OutboxBusOptions {
   /// process delivers.
   bool run_relay = true;
   RelayOptions relay = RelayOptions::from_env();
+  /// Called with each batch before it is appended; throws to refuse it (a
+  /// routed transport refuses a type no route takes). Null: no check.
+  std::function<void(const std::vector<Envelope>&)> check;
 };
 
 /// An EventBus whose publish() returns once the events are committed to the
@@ -79,6 +84,7 @@ class OutboxBus final : public ext::Transport {
   std::shared_ptr<EventStore> store_;
   std::unique_ptr<EventBus> inner_;
   const AppendOptions append_;
+  const std::function<void(const std::vector<Envelope>&)> check_;
   std::unique_ptr<Relay> relay_;  // declared after what it uses: destroyed first
   std::mutex close_mutex_;
   bool closed_ = false;

@@ -3,10 +3,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include "child_process.hpp"
 #include "failing_bus.hpp"
 #include "herald/relay.hpp"
 #include "scratch_store.hpp"
+#include "wait.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -49,6 +53,25 @@ TEST_CASE("herald outbox status and relay work on the store named by HERALD_STOR
 
   auto json = herald_cli("outbox status --json --store " + scratch.url());
   CHECK(nlohmann::json::parse(json.output)["delivered"] == 3);
+}
+
+TEST_CASE("herald outbox relay delivers the outbox HERALD_CONFIG names, through its routes", "[cli][outbox][config]") {
+  ScratchStore scratch("sqlite");
+  auto store = scratch.open();
+  for (int n = 0; n < 3; ++n) store->append(order_event("42", n));
+  const auto path = std::filesystem::temp_directory_path() / (unique_name("herald-config") + ".json");
+  std::ofstream(path) << R"({"routes": [{"match": "order.#", "publish": ["memory://"]}],
+                             "outbox": {"store": ")" << scratch.url() << R"(", "relay": false}})";
+
+  auto relay = run_shell("env -u HERALD_STORE_URL HERALD_CONFIG='" + path.string() + "' " + HERALD_CLI +
+                         " outbox relay --once 2>&1");
+  std::filesystem::remove(path);
+  INFO(relay.output);
+  CHECK(relay.exit_code == 0);
+  CHECK_THAT(relay.output, Catch::Contains("delivered 3"));
+  // Delivered to the route's transport, not appended to the outbox again.
+  CHECK(store->count_pending() == 0);
+  CHECK(store->status().delivered == 3);
 }
 
 TEST_CASE("herald events list pages a timeline and events show prints one event", "[cli][timeline]") {
