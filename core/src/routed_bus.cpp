@@ -27,6 +27,13 @@ struct RoutedBus::Table {
     if (hits.empty()) return routes.size();
     return static_cast<std::size_t>(*std::min_element(hits.begin(), hits.end()));
   }
+  // The route of an event about to be published; ConfigError when none matches.
+  std::size_t route_for_publish(const std::string& type) const {
+    const std::size_t r = route_of(type);
+    if (r == routes.size())
+      throw ConfigError("routed bus: no route matches type '" + type + "' (add a route, or a last route '#')");
+    return r;
+  }
   bool reads_from(std::string_view type, std::size_t target) const {
     std::size_t r = route_of(type);
     return r < routes.size() && reads[r][target];
@@ -111,9 +118,7 @@ std::vector<std::string> RoutedBus::subscribe_targets(std::string_view pattern) 
 }
 
 void RoutedBus::check_routed(const std::vector<Envelope>& events) const {
-  for (const auto& e : events)
-    if (table_->route_of(e.type) == table_->routes.size())
-      throw ConfigError("routed bus: no route matches type '" + e.type + "' (add a route, or a last route '#')");
+  for (const auto& e : events) table_->route_for_publish(e.type);
 }
 
 // ---- transport hooks: publish and subscribe through the targets ----
@@ -123,20 +128,19 @@ void RoutedBus::do_publish(ext::Outgoing events) {
     std::lock_guard lock(close_mutex_);
     if (closed_) throw ClosedError("routed bus: publish after close");
   }
-  // All or nothing: a type no route takes is refused before any target has one.
-  for (const auto& e : events)
-    if (table_->route_of(e.type) == table_->routes.size())
-      throw ConfigError("routed bus: no route matches type '" + e.type + "' (add a route, or a last route '#')");
   if (events.size() == 1) {  // the common case: no per-target batches to build
-    const auto& to = table_->publish_to[table_->route_of(events[0].type)];
+    const auto& to = table_->publish_to[table_->route_for_publish(events[0].type)];
     for (std::size_t k = 0; k + 1 < to.size(); ++k) targets_[to[k]].bus->publish(events[0]);
     if (events.owned()) targets_[to.back()].bus->publish(std::move(events.own(0)));
     else targets_[to.back()].bus->publish(events[0]);
     return;
   }
+  // All or nothing: a type no route takes is refused before any target has one.
+  std::vector<std::size_t> route(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) route[i] = table_->route_for_publish(events[i].type);
   std::vector<std::vector<Envelope>> per_target(targets_.size());
   for (std::size_t i = 0; i < events.size(); ++i) {
-    const auto& to = table_->publish_to[table_->route_of(events[i].type)];
+    const auto& to = table_->publish_to[route[i]];
     for (std::size_t k = 0; k < to.size(); ++k)
       per_target[to[k]].push_back(k + 1 == to.size() ? events.take(i) : Envelope(events[i]));
   }
