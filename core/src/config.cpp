@@ -4,10 +4,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "herald/errors.hpp"
 #include "herald/event_store.hpp"
+#include "herald/ext/options.hpp"
 #include "herald/ext/transport.hpp"
 #include "herald/outbox.hpp"
 #include "herald/routed_bus.hpp"
@@ -272,6 +274,71 @@ void read_outbox(const nlohmann::json& value, BusConfig& c) {
   Url::parse(c.outbox);
 }
 
+void read_dedup_store(const std::string& store, BusConfig& c) {
+  if (store.empty()) throw ConfigError("config: dedup: 'store' is empty (\"memory\" or an idempotency store URL)");
+  if (store != "memory") Url::parse(store);
+  c.dedup_store = store;
+}
+
+void read_dedup_window(const std::string& text, BusConfig& c) {
+  auto window = parse_duration(text);
+  if (!window || window->count() == 0)
+    throw ConfigError("config: dedup: window '" + text + "' is not a duration (30s, 10m, 1h)");
+  c.dedup_window = *window;
+}
+
+void read_dedup(const nlohmann::json& value, BusConfig& c) {
+  if (!value.is_object()) throw ConfigError("config: 'dedup' must be {\"store\": \"memory\" or URL, \"window\": \"1h\"}");
+  for (const auto& [key, v] : value.items()) {
+    if (key != "store" && key != "window")
+      throw ConfigError("config: dedup: unknown key '" + key + "' (known: store, window)");
+    if (!v.is_string()) throw ConfigError("config: dedup: '" + key + "' must be a string");
+    if (key == "store") read_dedup_store(v.get<std::string>(), c);
+    else read_dedup_window(v.get<std::string>(), c);
+  }
+}
+
+// ${NAME} and ${NAME:-fallback} in a configuration file's strings, so that
+// one file serves every environment and passwords stay out of it.
+std::string expand_variables(const std::string& text, const std::string& where) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto start = text.find("${", i);
+    if (start == std::string::npos) break;
+    auto end = text.find('}', start);
+    if (end == std::string::npos) throw ConfigError("config: " + where + ": '${' without a closing '}'");
+    out.append(text, i, start - i);
+    std::string name = text.substr(start + 2, end - start - 2);
+    std::optional<std::string> fallback;
+    if (auto dash = name.find(":-"); dash != std::string::npos) {
+      fallback = name.substr(dash + 2);
+      name.resize(dash);
+    }
+    bool valid = !name.empty();
+    for (char ch : name) valid &= std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+    if (!valid) throw ConfigError("config: " + where + ": '${" + name + "}' is not a variable name");
+    const char* value = std::getenv(name.c_str());
+    if (value && *value) out += value;
+    else if (fallback) out += *fallback;
+    else throw ConfigError("config: " + where + ": environment variable " + name + " is not set (write ${" + name +
+                           ":-default} for a default)");
+    i = end + 1;
+  }
+  out.append(text, i);
+  return out;
+}
+
+void expand_variables(nlohmann::json& j, const std::string& where) {
+  if (j.is_string()) {
+    j = expand_variables(j.get<std::string>(), where);
+  } else if (j.is_object()) {
+    for (auto& [key, value] : j.items()) expand_variables(value, where.empty() ? key : where + "." + key);
+  } else if (j.is_array()) {
+    for (std::size_t k = 0; k < j.size(); ++k) expand_variables(j[k], where + "[" + std::to_string(k) + "]");
+  }
+}
+
 }  // namespace
 
 BusConfig BusConfig::from_json(const nlohmann::json& j) {
@@ -292,6 +359,10 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
       read_outbox(value, c);
       continue;
     }
+    if (key == "dedup") {
+      read_dedup(value, c);
+      continue;
+    }
     if (key == "url") {
       if (!value.is_string()) throw ConfigError("config: 'url' must be a string");
       c = [&, url = value.get<std::string>()] {
@@ -301,6 +372,8 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
         parsed.decode = c.decode;
         parsed.outbox = c.outbox;
         parsed.outbox_relay = c.outbox_relay;
+        parsed.dedup_store = c.dedup_store;
+        parsed.dedup_window = c.dedup_window;
         return parsed;
       }();
     } else if (key == "source") {
@@ -314,7 +387,7 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
       for (const auto& [k, v] : value.items()) c.options[k] = json_scalar(v, k);
     } else {
       throw ConfigError("config: unknown key '" + key +
-                        "' (known: url, source, max_data_bytes, options, routes, outbox)");
+                        "' (known: url, source, max_data_bytes, options, routes, outbox, dedup)");
     }
   }
   if (!c.routes.empty()) validate_routes(c.routes);
@@ -325,7 +398,9 @@ BusConfig BusConfig::from_file(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError("config: cannot read '" + path.string() + "'");
   try {
-    return from_json(nlohmann::json::parse(in));
+    auto json = nlohmann::json::parse(in);
+    expand_variables(json, "");
+    return from_json(json);
   } catch (const nlohmann::json::parse_error& ex) {
     throw ConfigError("config '" + path.string() + "': malformed JSON: " + ex.what());
   }
@@ -336,7 +411,7 @@ BusConfig BusConfig::from_env() {
     // Two places saying where events go is how a migration step goes wrong.
     std::string beside;
     for (const char* name : {"HERALD_URL", "HERALD_SOURCE", "HERALD_MAX_DATA_BYTES", "HERALD_OUTBOX_STORE",
-                             "HERALD_OUTBOX_RELAY"})
+                             "HERALD_OUTBOX_RELAY", "HERALD_DEDUP_STORE", "HERALD_DEDUP_WINDOW"})
       if (const char* v = std::getenv(name); v && *v) beside += (beside.empty() ? "" : ", ") + std::string(name);
     for (char** env = environ; env && *env; ++env) {
       std::string_view entry(*env);
@@ -391,6 +466,8 @@ BusConfig BusConfig::from_env() {
     c.outbox = store;
     Url::parse(c.outbox);
   }
+  if (const char* store = std::getenv("HERALD_DEDUP_STORE"); store && *store) read_dedup_store(store, c);
+  if (const char* window = std::getenv("HERALD_DEDUP_WINDOW"); window && *window) read_dedup_window(window, c);
   if (const char* relay = std::getenv("HERALD_OUTBOX_RELAY"); relay && *relay) {
     if (c.outbox.empty()) throw ConfigError("config: HERALD_OUTBOX_RELAY is set but HERALD_OUTBOX_STORE is not");
     if (!parse_flag(relay, c.outbox_relay))

@@ -82,21 +82,31 @@ std::string OptionReader::choice(const std::string& key, const std::string& fall
   bad(transport_, key, v, "one of: " + list);
 }
 
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  try {
+    const std::string v(text);
+    std::size_t used = 0;
+    double n = std::stod(v, &used);
+    std::string unit = v.substr(used);
+    double factor = unit.empty() || unit == "ms" ? 1
+                    : unit == "s"                ? 1000
+                    : unit == "m"                ? 60'000
+                    : unit == "h"                ? 3'600'000
+                                                 : -1;
+    // Beyond ~100 years is a typo, and would overflow on the way to a deadline.
+    if (factor < 0 || !(n >= 0) || n * factor > 3.2e12) return std::nullopt;
+    return std::chrono::milliseconds(static_cast<long long>(n * factor));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 std::chrono::milliseconds OptionReader::duration(const std::string& key, std::chrono::milliseconds fallback) {
   used_.insert(key);
   auto it = config_.options.find(key);
   if (it == config_.options.end()) return fallback;
-  const std::string& v = it->second;
-  try {
-    std::size_t used = 0;
-    double n = std::stod(v, &used);
-    std::string unit = v.substr(used);
-    double factor = unit.empty() || unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60'000 : -1;
-    if (factor < 0 || n < 0) throw std::invalid_argument(v);
-    return std::chrono::milliseconds(static_cast<long long>(n * factor));
-  } catch (const std::exception&) {
-    bad(transport_, key, v, "a duration (250, 250ms, 2s, 1m)");
-  }
+  if (auto d = parse_duration(it->second)) return *d;
+  bad(transport_, key, it->second, "a duration (250, 250ms, 2s, 1m, 1h)");
 }
 
 std::map<std::string, std::string> OptionReader::with_prefix(const std::string& prefix) {

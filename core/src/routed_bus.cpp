@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <set>
 
+#include "cross_target_dedup.hpp"
 #include "herald/errors.hpp"
+#include "herald/idempotency_store.hpp"
 #include "herald/pattern.hpp"
 
 namespace herald {
@@ -51,8 +53,11 @@ struct RoutedBus::Table {
 };
 
 RoutedBus::RoutedBus(std::vector<Route> routes, std::vector<Target> targets, std::shared_ptr<Metrics> metrics,
-                     DecodeOptions decode, std::string default_source)
-    : Transport(std::move(metrics), decode, std::move(default_source)), targets_(std::move(targets)) {
+                     DecodeOptions decode, std::string default_source, std::shared_ptr<IdempotencyStore> marks)
+    : Transport(std::move(metrics), decode, std::move(default_source)),
+      targets_(std::move(targets)),
+      marks_(marks ? std::move(marks)
+                   : std::make_shared<MemoryIdempotencyStore>(1'000'000, std::chrono::hours(1))) {
   if (routes.empty()) throw ConfigError("config: the route table is empty");
   validate_routes(routes);
   auto table = std::make_shared<Table>();
@@ -153,16 +158,21 @@ Subscription RoutedBus::do_subscribe(const SubscribeSpec& spec, Invoker invoke) 
   if (urls.empty())
     throw ConfigError("subscribe '" + spec.pattern + "': no route reads events this pattern matches");
   auto handles = std::make_shared<std::vector<Subscription>>();
+  // Copies of one event from several targets: one run per group.
+  std::shared_ptr<detail::CrossTargetDedup> dedup;
+  if (urls.size() > 1) dedup = std::make_shared<detail::CrossTargetDedup>(marks_, spec.group);
   for (const auto& url : urls) {
     const std::size_t t = table_->index_of(url);
     // The target runs the handler through `invoke` (this bus's metrics and
     // context) and retries or dead-letters what failed, as OutboxBus does.
     handles->push_back(targets_[t].bus->subscribe(
-        spec, [table = table_, t, invoke](const Envelope& event) {
+        spec, [table = table_, t, invoke, dedup](const Envelope& event) {
           // Events of a type routed elsewhere (another service's table, a
           // bridge) are not this subscription's to handle here.
           if (!table->reads_from(event.type, t)) return;
-          Attempt attempt = invoke(event);
+          std::optional<Attempt> ran = dedup ? dedup->run(event, invoke) : std::optional<Attempt>(invoke(event));
+          if (!ran) return;  // applied from another target
+          Attempt& attempt = *ran;
           if (!attempt.ok && attempt.exception) std::rethrow_exception(attempt.exception);
           if (!attempt.ok) throw Error(ErrorCode::handler, attempt.error, attempt.retriable);
         }));
@@ -287,8 +297,18 @@ std::unique_ptr<RoutedBus> make_routed_bus(const BusConfig& config) {
       }
     }
   }
+  std::shared_ptr<IdempotencyStore> marks;
+  if (config.dedup_store == "memory") {
+    marks = std::make_shared<MemoryIdempotencyStore>(1'000'000, config.dedup_window, config.scheduler);
+  } else {
+    try {
+      marks = open_idempotency_store(config.dedup_store, {.ttl = config.dedup_window});
+    } catch (const ConfigError& ex) {
+      throw ConfigError(std::string("config: dedup: ") + ex.what());
+    }
+  }
   return std::make_unique<RoutedBus>(config.routes, std::move(targets), std::move(metrics), config.decode,
-                                     config.source);
+                                     config.source, std::move(marks));
 }
 
 }  // namespace herald

@@ -1,6 +1,7 @@
 #pragma once
 // Choosing and configuring a transport at start-up.
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -42,6 +43,13 @@ struct BusConfig {
   /// Run the outbox relay in this process; false when a separate
   /// `herald outbox relay` delivers.
   bool outbox_relay = true;
+  /// Where a group reading one route from two targets (dual publish, a
+  /// drain after a cut-over) marks the events it applied, to apply each
+  /// once: "memory" (this process) or an idempotency store URL
+  /// (sqlite:///…, postgresql://…) the group's processes share.
+  std::string dedup_store = "memory";
+  /// How long a mark is kept: longer than one target may lag the other.
+  std::chrono::milliseconds dedup_window = std::chrono::hours(1);
   /// CloudEvents `source` for events published without one.
   std::string source = "herald";
   DecodeOptions decode;

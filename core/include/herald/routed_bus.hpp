@@ -11,6 +11,7 @@
 
 #include "herald/config.hpp"
 #include "herald/ext/transport.hpp"
+#include "herald/idempotency.hpp"
 #include "herald/route.hpp"
 
 namespace herald {
@@ -46,10 +47,12 @@ class RoutedBus final : public ext::Transport {
   };
 
   /// `targets` holds one bus for each URL the routes name, and no other.
-  /// Throws ConfigError for a bad table (validate_routes) or missing,
-  /// duplicate or unnamed targets.
+  /// `marks` remembers which events each group applied (null: in memory,
+  /// for an hour). Throws ConfigError for a bad table (validate_routes) or
+  /// missing, duplicate or unnamed targets.
   RoutedBus(std::vector<Route> routes, std::vector<Target> targets, std::shared_ptr<Metrics> metrics = nullptr,
-            DecodeOptions decode = {}, std::string default_source = "herald");
+            DecodeOptions decode = {}, std::string default_source = "herald",
+            std::shared_ptr<IdempotencyStore> marks = nullptr);
   ~RoutedBus() override;
 
   /// Flushes every target within `timeout`, again while a round of flushes
@@ -86,6 +89,7 @@ class RoutedBus final : public ext::Transport {
   struct Table;
   std::shared_ptr<const Table> table_;  // shared with subscriptions' filters
   std::vector<Target> targets_;
+  std::shared_ptr<IdempotencyStore> marks_;
   std::mutex close_mutex_;
   bool closed_ = false;
 };
@@ -93,8 +97,8 @@ class RoutedBus final : public ext::Transport {
 /// The routed bus `config.routes` describes: one bus per distinct target URL,
 /// each built by make_bus with the config's source, decode limits and
 /// scheduler, and metrics of its own whose retries and dead letters the
-/// routed bus's metrics include (Metrics::include_verdicts_of). Errors name
-/// the route.
+/// routed bus's metrics include (Metrics::include_verdicts_of), and the
+/// config's dedup store. Errors name the route.
 std::unique_ptr<RoutedBus> make_routed_bus(const BusConfig& config);
 
 }  // namespace herald

@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "herald/config.hpp"
@@ -42,5 +44,8 @@ class OptionReader {
   std::string transport_;
   std::set<std::string> used_;
 };
+
+/// "250" (ms), "250ms", "2s", "1.5m", "1h"; nullopt for anything else.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 }  // namespace herald
