@@ -170,7 +170,7 @@ Subscription RoutedBus::do_subscribe(const SubscribeSpec& spec, Invoker invoke) 
           // Events of a type routed elsewhere (another service's table, a
           // bridge) are not this subscription's to handle here.
           if (!table->reads_from(event.type, t)) return;
-          std::optional<Attempt> ran = dedup ? dedup->run(event, invoke) : std::optional<Attempt>(invoke(event));
+          std::optional<Attempt> ran = dedup ? dedup->run(event, t, invoke) : std::optional<Attempt>(invoke(event));
           if (!ran) return;  // applied from another target
           Attempt& attempt = *ran;
           if (!attempt.ok && attempt.exception) std::rethrow_exception(attempt.exception);
@@ -263,6 +263,7 @@ Features RoutedBus::features() const {
     f.history &= g.history;
   }
   f.name = "routed(" + names + ")";
+  for (const auto& reads : table_->reads) f.dedups_ids |= std::count(reads.begin(), reads.end(), 1) > 1;
   return f;
 }
 

@@ -54,6 +54,8 @@ TransportUnderTest rabbitmq_transport();
 TransportUnderTest kafka_transport();
 /// Some families on memory, the rest on RabbitMQ, through a route table.
 TransportUnderTest routed_transport();
+/// Every family published to memory and RabbitMQ, read from both (dual.cpp).
+TransportUnderTest dual_transport();
 /// `inner` behind an OutboxBus with an in-process relay, over a scratch
 /// event store per namespace: PostgreSQL at HERALD_TEST_PG_URL when
 /// `postgres`, else SQLite.

@@ -193,10 +193,13 @@ TEST_CASE("the idempotent consumer gives a redelivered event no second effect", 
     f.bus->publish(e);  // the same id again, as a broker redelivery would
   }
   f.bus->publish(Envelope::make("invoice.sent", {{"n", 2}}));
-  REQUIRE(wait_until([&] { return effects + duplicates >= 3; }, deadline));
+  // A bus that dedups ids itself acks the second copy before the handler's
+  // own idempotency sees it.
+  const int expected_duplicates = f.features.dedups_ids ? 0 : 1;
+  REQUIRE(wait_until([&] { return effects + duplicates >= 2 + expected_duplicates; }, deadline));
   REQUIRE(f.bus->flush(deadline));
   CHECK(effects == 2);
-  CHECK(duplicates == 1);
+  CHECK(duplicates == expected_duplicates);
 }
 
 TEST_CASE("an event published inside a handler carries the correlation and causation ids", "[conformance][context]") {

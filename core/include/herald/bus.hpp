@@ -83,6 +83,10 @@ struct Features {
   /// each id once); elsewhere the same event published twice is delivered
   /// twice, as a redelivery would be.
   bool unique_ids = false;
+  /// A group handles an event id once within the dedup window, however many
+  /// copies arrive (a routed bus reading a route from two targets: dual
+  /// publish); the same event published twice is handled once.
+  bool dedups_ids = false;
 };
 
 /// Keeps a subscription alive; unsubscribes when destroyed or cancelled.
