@@ -30,4 +30,16 @@ inline void print_ratio(const std::string& label, double herald, double baseline
               baseline, ratio, goal, ratio >= goal ? "met" : "NOT met");
 }
 
+/// The median of per-round ratios herald/baseline: each round measures both
+/// on the same broker state, so its ratio is fair where a best-of-N pairs a
+/// lucky round of one with an ordinary round of the other.
+inline void print_round_ratios(const std::string& label, std::vector<double> ratios, double goal) {
+  if (ratios.empty()) return;
+  std::sort(ratios.begin(), ratios.end());
+  const double median = ratios.size() % 2 ? ratios[ratios.size() / 2]
+                                          : (ratios[ratios.size() / 2 - 1] + ratios[ratios.size() / 2]) / 2;
+  std::printf("  %-34s median of %zu round ratios %5.2fx (rounds %.2f-%.2fx; goal >= %.2fx: %s)\n", label.c_str(),
+              ratios.size(), median, ratios.front(), ratios.back(), goal, median >= goal ? "met" : "NOT met");
+}
+
 }  // namespace herald::bench
