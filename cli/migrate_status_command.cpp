@@ -186,7 +186,8 @@ void print_report(const nlohmann::json& report) {
 }
 
 // Until `url` has nothing pending nor retrying for the groups, on the
-// patterns of the routes naming it; TimeoutError after `timeout`.
+// patterns of the routes naming it, and the outbox (when configured) has no
+// pending row; TimeoutError after `timeout`.
 void wait_drained(const BusConfig& config, const Args& args, Targets& targets) {
   std::vector<std::string> patterns;
   for (const auto& route : route_table(config)) {
@@ -204,8 +205,14 @@ void wait_drained(const BusConfig& config, const Args& args, Targets& targets) {
   if (!bus.features().broker)
     throw UsageError("--wait-drained: '" + redact_url(args.wait_drained) +
                      "' is an in-process transport; only the service itself can tell when it drained");
+  // Rows do not say yet which target they are bound for (per-target
+  // delivery status will): until then any pending row may be this target's.
+  std::shared_ptr<EventStore> outbox;
+  if (!config.outbox.empty()) outbox = open_event_store(config.outbox);
   for (;;) {
     std::string left;
+    if (outbox)
+      if (const auto rows = outbox->count_pending(); rows > 0) left = "outbox: " + std::to_string(rows) + " row(s) pending";
     for (const auto& group : args.groups)
       for (const auto& pattern : patterns) {
         const GroupBacklog b = bus.backlog(group, pattern);
