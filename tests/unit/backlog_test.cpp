@@ -164,3 +164,22 @@ TEST_CASE("a routed bus's backlog is the sum of the targets the pattern reads fr
   REQUIRE(bus->flush(std::chrono::seconds(10)));
   CHECK(bus->backlog("audit", "#").drained());
 }
+
+TEST_CASE("a routed bus hands over the dead letters of every target its routes read from", "[memory][backlog][routes]") {
+  BusConfig c;
+  c.routes = {{.match = "order.#", .publish = {"memory://?dispatch=inline&workers=1"}},
+              {.match = "#", .publish = {"memory://?dispatch=inline&workers=2"}}};
+  auto old_bus = make_routed_bus(c);
+  auto failing = old_bus->subscribe({.pattern = "#", .group = "audit"},
+                                    [](const Envelope&) { throw PermanentError("disk full"); });
+  old_bus->publish(Envelope::make("order.created"));
+  old_bus->publish(Envelope::make("user.joined"));
+  REQUIRE(old_bus->backlog("audit").dead == 2);
+
+  auto new_bus = make_bus("memory://?dispatch=inline");
+  Recorder<std::string> audit;
+  auto sub = new_bus->subscribe({.pattern = "#", .group = "audit"}, [&](const Envelope& e) { audit.add(e.type); });
+  CHECK(move_dead_letters(*old_bus, *new_bus, "audit") == 2);
+  CHECK(audit.size() == 2);
+  CHECK(old_bus->backlog("audit").dead == 0);
+}
