@@ -145,7 +145,7 @@ void print_letter(const DeadLetter& d, bool json, bool full) {
 }
 
 void add_dlq(CLI::App& app) {
-  auto* dlq = app.add_subcommand("dlq", "Inspect, replay or purge a group's dead letters");
+  auto* dlq = app.add_subcommand("dlq", "Inspect, replay, move or purge a group's dead letters");
   dlq->require_subcommand(1);
   struct Args {
     std::string group, url, id;
@@ -194,6 +194,33 @@ void add_dlq(CLI::App& app) {
       auto n = bus->replay_dead_letters(args->group, id);
       bus->close();
       std::cout << "replayed " << n << " dead letter(s) into " << args->group << '\n';
+    });
+  }
+  {
+    // Its own options: two transports, neither of them HERALD_URL's by default.
+    struct MoveArgs {
+      std::string from, to, group, id, pattern = "#";
+    };
+    auto args = std::make_shared<MoveArgs>();
+    auto* cmd = dlq->add_subcommand(
+        "move", "Hand a group's dead letters from one transport to the same group on another (after a cut-over)");
+    cmd->add_option("--from", args->from, "Transport URL holding the dead letters (the old side)")->required();
+    cmd->add_option("--to", args->to, "Transport URL the group now reads from (the new side)")->required();
+    cmd->add_option("--group", args->group, "Consumer group")->required();
+    cmd->add_option("--id", args->id, "Only this event id");
+    cmd->add_option("--pattern", args->pattern, "The group's pattern on the new side (Kafka: which topics to check)")
+        ->capture_default_str();
+    cmd->callback([args] {
+      if (args->from == args->to) throw UsageError("dlq move: --from and --to name the same transport");
+      auto from = open_bus(args->from);
+      auto to = open_bus(args->to);
+      std::optional<std::string> id;
+      if (!args->id.empty()) id = args->id;
+      const std::size_t n = move_dead_letters(*from, *to, args->group, id, args->pattern);
+      to->close();
+      from->close();
+      std::cout << "moved " << n << " dead letter(s) of " << args->group << " from " << redact_url(args->from)
+                << " to " << redact_url(args->to) << '\n';
     });
   }
   {

@@ -18,6 +18,10 @@ void add_store_commands(CLI::App& app);
 void add_bench_command(CLI::App& app);
 /// serve: the HTTP admin.
 void add_serve_command(CLI::App& app);
+/// migrate: the parent of the migration verbs (migrate_command.cpp).
+void add_migrate_commands(CLI::App& app);
+/// migrate status: per route, target and group, what is left to drain.
+void add_migrate_status(CLI::App& migrate);
 
 /// The bus for `url`, or the configuration from the environment (HERALD_URL,
 /// HERALD_CONFIG, HERALD_ROUTE_*…) when `url` is empty; never its outbox.

@@ -163,7 +163,26 @@ Subscription EventBus::subscribe(SubscribeSpec spec, Handler handler) {
   spec.retry.validate();
   if (!handler) throw ConfigError("subscribe: handler is empty");
   auto invoker = std::make_shared<CountingInvoker>(std::move(handler), spec.group, metrics_);
-  return hooks(*this).do_subscribe(spec, [invoker](const Envelope& e) { return (*invoker)(e); });
+  return hooks(*this).do_subscribe(spec, [invoker, group = spec.group](const Envelope& e) {
+    // An event moved here for one group (herald dlq move) is not the others'
+    // to handle again: acknowledged without running their handler.
+    if (!e.extensions.empty()) [[unlikely]] {
+      auto to = e.extensions.find(group_extension);
+      if (to != e.extensions.end() && !(to->second.is_string() && to->second.get_ref<const std::string&>() == group))
+        return Attempt{};
+    }
+    return (*invoker)(e);
+  });
+}
+
+GroupBacklog EventBus::backlog(const std::string& group, const std::string& pattern) {
+  validate_pattern(pattern);
+  return hooks(*this).do_backlog(group, pattern);
+}
+
+std::size_t EventBus::hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                             const std::function<void(const DeadLetter&)>& hand) {
+  return hooks(*this).do_hand_over_dead_letters(group, id, hand);
 }
 
 }  // namespace herald

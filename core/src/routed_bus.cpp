@@ -249,6 +249,27 @@ std::size_t RoutedBus::purge_dead_letters(const std::string& group) {
   return n;
 }
 
+GroupBacklog RoutedBus::do_backlog(const std::string& group, const std::string& pattern) {
+  GroupBacklog sum;
+  sum.known = true;
+  for (const auto& url : subscribe_targets(pattern)) {
+    const GroupBacklog one = target(url).backlog(group, pattern);
+    sum.known &= one.known;
+    sum.exists |= one.exists;
+    sum.pending += one.pending;
+    sum.retrying += one.retrying;
+    sum.dead += one.dead;
+  }
+  return sum;
+}
+
+std::size_t RoutedBus::do_hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                                 const std::function<void(const DeadLetter&)>& hand) {
+  std::size_t n = 0;
+  for (std::size_t t : table_->read_targets()) n += targets_[t].bus->hand_over_dead_letters(group, id, hand);
+  return n;
+}
+
 Features RoutedBus::features() const {
   Features f;
   f.persistent = f.simulated_time = f.ordered_per_key = f.broker = f.history = true;

@@ -247,6 +247,31 @@ std::size_t DeadLetterTopics::replay(const std::string& group, const std::option
   return chosen.size();
 }
 
+std::size_t DeadLetterTopics::hand_over(const std::string& group, const std::optional<std::string>& id,
+                                        const std::function<void(const DeadLetter&)>& hand) {
+  Scan s = scan(group);
+  std::vector<const Found*> handed;
+  try {
+    for (const Found& f : s.live) {
+      if (id && f.letter.event.id != *id) continue;
+      // Undecodable, or written without its data (forward_error): no event to hand on.
+      if (f.letter.event.id.empty() || f.letter.reason == wire_name(DeadLetterReason::forward_error)) continue;
+      hand(f.letter);
+      handed.push_back(&f);
+    }
+  } catch (...) {
+    // Those handed over before are marked; if marking fails they are
+    // handed over again next time (at least once).
+    try {
+      if (!handed.empty()) finish(s, handed, "moved");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  if (!handed.empty()) finish(s, handed, "moved");
+  return handed.size();
+}
+
 std::size_t DeadLetterTopics::purge(const std::string& group) {
   Scan s = scan(group);
   std::vector<const Found*> all;

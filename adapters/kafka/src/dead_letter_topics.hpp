@@ -12,6 +12,7 @@
 // the event's attributes without its data. It is listed but not replayed;
 // the original record is where the letter's topic, partition and offset say.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,11 @@ class DeadLetterTopics {
   /// them again. Returns how many.
   std::size_t replay(const std::string& group, const std::optional<std::string>& id);
   std::size_t purge(const std::string& group);
+  /// Calls `hand` with each of the group's letters (or the one with event
+  /// id `id`) that carries a whole event, then marks those it returned for
+  /// as moved. Returns how many.
+  std::size_t hand_over(const std::string& group, const std::optional<std::string>& id,
+                        const std::function<void(const DeadLetter&)>& hand);
 
  private:
   struct Found;

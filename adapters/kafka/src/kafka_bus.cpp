@@ -8,6 +8,7 @@
 
 #include "bus_services.hpp"
 #include "dead_letter_topics.hpp"
+#include "group_backlog.hpp"
 #include "group_member.hpp"
 #include "herald/errors.hpp"
 #include "herald/ext/transport.hpp"
@@ -139,6 +140,18 @@ class KafkaBus final : public ext::Transport {
     produce(events, topics);
   }
 
+  GroupBacklog do_backlog(const std::string& group, const std::string& pattern) override {
+    check_open();
+    GroupBacklog b = read_group_lag(*services_, group, pattern);
+    b.dead = dead_letters_.list(group, SIZE_MAX).size();
+    b.exists = b.exists || b.dead > 0;
+    return b;
+  }
+  std::size_t do_hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                        const std::function<void(const DeadLetter&)>& hand) override {
+    check_open();
+    return dead_letters_.hand_over(group, id, hand);
+  }
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
     check_open();
     auto member = GroupMember::start(services_, spec, std::move(invoke));

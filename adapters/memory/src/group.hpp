@@ -55,6 +55,10 @@ struct Work {
 struct Group {
   std::string name;
   std::atomic<std::uint64_t> next{0};
+  // For backlog(): deliveries to this group not yet handled or
+  // dead-lettered, and how many of them wait for a retry's delay.
+  std::atomic<std::int64_t> unfinished{0};
+  std::atomic<std::int64_t> waiting{0};
   // Work of this group running on the pool at most `limit` at once (the sum
   // of its members' concurrency), so a slow group cannot take every worker.
   std::atomic<int> limit{1};

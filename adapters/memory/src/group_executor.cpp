@@ -23,6 +23,7 @@ namespace herald::memory {
 void InProcessBroker::submit(Task t) {
   const std::string& key = t.event->partitionkey;
   auto group = t.group;
+  group->unfinished.fetch_add(1, std::memory_order_relaxed);
   if (key.empty()) {
     dispatch(group, Work{std::move(t), {}, false});
     return;

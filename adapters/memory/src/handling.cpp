@@ -24,6 +24,7 @@ InProcessBroker::Outcome InProcessBroker::attempt(Task& t, std::chrono::millisec
   Attempt result = m->invoke(*t.event);
   pass.release();
   if (result.ok) {  // the hot path: no counters to look up
+    t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
     admission_.release(1);
     return Outcome::done;
   }
@@ -58,6 +59,7 @@ void InProcessBroker::wait_then(std::chrono::milliseconds delay, std::function<v
 
 void InProcessBroker::finish_dead(Task& t, DeadLetterReason reason) {
   dead_letters_.add(dead_letter_for(*t.event, t.group->name, t.state, reason));
+  t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
   admission_.release(1);
 }
 
@@ -75,13 +77,18 @@ void InProcessBroker::run_unkeyed(Task t) {
   }
   auto holder = std::make_shared<Task>(std::move(t));
   auto self = shared_from_this();
+  holder->group->waiting.fetch_add(1, std::memory_order_relaxed);
   wait_then(
       delay,
       [self, holder] {
         auto group = holder->group;  // the Work below takes the task
+        group->waiting.fetch_sub(1, std::memory_order_relaxed);
         self->dispatch(group, Work{std::move(*holder), {}, false});
       },
-      [self, holder] { self->abandon(*holder); });
+      [self, holder] {
+        holder->group->waiting.fetch_sub(1, std::memory_order_relaxed);
+        self->abandon(*holder);
+      });
 }
 
 void InProcessBroker::run_key(const std::shared_ptr<Group>& group, const std::string& key) {
@@ -95,9 +102,17 @@ void InProcessBroker::run_key(const std::shared_ptr<Group>& group, const std::st
     std::chrono::milliseconds delay{};
     if (attempt(*head, delay) == Outcome::retry) {
       auto self = shared_from_this();
+      group->waiting.fetch_add(1, std::memory_order_relaxed);  // the head; those behind it are pending
       wait_then(
-          delay, [self, group, key] { self->dispatch(group, Work{{}, key, true}); },
-          [self, group, key] { self->abandon_key(group, key); });
+          delay,
+          [self, group, key] {
+            group->waiting.fetch_sub(1, std::memory_order_relaxed);
+            self->dispatch(group, Work{{}, key, true});
+          },
+          [self, group, key] {
+            group->waiting.fetch_sub(1, std::memory_order_relaxed);
+            self->abandon_key(group, key);
+          });
       return;
     }
     std::lock_guard lock(group->keys_mutex);

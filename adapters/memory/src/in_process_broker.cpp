@@ -43,7 +43,10 @@ void InProcessBroker::publish_ref(const Envelope& event) {
     for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group, r.members, {}});
     return;
   }
-  for (const auto& r : *routes) run_unkeyed(Task{&event, nullptr, r.group, r.members, {}});
+  for (const auto& r : *routes) {
+    r.group->unfinished.fetch_add(1, std::memory_order_relaxed);
+    run_unkeyed(Task{&event, nullptr, r.group, r.members, {}});
+  }
 }
 
 void InProcessBroker::replay(const std::string& group_name, std::vector<DeadLetter> letters) {
@@ -58,6 +61,22 @@ void InProcessBroker::replay(const std::string& group_name, std::vector<DeadLett
     auto event = std::make_shared<const Envelope>(std::move(letters[i].event));
     submit(Task{event.get(), event, group, members[i], {}});
   }
+}
+
+GroupBacklog InProcessBroker::backlog(const std::string& group_name) {
+  GroupBacklog b;
+  b.known = true;
+  std::vector<std::shared_ptr<const std::vector<MemberPtr>>> none;
+  auto group = routes_.group(group_name, {}, none);
+  b.dead = dead_letters_.list(group_name).size();
+  b.exists = group != nullptr || b.dead > 0;
+  if (!group) return b;
+  // Two relaxed reads: a figure of the moment, as a queue depth is.
+  const std::int64_t waiting = std::max<std::int64_t>(0, group->waiting.load(std::memory_order_relaxed));
+  const std::int64_t unfinished = std::max<std::int64_t>(0, group->unfinished.load(std::memory_order_relaxed));
+  b.retrying = static_cast<std::uint64_t>(waiting);
+  b.pending = static_cast<std::uint64_t>(std::max<std::int64_t>(0, unfinished - waiting));
+  return b;
 }
 
 void InProcessBroker::close() {

@@ -57,6 +57,8 @@ class InProcessBroker : public std::enable_shared_from_this<InProcessBroker> {
   void close();
 
   DeadLetterStore& dead_letters() { return dead_letters_; }
+  /// What `group` has not finished yet, and its dead letters.
+  GroupBacklog backlog(const std::string& group);
 
  private:
   // Group executor (group_executor.cpp).

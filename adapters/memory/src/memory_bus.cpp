@@ -56,6 +56,28 @@ class MemoryBus final : public ext::Transport {
     if (!events.owned()) return broker_->publish_ref(events[0]);
     for (std::size_t i = 0; i < events.size(); ++i) broker_->publish_one(events.own(i));
   }
+  GroupBacklog do_backlog(const std::string& group, const std::string&) override { return broker_->backlog(group); }
+  std::size_t do_hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                        const std::function<void(const DeadLetter&)>& hand) override {
+    // Taken first, so that a second mover at the same moment cannot hand
+    // the same letters over too; what was not accepted goes back.
+    auto letters = broker_->dead_letters().take(group, id);
+    std::size_t n = 0, i = 0;
+    try {
+      for (; i < letters.size(); ++i) {
+        if (letters[i].event.id.empty()) {  // never decoded: nothing to hand on
+          broker_->dead_letters().add(std::move(letters[i]));
+          continue;
+        }
+        hand(letters[i]);
+        ++n;
+      }
+    } catch (...) {
+      for (; i < letters.size(); ++i) broker_->dead_letters().add(std::move(letters[i]));
+      throw;
+    }
+    return n;
+  }
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override {
     MemberPtr m = broker_->add(spec, std::move(invoke));
     std::weak_ptr<InProcessBroker> weak = broker_;

@@ -12,6 +12,9 @@ namespace {
 
 constexpr std::chrono::seconds leaderless_wait{10};
 
+// More delay queues than any sane policy has attempts: backlog() stops there.
+constexpr int max_retry_queues = 100;
+
 }  // namespace
 
 DeadLetterQueues::DeadLetterQueues(const Settings& settings, const Topology& topology, Publisher& publisher,
@@ -173,6 +176,66 @@ std::size_t DeadLetterQueues::replay(const std::string& group, const std::option
     }
     if (kept) c.check_status(amqp_basic_nack(c.get(), ch, last, 1, 1), "requeueing kept dead letters");
     return replayed;
+  });
+}
+
+GroupBacklog DeadLetterQueues::backlog(const std::string& group) {
+  const std::string queue = topology_.group_queue(group);
+  return run<GroupBacklog>([&](Connection& c, amqp_channel_t) {
+    GroupBacklog b;
+    b.known = true;
+    // A missing queue closes the channel: each look opens it again when needed.
+    auto ready = [&](const std::string& name) { return Topology::ready_count(c, channel(c), name); };
+    if (auto n = ready(queue)) {
+      b.exists = true;
+      b.pending += *n;
+    }
+    if (auto n = ready(Topology::redelivered_queue(queue))) b.pending += *n;
+    // Delay queues are declared per attempt number as retries need them and
+    // kept: the first one missing ends the row.
+    for (int attempt = 1; attempt <= max_retry_queues; ++attempt) {
+      auto n = ready(Topology::retry_queue(queue, attempt));
+      if (!n) break;
+      b.retrying += *n;
+    }
+    if (auto n = ready(Topology::dead_letter_queue(queue))) {
+      b.exists = true;
+      b.dead = *n;
+    }
+    return b;
+  });
+}
+
+std::size_t DeadLetterQueues::hand_over(const std::string& group, const std::optional<std::string>& id,
+                                        const std::function<void(const DeadLetter&)>& hand) {
+  const std::string dlq = Topology::dead_letter_queue(topology_.group_queue(group));
+  return run<std::size_t>([&](Connection& c, amqp_channel_t ch) -> std::size_t {
+    const auto present = Topology::ready_count(c, ch, dlq);
+    if (!present) return 0;
+    ch = channel(c);
+    std::size_t handed = 0;
+    std::uint64_t last = 0;
+    bool kept = false;
+    try {
+      for (std::uint32_t left = *present; left > 0; --left) {
+        auto got = get(c, ch, dlq);
+        if (!got) break;  // another reader took the rest
+        last = got->tag;
+        DeadLetter letter = letter_of(*got);
+        if (letter.event.id.empty() || (id && letter.event.id != *id)) {  // undecodable, or not the one asked for
+          kept = true;
+          continue;
+        }
+        hand(letter);  // throws when the other side did not take it: the nack below puts it back
+        c.check_status(amqp_basic_ack(c.get(), ch, got->tag, 0), "acking a dead letter handed over");
+        ++handed;
+      }
+    } catch (...) {
+      if (last && c.channel_open(ch)) amqp_basic_nack(c.get(), ch, last, 1, 1);
+      throw;
+    }
+    if (kept) c.check_status(amqp_basic_nack(c.get(), ch, last, 1, 1), "requeueing kept dead letters");
+    return handed;
   });
 }
 

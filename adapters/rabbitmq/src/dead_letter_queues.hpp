@@ -29,6 +29,14 @@ class DeadLetterQueues final : public LoopClient {
   /// Throws NotFoundError when the group has no queue.
   std::size_t replay(const std::string& group, const std::optional<std::string>& id);
   std::size_t purge(const std::string& group);
+  /// Ready messages in the group's queue and its redelivered queue
+  /// (pending), its delay queues (retrying) and its dead-letter queue, by
+  /// passive declarations. Messages a running consumer holds unacked are not
+  /// counted: AMQP does not tell them.
+  GroupBacklog backlog(const std::string& group);
+  /// As replay, but each letter goes to `hand` and is acked after it returned.
+  std::size_t hand_over(const std::string& group, const std::optional<std::string>& id,
+                        const std::function<void(const DeadLetter&)>& hand);
   void stop();
 
   // LoopClient (I/O thread)

@@ -103,6 +103,15 @@ class RabbitBus final : public ext::Transport {
     check_open();
     return consumer_->subscribe(spec, std::move(invoke));
   }
+  GroupBacklog do_backlog(const std::string& group, const std::string&) override {
+    check_open();
+    return dead_letters_->backlog(group);
+  }
+  std::size_t do_hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                        const std::function<void(const DeadLetter&)>& hand) override {
+    check_open();
+    return dead_letters_->hand_over(group, id, hand);
+  }
 
  private:
   void check_open() const {

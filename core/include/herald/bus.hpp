@@ -89,6 +89,34 @@ struct Features {
   bool dedups_ids = false;
 };
 
+/// What a consumer group still has to handle on one transport: the figures
+/// `herald migrate status` shows, and what "drained" means before a target
+/// is retired (docs/migration.md, "Cut-over, drain and rollback").
+struct GroupBacklog {
+  /// The transport can tell (false: it has no backlog hook; the counts are 0).
+  bool known = false;
+  /// The transport holds something for the group: a queue, committed
+  /// offsets, a subscription, dead letters. Events published while a group
+  /// does not exist there never reach it.
+  bool exists = false;
+  /// Published to the group and not yet handled (RabbitMQ: ready messages,
+  /// not those a running consumer holds unacked; Kafka: the group's lag).
+  std::uint64_t pending = 0;
+  /// Failed once, waiting for another run (delay queues, retry topics, timers).
+  std::uint64_t retrying = 0;
+  /// Dead letters of the group.
+  std::uint64_t dead = 0;
+
+  /// Nothing left to handle (dead letters aside: they wait for an operator).
+  bool drained() const noexcept { return known && pending == 0 && retrying == 0; }
+};
+
+/// Extension attribute that addresses an event to one consumer group: other
+/// groups' subscriptions take it off the transport without running their
+/// handler. `herald dlq move` sets it, so moving a group's dead letters to a
+/// new transport does not hand them to every group there again.
+inline constexpr const char* group_extension = "heraldgroup";
+
 /// Keeps a subscription alive; unsubscribes when destroyed or cancelled.
 /// Cancelling waits until handlers of this subscription running on other
 /// threads have returned.
@@ -163,6 +191,19 @@ class EventBus {
   /// Drops the group's dead letters. Returns how many.
   virtual std::size_t purge_dead_letters(const std::string& group) = 0;
 
+  /// What `group` still has to handle here, for a subscription to `pattern`
+  /// (Kafka reads the topics the pattern maps to; queues ignore it).
+  /// Blocks for broker round trips. known=false on a transport without the hook.
+  GroupBacklog backlog(const std::string& group, const std::string& pattern = "#");
+  /// Takes the group's dead letters (or the one with event id `id`) one at a
+  /// time and calls `hand` with each; a letter is removed only after `hand`
+  /// returned, so an exception from `hand` (the letter was not accepted
+  /// elsewhere) leaves it, and those after it, in place. Letters that cannot
+  /// be decoded stay. Returns how many were handed over. Throws ConfigError
+  /// on a transport that cannot do it.
+  std::size_t hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                     const std::function<void(const DeadLetter&)>& hand);
+
   virtual Features features() const = 0;
   Metrics& metrics() const noexcept { return *metrics_; }
   const DecodeOptions& decode_options() const noexcept { return decode_; }
@@ -179,5 +220,15 @@ class EventBus {
   DecodeOptions decode_;
   std::string default_source_;
 };
+
+/// Moves `group`'s dead letters (or the one with event id `id`) from `from`
+/// to `to`, each published there addressed to the group alone
+/// (group_extension) and removed from `from` only after `to` accepted it: at
+/// least once, so an interrupted move may leave a letter on both sides (an
+/// idempotent consumer applies it once). Throws NotFoundError when the group
+/// does not exist on `to` (its events would go nowhere, or, on Kafka, be
+/// skipped by its first subscription). Returns how many moved.
+std::size_t move_dead_letters(EventBus& from, EventBus& to, const std::string& group,
+                              const std::optional<std::string>& id = {}, const std::string& pattern = "#");
 
 }  // namespace herald

@@ -80,6 +80,15 @@ class OutboxBus final : public ext::Transport {
  private:
   void do_publish(ext::Outgoing events) override;
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override;
+  /// The transport's: rows not yet relayed are no group's yet
+  /// (store().count_pending()).
+  GroupBacklog do_backlog(const std::string& group, const std::string& pattern) override {
+    return inner_->backlog(group, pattern);
+  }
+  std::size_t do_hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                        const std::function<void(const DeadLetter&)>& hand) override {
+    return inner_->hand_over_dead_letters(group, id, hand);
+  }
 
   std::shared_ptr<EventStore> store_;
   std::unique_ptr<EventBus> inner_;

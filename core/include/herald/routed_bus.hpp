@@ -84,6 +84,12 @@ class RoutedBus final : public ext::Transport {
  protected:
   void do_publish(ext::Outgoing events) override;
   Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) override;
+  /// The sum over subscribe_targets(pattern); known only when every one of
+  /// them knows. One target's figures: target(url).backlog(group, pattern).
+  GroupBacklog do_backlog(const std::string& group, const std::string& pattern) override;
+  /// Over every target routes read from.
+  std::size_t do_hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                        const std::function<void(const DeadLetter&)>& hand) override;
 
  private:
   struct Table;

@@ -23,6 +23,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,11 @@ class Transport : public EventBus {
   /// Starts a validated subscription (group set, ephemeral named, policy
   /// checked); `invoke` runs the user's handler.
   virtual Subscription do_subscribe(const SubscribeSpec& spec, Invoker invoke) = 0;
+  /// What the group has left here (EventBus::backlog). Default: known=false.
+  virtual GroupBacklog do_backlog(const std::string& group, const std::string& pattern);
+  /// EventBus::hand_over_dead_letters. Default: ConfigError (not supported).
+  virtual std::size_t do_hand_over_dead_letters(const std::string& group, const std::optional<std::string>& id,
+                                                const std::function<void(const DeadLetter&)>& hand);
 
  private:
   friend class herald::EventBus;  // its publish()/subscribe() call the hooks
