@@ -431,6 +431,8 @@ std::unique_ptr<EventBus> make_bus(const BusConfig& config) {
     auto routed = make_routed_bus(behind);
     // An event no route takes is refused at publish, not dead in the store.
     options.check = [r = routed.get()](const std::vector<Envelope>& events) { r->check_routed(events); };
+    // Dual routes: each target keeps its own delivery state in the store.
+    deliver_per_target(options, *routed);
     transport = std::move(routed);
   }
   std::shared_ptr<EventStore> store;
