@@ -212,8 +212,9 @@ class EventStore {
 
   // --- the relay's side -----------------------------------------------------
 
-  /// Claims up to `limit` due, pending rows (of `request.target`'s
-  /// deliveries, when given) in position order for `request.owner`. A row is left out while an earlier pending or dead
+  /// Claims up to `limit` due, pending rows in position order for
+  /// `request.owner`: the event rows, or `request.target`'s deliveries (rows
+  /// with `target` set). A row is left out while an earlier pending or dead
   /// (not skipped) row of the same ordering key (aggregate, else partition
   /// key) is not claimed with it, so one aggregate's events are delivered in
   /// order and a failing or dead row blocks the later ones. Rows leased to
@@ -235,20 +236,22 @@ class EventStore {
   virtual void release(const std::vector<std::int64_t>& positions, const std::string& owner,
                        const std::string& target) = 0;
   void release(const std::vector<std::int64_t>& positions, const std::string& owner) { release(positions, owner, {}); }
-  /// Ends what `owner` holds of the store beyond rows (SQLite: the store's
-  /// one relay lease), so that the relay starting next (a restart, a rolling
+  /// Ends what `owner` holds of the store beyond rows (SQLite: the relay
+  /// lease of the event rows or of a target), so that the relay starting next (a restart, a rolling
   /// deploy) does not wait for it to run out. A Relay calls it as it stops.
   /// Nothing to do where leases are per row (the default).
   virtual void stand_down(const std::string& owner);
 
-  /// Dead rows not skipped, oldest first. Each holds back the later rows of
-  /// its ordering key until it is retried or skipped.
+  /// Dead rows not skipped, oldest first (of `target`'s deliveries when
+  /// given, rows with `target` set; the calls below take the same `target`).
+  /// Each holds back the later rows of its ordering key (on its target)
+  /// until it is retried or skipped.
   virtual std::vector<StoredEvent> dead_letters(std::size_t limit, const std::string& target) = 0;
   std::vector<StoredEvent> dead_letters(std::size_t limit = 100) { return dead_letters(limit, {}); }
   /// Makes dead rows (all, or the one with event id `id`) pending again
   /// with their attempt count reset: each goes out before the rows it held
-  /// back (the store's side of EventBus::replay_dead_letters). Returns how many. Throws NotFoundError for an `id` that is not a
-  /// dead, unskipped row.
+  /// back (the store's side of EventBus::replay_dead_letters). Returns how
+  /// many. Throws NotFoundError for an `id` that is not a dead, unskipped row.
   virtual std::size_t replay_dead_letters(const std::optional<std::string>& id, const std::string& target) = 0;
   std::size_t replay_dead_letters(const std::optional<std::string>& id = {}) { return replay_dead_letters(id, {}); }
   /// Gives up on the dead row with event id `id` for good: it is never
