@@ -213,7 +213,7 @@ void add_outbox(CLI::App& app) {
         lanes.emplace_back(std::string(), bus.get());
         if (auto* routed = dynamic_cast<RoutedBus*>(bus.get())) {
           OutboxBusOptions wiring;
-          deliver_per_target(wiring, *routed);
+          deliver_per_target(wiring, *routed, store.get());
           for (const auto& t : wiring.targets) lanes.emplace_back(t.name, t.bus);
         }
       }

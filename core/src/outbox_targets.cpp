@@ -1,6 +1,7 @@
 // Dual publish through the outbox: each publish target of a route with
 // several keeps its own deliveries, relayed straight to its own bus.
 
+#include <algorithm>
 #include <map>
 
 #include "herald/config.hpp"
@@ -10,7 +11,7 @@
 
 namespace herald {
 
-void deliver_per_target(OutboxBusOptions& options, const RoutedBus& routed) {
+void deliver_per_target(OutboxBusOptions& options, const RoutedBus& routed, EventStore* store) {
   // Per route: the delivery names of its targets, empty for a route with one
   // target (its events go through the routed bus as a whole).
   const auto& routes = routed.routes();
@@ -34,6 +35,21 @@ void deliver_per_target(OutboxBusOptions& options, const RoutedBus& routed) {
       list.push_back(std::move(name));
     }
     (*names)[r] = std::move(list);
+  }
+  // Deliveries a former table made (a dual route since cut over) still go
+  // out to their target while some route names it: pending ones, and dead
+  // ones an operator may replay.
+  if (store) {
+    std::vector<std::string> recorded;
+    for (const auto& t : store->target_status(false))
+      if (t.status.pending > 0 || t.status.dead > 0) recorded.push_back(t.target);
+    for (const auto& route : routes)
+      for (const auto* list : {&route.publish, &route.subscribe})
+        for (const auto& url : *list) {
+          std::string name = redact_url(url);
+          if (std::find(recorded.begin(), recorded.end(), name) == recorded.end()) continue;
+          if (url_of.emplace(name, url).second) options.targets.push_back({name, &routed.target(url)});
+        }
   }
   if (!dual) return;
   // `routed` is the OutboxBus's transport: it lives as long as the bus.

@@ -61,10 +61,13 @@ struct OutboxBusOptions {
 /// Fills `options.targets` and `targets_of` from the routes of `routed` (the
 /// OutboxBus's transport): the events of a route with more than one publish
 /// target get one delivery per target, named by its redacted URL; the others
-/// go through the routed bus as before. make_bus does this for a config with
-/// `outbox` and routes. Throws ConfigError when two target URLs redact to
-/// the same name.
-void deliver_per_target(OutboxBusOptions& options, const RoutedBus& routed);
+/// go through the routed bus as before. With `store`, a target some route
+/// still names that has pending or dead deliveries in it (a dual route
+/// since cut over to one target) gets its relay too, so they are not
+/// stranded. make_bus
+/// does this for a config with `outbox` and routes. Throws ConfigError when
+/// two target URLs redact to the same name.
+void deliver_per_target(OutboxBusOptions& options, const RoutedBus& routed, EventStore* store = nullptr);
 
 /// An EventBus whose publish() returns once the events are committed to the
 /// store (durable: they survive a crash of the process) and whose

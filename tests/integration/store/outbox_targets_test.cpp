@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
@@ -53,6 +54,7 @@ bool in_order_per_key(const OrderRecorder& r) {
 struct Switchboard {
   std::mutex mutex;
   std::map<std::string, FailingBus*> buses;
+  std::set<std::string> down;  // made down: the test attaches recorders first
 
   static Switchboard& get() {
     static Switchboard board;  // for the process, like the transport registry
@@ -60,13 +62,20 @@ struct Switchboard {
       register_transport("switch", [](const BusConfig& c) {
         auto bus = std::make_unique<FailingBus>();
         std::lock_guard lock(board.mutex);
-        board.buses[Url::parse(c.url).host] = bus.get();
+        const std::string name = Url::parse(c.url).host;
+        board.buses[name] = bus.get();
+        if (board.down.count(name)) bus->go_down();
         return bus;
       });
       return true;
     }();
     (void)registered;
     return board;
+  }
+  /// The next bus made for `name` starts down.
+  void make_down(const std::string& name) {
+    std::lock_guard lock(mutex);
+    down.insert(name);
   }
   FailingBus& operator[](const std::string& name) {
     std::lock_guard lock(mutex);
@@ -264,6 +273,39 @@ TEST_CASE("an outbox in front of a dual route relays each target on its own: an 
     CHECK(t.status.pending == 0);
     CHECK(t.status.delivered == 200);
   }
+}
+
+TEST_CASE("deliveries left pending on a target by a dual route still go out after the route is cut over",
+          "[outbox][targets][config][routes]") {
+  auto kind = GENERATE(from_range(store_kinds()));
+  ScratchStore scratch(kind);
+  Switchboard& board = Switchboard::get();
+  const std::string old_name = unique_name("old"), new_name = unique_name("new");
+  const std::string old_url = "switch://" + old_name, new_url = "switch://" + new_name;
+  {
+    // Dual publish while the old target is down: its deliveries wait.
+    nlohmann::json dual = {{"routes", {{{"match", "#"}, {"publish", {old_url, new_url}}}}}, {"outbox", scratch.url()}};
+    auto bus = make_bus(BusConfig::from_json(dual));
+    board[old_name].go_down();
+    OrderRecorder got_new{board[new_name]};
+    for (int n = 0; n < 20; ++n) bus->publish(order_event("order.updated", std::to_string(n % 3), n));
+    REQUIRE(wait_until([&] { return got_new.distinct() == 20; }, std::chrono::seconds(30)));
+    CHECK(dynamic_cast<OutboxBus&>(*bus).store().count_pending(old_url) == 20);
+  }
+  // Cut over: published to the new target only, consumers still read the old.
+  nlohmann::json cut = {{"routes", {{{"match", "#"}, {"publish", {new_url}}, {"subscribe", {old_url, new_url}}}}},
+                        {"outbox", scratch.url()}};
+  board.make_down(old_name);  // until its recorder is on
+  auto bus = make_bus(BusConfig::from_json(cut));
+  auto& outbox = dynamic_cast<OutboxBus&>(*bus);
+  CHECK(outbox.targets() == std::vector<std::string>{old_url});
+  OrderRecorder got_old{board[old_name]};
+  board[old_name].heal();
+  REQUIRE(bus->flush(std::chrono::seconds(30)));
+  REQUIRE(wait_until([&] { return got_old.distinct() == 20; }, std::chrono::seconds(30)));
+  CHECK(got_old.seen.size() == 20);
+  CHECK(in_order_per_key(got_old));
+  CHECK(outbox.store().count_pending(old_url) == 0);
 }
 
 TEST_CASE("a database of the schema before per-target deliveries is upgraded in place and keeps working",
