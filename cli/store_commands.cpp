@@ -8,6 +8,7 @@
 #include <csignal>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -16,8 +17,10 @@
 #include "herald/errors.hpp"
 #include "herald/event_store.hpp"
 #include "herald/ext/store.hpp"
+#include "herald/outbox.hpp"
 #include "herald/relay.hpp"
 #include "herald/replay.hpp"
+#include "herald/routed_bus.hpp"
 
 namespace herald::cli {
 
@@ -100,6 +103,21 @@ class ProgressBar {
   bool drawn_ = false;
 };
 
+void add_target_option(CLI::App* cmd, std::string& target, const char* what) {
+  cmd->add_option("--target", target,
+                  std::string(what) + " of one dual-publish target, named as `herald outbox status` shows it "
+                  "(default: the events without targets)");
+}
+
+std::optional<std::chrono::microseconds> pending_age(const OutboxStatus& st) {
+  if (!st.oldest_pending) return std::nullopt;
+  return std::max(std::chrono::microseconds::zero(), now_micros() - *st.oldest_pending);
+}
+
+nlohmann::json age_json(const std::optional<std::chrono::microseconds>& age) {
+  return age ? nlohmann::json(std::chrono::duration<double>(*age).count()) : nlohmann::json(nullptr);
+}
+
 void add_outbox(CLI::App& app) {
   auto* outbox = app.add_subcommand("outbox", "Inspect the outbox and run its relay");
   outbox->require_subcommand(1);
@@ -116,13 +134,23 @@ void add_outbox(CLI::App& app) {
     cmd->callback([args] {
       auto store = open_store(args->store);
       OutboxStatus st = store->status();
-      std::optional<std::chrono::microseconds> age;
-      if (st.oldest_pending) age = std::max(std::chrono::microseconds::zero(), now_micros() - *st.oldest_pending);
+      auto age = pending_age(st);
+      // Events of dual routes: each target's own deliveries.
+      auto targets = store->target_status();
       if (args->json) {
         nlohmann::json j = {{"store", store->describe()},   {"pending", st.pending}, {"retrying", st.retrying},
                             {"delivered", st.delivered},    {"dead", st.dead},       {"last_position", st.last_position},
-                            {"oldest_pending_age_seconds", age ? nlohmann::json(std::chrono::duration<double>(*age).count())
-                                                               : nlohmann::json(nullptr)}};
+                            {"oldest_pending_age_seconds", age_json(age)}};
+        if (!targets.empty()) {
+          auto& list = j["targets"] = nlohmann::json::array();
+          for (const auto& t : targets)
+            list.push_back({{"target", t.target},
+                            {"pending", t.status.pending},
+                            {"retrying", t.status.retrying},
+                            {"delivered", t.status.delivered},
+                            {"dead", t.status.dead},
+                            {"oldest_pending_age_seconds", age_json(pending_age(t.status))}});
+        }
         std::cout << j.dump() << '\n';
         return;
       }
@@ -132,19 +160,28 @@ void add_outbox(CLI::App& app) {
                 << "dead:       " << st.dead << '\n'
                 << "oldest pending: " << (age ? age_text(*age) + " old" : std::string("none")) << '\n'
                 << "last position:  " << st.last_position << '\n';
+      if (targets.empty()) return;
+      std::cout << "per target (dual publish; the counts above are the events without targets):\n";
+      for (const auto& t : targets) {
+        auto target_age = pending_age(t.status);
+        std::cout << "  " << t.target << "\n    pending: " << t.status.pending << " (" << t.status.retrying
+                  << " retrying)  delivered: " << t.status.delivered << "  dead: " << t.status.dead
+                  << "  oldest pending: " << (target_age ? age_text(*target_age) + " old" : std::string("none")) << '\n';
+      }
     });
   }
 
   {
     auto* cmd = outbox->add_subcommand("relay", "Deliver pending events to the transport until stopped (Ctrl-C)");
     struct Args {
-      std::string store, url;
+      std::string store, url, target;
       long interval_ms = 0, max_attempts = 0, batch = 0;
       bool once = false, quiet = false;
     };
     auto args = std::make_shared<Args>();
     add_store_option(cmd, args->store);
-    cmd->add_option("--url", args->url, "Transport URL (default: HERALD_URL)");
+    cmd->add_option("--url", args->url, "Transport URL (default: HERALD_URL); with --target, that target's URL");
+    add_target_option(cmd, args->target, "Deliver the events");
     cmd->add_option("--interval-ms", args->interval_ms, "Poll interval (default: HERALD_OUTBOX_INTERVAL_MS or 200)")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--max-attempts", args->max_attempts,
@@ -159,14 +196,35 @@ void add_outbox(CLI::App& app) {
       if (args->interval_ms > 0) options.interval = std::chrono::milliseconds(args->interval_ms);
       if (args->max_attempts > 0) options.retry.max_attempts = static_cast<int>(args->max_attempts);
       if (args->batch > 0) options.batch_size = static_cast<std::size_t>(args->batch);
+      options.target = args->target;
       options.on_error = [](const std::string& error) { std::cerr << "relay: store error: " << error << '\n'; };
       options.on_transport_down = [](const std::string& error) {
         std::cerr << "relay: transport down, no event charged: " << error << '\n';
       };
       auto store = open_store(args->store);
       auto bus = open_bus(args->url);
+      // What to relay where: the one target asked for; or the event rows and,
+      // with routes (HERALD_CONFIG), each dual route's targets on their own,
+      // as the in-process relay does.
+      std::vector<std::pair<std::string, EventBus*>> lanes;
+      if (!args->target.empty()) {
+        lanes.emplace_back(args->target, bus.get());
+      } else {
+        lanes.emplace_back(std::string(), bus.get());
+        if (auto* routed = dynamic_cast<RoutedBus*>(bus.get())) {
+          OutboxBusOptions wiring;
+          deliver_per_target(wiring, *routed, store.get());
+          for (const auto& t : wiring.targets) lanes.emplace_back(t.name, t.bus);
+        }
+      }
+      auto lane_options = [&](const std::string& target) {
+        RelayOptions o = options;
+        o.target = target;
+        return o;
+      };
       if (args->once) {
-        RelayStats s = relay_pass(*store, *bus, options);
+        RelayStats s;
+        for (const auto& [target, lane_bus] : lanes) s += relay_pass(*store, *lane_bus, lane_options(target));
         if (s.transport_failures > 0)
           std::cerr << "relay: transport down, no event charged: " << s.transport_error << '\n';
         bus->flush(std::chrono::seconds(30));
@@ -178,12 +236,19 @@ void add_outbox(CLI::App& app) {
       std::cerr << "relaying " << store->describe() << " -> " << bus->features().name << " (Ctrl-C stops)\n";
       RelayStats last;
       {
-        Relay relay(*store, *bus, options);
+        std::vector<std::unique_ptr<Relay>> relays;
+        for (const auto& [target, lane_bus] : lanes)
+          relays.push_back(std::make_unique<Relay>(*store, *lane_bus, lane_options(target)));
+        auto totals = [&relays] {
+          RelayStats s;
+          for (const auto& r : relays) s += r->stats();
+          return s;
+        };
         auto next_report = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (!stop_requested) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a CLI poll loop, not test synchronisation
           if (!args->quiet && std::chrono::steady_clock::now() >= next_report) {
-            RelayStats s = relay.stats();
+            RelayStats s = totals();
             if (s.delivered != last.delivered || s.failed != last.failed)
               std::cerr << "relay: delivered " << s.delivered << ", failed " << s.failed << ", dead "
                         << s.dead_lettered << '\n';
@@ -191,8 +256,8 @@ void add_outbox(CLI::App& app) {
             next_report += std::chrono::seconds(10);
           }
         }
-        relay.stop();
-        last = relay.stats();
+        for (auto& r : relays) r->stop();
+        last = totals();
       }
       bus->close();
       std::cout << "relay stopped: delivered " << last.delivered << ", failed " << last.failed << ", dead "
@@ -205,17 +270,18 @@ void add_outbox(CLI::App& app) {
   {
     auto* cmd = dead->add_subcommand("list", "List dead events, oldest first");
     struct Args {
-      std::string store;
+      std::string store, target;
       std::size_t limit = 100;
       bool json = false;
     };
     auto args = std::make_shared<Args>();
     add_store_option(cmd, args->store);
+    add_target_option(cmd, args->target, "The dead deliveries");
     cmd->add_option("--limit", args->limit, "At most this many")->capture_default_str();
     cmd->add_flag("--json", args->json, "One JSON record per line");
     cmd->callback([args] {
       auto store = open_store(args->store);
-      auto rows = store->dead_letters(args->limit);
+      auto rows = store->dead_letters(args->limit, args->target);
       for (const auto& row : rows) {
         if (args->json) {
           std::cout << row.to_json().dump() << '\n';
@@ -233,16 +299,17 @@ void add_outbox(CLI::App& app) {
         "replay", "Make dead events pending again (all, or the one with ID); each goes out before the events it held back");
     cmd->alias("retry");
     struct Args {
-      std::string store, id;
+      std::string store, id, target;
     };
     auto args = std::make_shared<Args>();
     add_store_option(cmd, args->store);
+    add_target_option(cmd, args->target, "The dead deliveries");
     cmd->add_option("id", args->id, "Event id (default: every dead event)");
     cmd->callback([args] {
       auto store = open_store(args->store);
       std::optional<std::string> id;
       if (!args->id.empty()) id = args->id;
-      auto n = store->replay_dead_letters(id);
+      auto n = store->replay_dead_letters(id, args->target);
       std::cout << "made " << n << " dead event(s) pending again\n";
     });
   }
@@ -250,14 +317,15 @@ void add_outbox(CLI::App& app) {
     auto* cmd = dead->add_subcommand(
         "skip", "Give up on the dead event ID for good: the later events of its aggregate, held back by it, go out");
     struct Args {
-      std::string store, id;
+      std::string store, id, target;
     };
     auto args = std::make_shared<Args>();
     add_store_option(cmd, args->store);
+    add_target_option(cmd, args->target, "The dead delivery");
     cmd->add_option("id", args->id, "Event id")->required();
     cmd->callback([args] {
       auto store = open_store(args->store);
-      store->skip_dead_letter(args->id);
+      store->skip_dead_letter(args->id, args->target);
       std::cout << "skipped dead event " << args->id << ": it will not be delivered\n";
     });
   }

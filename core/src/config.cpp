@@ -502,12 +502,14 @@ std::unique_ptr<EventBus> make_bus(const BusConfig& config) {
   OutboxBusOptions options;
   options.run_relay = config.outbox_relay;
   std::unique_ptr<EventBus> transport;
+  RoutedBus* routed_bus = nullptr;
   if (config.routes.empty()) {
     transport = make_transport(behind);
   } else {
     auto routed = make_routed_bus(behind);
     // An event no route takes is refused at publish, not dead in the store.
     options.check = [r = routed.get()](const std::vector<Envelope>& events) { r->check_routed(events); };
+    routed_bus = routed.get();
     transport = std::move(routed);
   }
   std::shared_ptr<EventStore> store;
@@ -516,6 +518,8 @@ std::unique_ptr<EventBus> make_bus(const BusConfig& config) {
   } catch (const ConfigError& ex) {
     throw ConfigError(std::string("config: outbox: ") + ex.what());
   }
+  // Dual routes: each target keeps its own delivery state in the store.
+  if (routed_bus) deliver_per_target(options, *routed_bus, store.get());
   return std::make_unique<OutboxBus>(std::move(store), std::move(transport), std::move(options), config.metrics,
                                      config.source);
 }

@@ -10,7 +10,7 @@ nlohmann::json StoredEvent::to_json() const {
   auto time_or_null = [](const std::optional<Timestamp>& t) -> nlohmann::json {
     return t ? nlohmann::json(format_time(*t)) : nlohmann::json(nullptr);
   };
-  return {{"position", position},
+  nlohmann::json j = {{"position", position},
           {"event", nlohmann::json::parse(encode(event))},
           {"created_at", format_time(created_at)},
           {"delivered_at", time_or_null(delivered_at)},
@@ -19,11 +19,22 @@ nlohmann::json StoredEvent::to_json() const {
           {"dead_letter", dead_letter},
           {"last_error", last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_error)},
           {"skipped_at", time_or_null(skipped_at)}};
+  if (!target.empty()) j["target"] = target;
+  return j;
 }
 
 EventStore::~EventStore() = default;
 
 void EventStore::stand_down(const std::string&) {}
+
+std::vector<TargetStatus> EventStore::target_status(bool count_delivered) {
+  std::vector<TargetStatus> out;
+  for (auto& target : delivery_targets()) {
+    OutboxStatus st = count_delivered ? status(target) : backlog(target);
+    out.push_back({std::move(target), st});
+  }
+  return out;
+}
 
 std::int64_t EventStore::append(Envelope& event, const AppendOptions& options) {
   std::vector<Envelope> one;

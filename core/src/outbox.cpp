@@ -11,10 +11,27 @@ OutboxBus::OutboxBus(std::shared_ptr<EventStore> store, std::unique_ptr<EventBus
     : Transport(std::move(metrics), inner ? inner->decode_options() : DecodeOptions{}, default_source),
       store_(std::move(store)),
       inner_(std::move(inner)),
-      append_{.source = std::move(default_source), .limits = decode_options()},
+      append_{.source = std::move(default_source), .limits = decode_options(), .targets = options.targets_of},
       check_(std::move(options.check)) {
   if (!store_) throw ConfigError("outbox: store is null");
   if (!inner_) throw ConfigError("outbox: transport bus is null");
+  for (std::size_t i = 0; i < options.targets.size(); ++i) {
+    const auto& t = options.targets[i];
+    if (t.name.empty() || !t.bus) throw ConfigError("outbox: a delivery target has no name or no bus");
+    for (std::size_t j = 0; j < i; ++j)
+      if (options.targets[j].name == t.name) throw ConfigError("outbox: delivery target '" + t.name + "' is given twice");
+  }
+  for (const auto& t : options.targets) {
+    TargetRelay r{t.name, nullptr};
+    if (options.run_relay) {
+      RelayOptions relay = options.relay;
+      relay.target = t.name;
+      // Each relay holds its own lease; one owner name each.
+      if (!relay.owner.empty()) relay.owner += "/" + t.name;
+      r.relay = std::make_unique<Relay>(*store_, *t.bus, std::move(relay));
+    }
+    target_relays_.push_back(std::move(r));
+  }
   if (options.run_relay) relay_ = std::make_unique<Relay>(*store_, *inner_, std::move(options.relay));
 }
 
@@ -32,6 +49,20 @@ void OutboxBus::do_publish(ext::Outgoing events) {
   // The store stamps and checks as this bus does: its source, its limits.
   store_->append(rows, append_);
   if (relay_) relay_->wake();
+  for (const auto& t : target_relays_)
+    if (t.relay) t.relay->wake();
+}
+
+Relay* OutboxBus::relay(std::string_view name) const noexcept {
+  for (const auto& t : target_relays_)
+    if (t.name == name) return t.relay.get();
+  return nullptr;
+}
+
+std::vector<std::string> OutboxBus::targets() const {
+  std::vector<std::string> out;
+  for (const auto& t : target_relays_) out.push_back(t.name);
+  return out;
 }
 
 Subscription OutboxBus::do_subscribe(const SubscribeSpec& spec, Invoker invoke) {
@@ -53,9 +84,18 @@ bool OutboxBus::flush(std::chrono::milliseconds timeout) {
                                                            deadline - std::chrono::steady_clock::now()));
   };
   if (relay_) {
-    while (store_->count_pending() > 0) {
-      if (left() == std::chrono::milliseconds::zero()) return false;
-      relay_->wait_for_pass(std::min(left(), std::chrono::milliseconds(1000)));
+    // Each relay in turn until none has anything pending: the main one (the
+    // event rows), then each target's.
+    std::vector<std::pair<std::string, Relay*>> relays{{std::string(), relay_.get()}};
+    for (const auto& t : target_relays_) relays.emplace_back(t.name, t.relay.get());
+    for (bool idle = false; !idle;) {
+      idle = true;
+      for (const auto& [target, relay] : relays) {
+        if (store_->count_pending(target) == 0) continue;
+        idle = false;
+        if (left() == std::chrono::milliseconds::zero()) return false;
+        relay->wait_for_pass(std::min(left(), std::chrono::milliseconds(1000)));
+      }
     }
   }
   return inner_->flush(left());
@@ -67,6 +107,8 @@ void OutboxBus::close() {
     if (closed_) return;
     closed_ = true;
   }
+  for (auto& t : target_relays_)
+    if (t.relay) t.relay->stop();
   if (relay_) relay_->stop();
   inner_->close();
 }

@@ -131,8 +131,8 @@ class BatchDelivery {
     }
     if (!delivered.empty()) mark_delivered(delivered, lease_end);
     stats_.delivered += delivered.size();
-    if (!failures.empty()) store_.mark_failed(failures);
-    if (!untried.empty()) store_.release(untried, options_.owner);
+    if (!failures.empty()) store_.mark_failed(failures, options_.target);
+    if (!untried.empty()) store_.release(untried, options_.owner, options_.target);
     if (down) {
       ++stats_.transport_failures;
       stats_.transport_error = *down;
@@ -148,7 +148,7 @@ class BatchDelivery {
     auto delay = std::chrono::milliseconds(10);
     while (true) {
       try {
-        store_.mark_delivered(positions, clock_now(options_));
+        store_.mark_delivered(positions, clock_now(options_), options_.target);
         return;
       } catch (const std::exception&) {
         if (std::chrono::steady_clock::now() + delay >= lease_end) throw;
@@ -228,7 +228,8 @@ RelayStats relay_pass(EventStore& store, EventBus& bus, const RelayOptions& opti
   stats.passes = 1;
   BatchDelivery delivery(store, bus, *o, stats);
   for (std::size_t batch = 0; batch < max_batches; ++batch) {
-    LeaseRequest request{.now = clock_now(*o), .lease = o->lease, .owner = o->owner, .limit = o->batch_size};
+    LeaseRequest request{.now = clock_now(*o), .lease = o->lease, .owner = o->owner, .limit = o->batch_size,
+                         .target = o->target};
     auto lease_end = std::chrono::steady_clock::now() + o->lease;
     auto rows = store.claim(request);
     stats.claimed += rows.size();

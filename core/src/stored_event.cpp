@@ -24,6 +24,21 @@ void prepare_for_append(Envelope& event, const AppendOptions& options) {
   if (event.partitionkey.empty()) event.partitionkey = event.aggregateid;
 }
 
+std::vector<std::vector<std::string>> targets_of(const std::vector<Envelope>& events, const AppendOptions& options) {
+  std::vector<std::vector<std::string>> out(events.size());
+  if (!options.targets) return out;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    out[i] = options.targets(events[i]);
+    for (std::size_t k = 0; k < out[i].size(); ++k) {
+      if (out[i][k].empty()) throw ConfigError("append: event " + events[i].id + ": a delivery target name is empty");
+      for (std::size_t j = 0; j < k; ++j)
+        if (out[i][j] == out[i][k])
+          throw ConfigError("append: event " + events[i].id + ": delivery target '" + out[i][k] + "' is named twice");
+    }
+  }
+  return out;
+}
+
 std::string ordering_key(const Envelope& event) {
   if (!event.aggregateid.empty()) return event.aggregatetype + ':' + event.aggregateid;
   return event.partitionkey;

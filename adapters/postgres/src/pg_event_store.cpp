@@ -37,6 +37,50 @@ ORDER BY e.position LIMIT $2
 FOR UPDATE OF e SKIP LOCKED
 )sql";
 
+// candidates_sql for one target's deliveries ($3).
+constexpr const char* delivery_candidates_sql = R"sql(
+WITH blocked AS (
+  SELECT ordering_key, min(position) AS first FROM (
+    SELECT ordering_key, position FROM herald_deliveries
+    WHERE target = $3 AND delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
+      AND ordering_key <> '' AND (next_attempt_at > )sql" HERALD_PG_TS("$1") R"sql( OR lease_until > )sql" HERALD_PG_TS("$1") R"sql()
+    UNION ALL
+    SELECT ordering_key, position FROM herald_deliveries
+    WHERE target = $3 AND dead_letter AND skipped_at IS NULL AND ordering_key <> '') held
+  GROUP BY ordering_key)
+SELECT d.position, d.ordering_key FROM herald_deliveries d
+WHERE d.target = $3 AND d.delivered_at IS NULL AND NOT d.dead_letter
+  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= )sql" HERALD_PG_TS("$1") R"sql()
+  AND (d.lease_until IS NULL OR d.lease_until <= )sql" HERALD_PG_TS("$1") R"sql()
+  AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = d.ordering_key AND k.first < d.position)
+ORDER BY d.position LIMIT $2
+FOR UPDATE OF d SKIP LOCKED
+)sql";
+
+// The statements that differ between the event rows and a target's
+// deliveries only in the table and a last parameter, the target.
+struct StateSql {
+  std::string table;   // herald_events or herald_deliveries
+  std::string target;  // "" or " AND target = $n"
+};
+StateSql state_sql(const std::string& target, int param) {
+  if (target.empty()) return {"herald_events", ""};
+  return {"herald_deliveries", " AND target = $" + std::to_string(param)};
+}
+// exec_params with the target as the last parameter when there is one.
+template <class... Args>
+pqxx::result exec_for(pqxx::transaction_base& tx, const std::string& target, const std::string& sql, Args&&... args) {
+  if (target.empty()) return tx.exec_params(sql, std::forward<Args>(args)...);
+  return tx.exec_params(sql, std::forward<Args>(args)..., target);
+}
+std::vector<StoredEvent> with_target(std::vector<StoredEvent> rows, const std::string& target) {
+  for (auto& r : rows) r.target = target;
+  return rows;
+}
+std::string for_target(const std::string& target) {
+  return target.empty() ? std::string() : " for target '" + target + "'";
+}
+
 // The relay's own bookkeeping (leases, delivered and failed marks) commits
 // without waiting for the WAL flush: a crash of the database may forget the
 // last marks, and the rows are then delivered again (at least once, as
@@ -109,21 +153,31 @@ class PgEventStore final : public EventStore {
     });
   }
 
-  OutboxStatus status() override { return read_status(true); }
-  OutboxStatus backlog() override { return read_status(false); }
+  using EventStore::backlog;
+  using EventStore::count_pending;
+  using EventStore::status;
+  OutboxStatus status(const std::string& target) override { return read_status(true, target); }
+  OutboxStatus backlog(const std::string& target) override { return read_status(false, target); }
 
-  OutboxStatus read_status(bool count_delivered) {
+  OutboxStatus read_status(bool count_delivered, const std::string& target) {
+    auto sql = state_sql(target, 1);
+    const std::string& table = sql.table;
+    const std::string oldest =
+        target.empty() ? "SELECT " HERALD_PG_US("created_at") " FROM herald_events WHERE delivered_at IS NULL AND NOT "
+                         "dead_letter ORDER BY position LIMIT 1"
+                       : "SELECT " HERALD_PG_US("e.created_at") " FROM herald_events e WHERE e.position = (SELECT "
+                         "min(position) FROM herald_deliveries WHERE delivered_at IS NULL AND NOT dead_letter AND target = $1)";
+    const std::string query =
+        "SELECT (SELECT count(*) FROM " + table + " WHERE delivered_at IS NULL AND NOT dead_letter" + sql.target +
+        "), (SELECT count(*) FROM " + table + " WHERE delivered_at IS NULL AND NOT dead_letter AND delivery_attempts > 0" +
+        sql.target + "), " +
+        (count_delivered ? "(SELECT count(*) FROM " + table + " WHERE delivered_at IS NOT NULL" + sql.target + ")"
+                         : std::string("0")) +
+        ", (SELECT count(*) FROM " + table + " WHERE dead_letter AND skipped_at IS NULL" + sql.target + "), (" + oldest +
+        "), (SELECT coalesce(max(position), 0) FROM herald_events)";
     return pool_.with("status", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      auto r = tx.exec(std::string(R"sql(
-        SELECT
-          (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND NOT dead_letter),
-          (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND NOT dead_letter AND delivery_attempts > 0),
-          )sql") + (count_delivered ? "(SELECT count(*) FROM herald_events WHERE delivered_at IS NOT NULL)" : "0") + R"sql(,
-          (SELECT count(*) FROM herald_events WHERE dead_letter AND skipped_at IS NULL),
-          (SELECT )sql" HERALD_PG_US("created_at") R"sql( FROM herald_events
-             WHERE delivered_at IS NULL AND NOT dead_letter ORDER BY position LIMIT 1),
-          (SELECT coalesce(max(position), 0) FROM herald_events))sql");
+      auto r = exec_for(tx, target, query);
       OutboxStatus st;
       st.pending = r[0][0].as<std::uint64_t>();
       st.retrying = r[0][1].as<std::uint64_t>();
@@ -135,11 +189,29 @@ class PgEventStore final : public EventStore {
     });
   }
 
-  std::uint64_t count_pending() override {
+  std::uint64_t count_pending(const std::string& target) override {
+    auto sql = state_sql(target, 1);
     return pool_.with("count pending", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      return tx.exec("SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND NOT dead_letter")[0][0]
+      return exec_for(tx, target,
+                      "SELECT count(*) FROM " + sql.table + " WHERE delivered_at IS NULL AND NOT dead_letter" + sql.target)[0][0]
           .as<std::uint64_t>();
+    });
+  }
+
+  std::vector<std::string> delivery_targets() override {
+    return pool_.with("delivery targets", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      // Skips from one target to the next along the primary key.
+      auto r = tx.exec(R"sql(
+        WITH RECURSIVE t(name) AS (
+          SELECT min(target) FROM herald_deliveries
+          UNION ALL
+          SELECT (SELECT min(target) FROM herald_deliveries WHERE target > t.name) FROM t WHERE t.name IS NOT NULL)
+        SELECT name FROM t WHERE name IS NOT NULL)sql");
+      std::vector<std::string> out;
+      for (const auto& row : r) out.push_back(row[0].as<std::string>());
+      return out;
     });
   }
 
@@ -150,7 +222,10 @@ class PgEventStore final : public EventStore {
     return pool_.with("claim", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       relay_commit(tx);
-      auto candidates = tx.exec_params(candidates_sql, now, static_cast<long long>(request.limit));
+      const std::string& target = request.target;
+      auto candidates = target.empty()
+                            ? tx.exec_params(candidates_sql, now, static_cast<long long>(request.limit))
+                            : tx.exec_params(delivery_candidates_sql, now, static_cast<long long>(request.limit), target);
       if (candidates.empty()) return std::vector<StoredEvent>{};
       // A candidate is also held back while an earlier pending row of its key
       // is not a candidate: another relay is claiming that row right now
@@ -170,11 +245,13 @@ class PgEventStore final : public EventStore {
       if (!by_key.empty()) {
         std::vector<std::string> keys;
         for (const auto& [k, _] : by_key) keys.push_back(k);
-        auto pending = tx.exec_params(
+        auto sql = state_sql(target, 3);
+        auto pending = exec_for(
+            tx, target,
             // IN (SELECT unnest(...)): `= ANY(array)` makes the planner look at
             // every key, which costs more than the query.
-            "SELECT ordering_key, position FROM herald_events WHERE ordering_key IN (SELECT unnest($1::text[])) "
-            "AND position <= $2 AND delivered_at IS NULL AND skipped_at IS NULL ORDER BY position",
+            "SELECT ordering_key, position FROM " + sql.table + " WHERE ordering_key IN (SELECT unnest($1::text[])) "
+            "AND position <= $2 AND delivered_at IS NULL AND skipped_at IS NULL" + sql.target + " ORDER BY position",
             text_array(keys), static_cast<long long>(highest));
         std::map<std::string, std::size_t> next;  // index into by_key[k] of the next candidate expected
         std::set<std::string> stopped;
@@ -193,29 +270,38 @@ class PgEventStore final : public EventStore {
         }
       }
       if (positions.empty()) return std::vector<StoredEvent>{};
-      auto r = tx.exec_params("UPDATE herald_events SET lease_owner = $1, lease_until = " HERALD_PG_TS("$2")
-                              " WHERE position = ANY($3::bigint[]) RETURNING " HERALD_PG_ROW_COLUMNS,
-                              request.owner, until, bigint_array(positions));
+      auto r = target.empty()
+                   ? tx.exec_params("UPDATE herald_events SET lease_owner = $1, lease_until = " HERALD_PG_TS("$2")
+                                    " WHERE position = ANY($3::bigint[]) RETURNING " HERALD_PG_ROW_COLUMNS,
+                                    request.owner, until, bigint_array(positions))
+                   : tx.exec_params("UPDATE herald_deliveries d SET lease_owner = $1, lease_until = " HERALD_PG_TS("$2")
+                                    " FROM herald_events e WHERE e.position = d.position AND d.target = $4"
+                                    " AND d.position = ANY($3::bigint[]) RETURNING " HERALD_PG_DELIVERY_COLUMNS,
+                                    request.owner, until, bigint_array(positions), target);
       tx.commit();
-      auto rows = read_rows(r);
+      auto rows = with_target(read_rows(r), target);
       std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
       return rows;
     });
   }
 
-  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) override {
+  using EventStore::mark_delivered;
+  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
     if (positions.empty()) return;
+    auto sql = state_sql(target, 3);
     pool_.with("mark delivered", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       relay_commit(tx);
-      tx.exec_params("UPDATE herald_events SET delivered_at = " HERALD_PG_TS("$1")
-                     ", lease_owner = NULL, lease_until = NULL WHERE position = ANY($2::bigint[]) AND delivered_at IS NULL",
-                     static_cast<long long>(to_micros(at)), bigint_array(positions));
+      exec_for(tx, target,
+               "UPDATE " + sql.table + " SET delivered_at = " HERALD_PG_TS("$1") ", lease_owner = NULL, lease_until = NULL "
+               "WHERE position = ANY($2::bigint[]) AND delivered_at IS NULL" + sql.target,
+               static_cast<long long>(to_micros(at)), bigint_array(positions));
       tx.commit();
     });
   }
 
-  void mark_failed(const std::vector<DeliveryFailure>& failures) override {
+  using EventStore::mark_failed;
+  void mark_failed(const std::vector<DeliveryFailure>& failures, const std::string& target) override {
     if (failures.empty()) return;
     std::vector<std::int64_t> positions, next;
     std::vector<bool> dead;
@@ -229,60 +315,86 @@ class PgEventStore final : public EventStore {
     pool_.with("mark failed", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       relay_commit(tx);
-      tx.exec_params(
-          "UPDATE herald_events e SET delivery_attempts = e.delivery_attempts + 1, next_attempt_at = " HERALD_PG_TS("f.next_us")
+      auto sql = state_sql(target, 5);
+      exec_for(
+          tx, target,
+          "UPDATE " + sql.table + " e SET delivery_attempts = e.delivery_attempts + 1, next_attempt_at = " HERALD_PG_TS("f.next_us")
           ", dead_letter = f.dead, last_error = f.error, lease_owner = NULL, lease_until = NULL "
           "FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::text[]) AS f(position, next_us, dead, error) "
-          "WHERE e.position = f.position AND e.delivered_at IS NULL",
+          "WHERE e.position = f.position AND e.delivered_at IS NULL" + (target.empty() ? std::string() : " AND e.target = $5"),
           bigint_array(positions), bigint_array(next), bool_array(dead), text_array(errors));
       tx.commit();
     });
   }
 
-  void release(const std::vector<std::int64_t>& positions, const std::string& owner) override {
+  using EventStore::release;
+  void release(const std::vector<std::int64_t>& positions, const std::string& owner, const std::string& target) override {
     if (positions.empty()) return;
+    auto sql = state_sql(target, 3);
     pool_.with("release", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       relay_commit(tx);
-      tx.exec_params("UPDATE herald_events SET lease_owner = NULL, lease_until = NULL "
-                     "WHERE position = ANY($1::bigint[]) AND lease_owner = $2",
-                     bigint_array(positions), owner);
+      exec_for(tx, target,
+               "UPDATE " + sql.table + " SET lease_owner = NULL, lease_until = NULL "
+               "WHERE position = ANY($1::bigint[]) AND lease_owner = $2" + sql.target,
+               bigint_array(positions), owner);
       tx.commit();
     });
   }
 
-  std::vector<StoredEvent> dead_letters(std::size_t limit) override {
+  using EventStore::dead_letters;
+  std::vector<StoredEvent> dead_letters(std::size_t limit, const std::string& target) override {
     return pool_.with("dead letters", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      auto r = tx.exec_params("SELECT " HERALD_PG_ROW_COLUMNS
-                              " FROM herald_events WHERE dead_letter AND skipped_at IS NULL ORDER BY position LIMIT $1",
-                              static_cast<long long>(std::min<std::size_t>(limit, INT64_MAX)));
-      return read_rows(r);
+      auto r = exec_for(tx, target,
+                        target.empty() ? "SELECT " HERALD_PG_ROW_COLUMNS
+                                         " FROM herald_events WHERE dead_letter AND skipped_at IS NULL ORDER BY position LIMIT $1"
+                                       : "SELECT " HERALD_PG_DELIVERY_COLUMNS
+                                         " FROM herald_deliveries d JOIN herald_events e ON e.position = d.position"
+                                         " WHERE d.target = $2 AND d.dead_letter AND d.skipped_at IS NULL"
+                                         " ORDER BY d.position LIMIT $1",
+                        static_cast<long long>(std::min<std::size_t>(limit, INT64_MAX)));
+      return with_target(read_rows(r), target);
     });
   }
 
-  std::size_t replay_dead_letters(const std::optional<std::string>& id) override {
+  // The row or delivery term that picks the event with id $1 ('' = any).
+  static std::string by_id(const std::string& target) {
+    return target.empty() ? " AND ($1 = '' OR id = $1)"
+                          : " AND ($1 = '' OR position = (SELECT position FROM herald_events WHERE id = $1))";
+  }
+
+  using EventStore::replay_dead_letters;
+  std::size_t replay_dead_letters(const std::optional<std::string>& id, const std::string& target) override {
+    auto sql = state_sql(target, 2);
     auto n = pool_.with("retry dead letters", [&](pqxx::connection& c) {
       pqxx::work tx(c);
-      auto r = tx.exec_params("UPDATE herald_events SET dead_letter = false, delivery_attempts = 0, "
-                              "next_attempt_at = NULL, last_error = NULL WHERE dead_letter AND skipped_at IS NULL AND ($1 = '' OR id = $1)",
-                              id.value_or(std::string()));
+      auto r = exec_for(tx, target,
+                        "UPDATE " + sql.table + " SET dead_letter = false, delivery_attempts = 0, "
+                        "next_attempt_at = NULL, last_error = NULL WHERE dead_letter AND skipped_at IS NULL" + sql.target +
+                            by_id(target),
+                        id.value_or(std::string()));
       tx.commit();
       return static_cast<std::size_t>(r.affected_rows());
     });
-    if (id && n == 0) throw NotFoundError("no dead event with id '" + *id + "' in " + describe());
+    if (id && n == 0) throw NotFoundError("no dead event with id '" + *id + "'" + for_target(target) + " in " + describe());
     return n;
   }
 
-  void skip_dead_letter(const std::string& id) override {
+  using EventStore::skip_dead_letter;
+  void skip_dead_letter(const std::string& id, const std::string& target) override {
+    if (id.empty()) throw NotFoundError("no dead event with id '' in " + describe());
+    auto sql = state_sql(target, 2);
     auto n = pool_.with("skip dead letter", [&](pqxx::connection& c) {
       pqxx::work tx(c);
-      auto r = tx.exec_params("UPDATE herald_events SET skipped_at = now() WHERE dead_letter AND skipped_at IS NULL AND id = $1",
-                              id);
+      auto r = exec_for(tx, target,
+                        "UPDATE " + sql.table + " SET skipped_at = now() WHERE dead_letter AND skipped_at IS NULL" +
+                            sql.target + by_id(target),
+                        id);
       tx.commit();
       return r.affected_rows();
     });
-    if (n == 0) throw NotFoundError("no dead event with id '" + id + "' in " + describe());
+    if (n == 0) throw NotFoundError("no dead event with id '" + id + "'" + for_target(target) + " in " + describe());
   }
 
   std::string describe() const override { return pool_.config().describe; }

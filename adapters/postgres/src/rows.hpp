@@ -14,10 +14,17 @@
   "position, metadata::text, payload::text, " HERALD_PG_US("created_at") ", " HERALD_PG_US("delivered_at") \
   ", delivery_attempts, " HERALD_PG_US("next_attempt_at") ", dead_letter, last_error, " HERALD_PG_US("skipped_at")
 
+/// The same columns for a target's deliveries: herald_deliveries `d`
+/// joined with herald_events `e`.
+#define HERALD_PG_DELIVERY_COLUMNS                                                                                 \
+  "e.position, e.metadata::text, e.payload::text, " HERALD_PG_US("e.created_at") ", " HERALD_PG_US("d.delivered_at") \
+  ", d.delivery_attempts, " HERALD_PG_US("d.next_attempt_at") ", d.dead_letter, d.last_error, " HERALD_PG_US("d.skipped_at")
+
 namespace herald::postgres {
 
 /// Prepares (id, time, source, context) and inserts `events` through `tx`;
-/// returns their positions. One round trip whatever the number of events.
+/// and a delivery per target of each (AppendOptions::targets); returns their
+/// positions. One round trip whatever the number of events (two with targets).
 std::vector<std::int64_t> insert_events(pqxx::transaction_base& tx, std::vector<Envelope>& events,
                                         const AppendOptions& options);
 

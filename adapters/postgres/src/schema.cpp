@@ -62,6 +62,32 @@ ALTER TABLE herald_events ADD COLUMN skipped_at timestamptz;
 DROP INDEX herald_events_dead;
 CREATE INDEX herald_events_dead ON herald_events(position) WHERE dead_letter AND skipped_at IS NULL;
 )sql",
+    // 3: dual publish. An event appended with delivery targets has one row
+    // here per target, with the delivery state herald_events has for the
+    // others: each target is relayed, held back and dead-lettered on its own.
+    // `ordering_key` is the event's, copied so a target's held rows are found
+    // by index.
+    R"sql(
+CREATE TABLE herald_deliveries (
+  target            text        NOT NULL,
+  position          bigint      NOT NULL,
+  ordering_key      text        NOT NULL DEFAULT '',
+  delivered_at      timestamptz,
+  delivery_attempts integer     NOT NULL DEFAULT 0,
+  next_attempt_at   timestamptz,
+  dead_letter       boolean     NOT NULL DEFAULT false,
+  last_error        text,
+  lease_owner       text,
+  lease_until       timestamptz,
+  skipped_at        timestamptz,
+  PRIMARY KEY (target, position)
+);
+CREATE INDEX herald_deliveries_pending ON herald_deliveries(target, position)
+  WHERE delivered_at IS NULL AND NOT dead_letter;
+CREATE INDEX herald_deliveries_held ON herald_deliveries(target, ordering_key, position)
+  WHERE delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL);
+CREATE INDEX herald_deliveries_dead ON herald_deliveries(target, position) WHERE dead_letter AND skipped_at IS NULL;
+)sql",
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
 

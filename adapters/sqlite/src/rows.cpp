@@ -1,5 +1,7 @@
 #include "rows.hpp"
 
+#include <optional>
+
 #include "herald/errors.hpp"
 #include "herald/ext/store.hpp"
 
@@ -7,16 +9,22 @@ namespace herald::sqlite {
 
 const char* const insert_sql =
     "INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
-    "occurred_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "occurred_at, created_at, delivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vector<Envelope>& events,
                                         const AppendOptions& options) {
   // Validate all first: an invalid event must not leave half a batch behind.
   for (auto& e : events) prepare_for_append(e, options);
+  const auto targets = targets_of(events, options);
+  std::optional<Statement> deliver;
   std::int64_t created = to_micros(now_micros());
   std::vector<std::int64_t> positions;
   positions.reserve(events.size());
-  for (const auto& e : events) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const Envelope& e = events[i];
+    // An event with targets is handed to them: its row is done, theirs are pending.
+    std::optional<std::int64_t> handed;
+    if (!targets[i].empty()) handed = created;
     ResetGuard reset(insert);
     insert.bind(1, e.id)
         .bind(2, e.type)
@@ -26,7 +34,8 @@ std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vec
         .bind_or_null(6, e.data)
         .bind(7, encode_metadata(e))
         .bind(8, to_micros(e.time))
-        .bind(9, created);
+        .bind(9, created)
+        .bind(10, handed);
     try {
       insert.step();
     } catch (const StoreError&) {
@@ -35,6 +44,14 @@ std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vec
       throw;
     }
     positions.push_back(sqlite3_last_insert_rowid(db));
+    if (targets[i].empty()) continue;
+    if (!deliver)
+      deliver.emplace(db, "INSERT INTO herald_deliveries(target, position, ordering_key) VALUES (?1, ?2, ?3)");
+    const std::string key = ordering_key(e);
+    for (const auto& target : targets[i]) {
+      ResetGuard reset_delivery(*deliver);
+      deliver->bind(1, target).bind(2, positions.back()).bind(3, key).run();
+    }
   }
   return positions;
 }

@@ -15,9 +15,16 @@ extern const char* const insert_sql;
   "position, metadata, payload, created_at, delivered_at, delivery_attempts, next_attempt_at, dead_letter, last_error, " \
   "skipped_at"
 
+/// The same columns for a target's deliveries: herald_deliveries `d`
+/// joined with herald_events `e`.
+#define HERALD_SQLITE_DELIVERY_COLUMNS                                                                         \
+  "e.position, e.metadata, e.payload, e.created_at, d.delivered_at, d.delivery_attempts, d.next_attempt_at, " \
+  "d.dead_letter, d.last_error, d.skipped_at"
+
 /// Prepares (id, time, source, context) and inserts `events` with `insert`
-/// (a Statement of insert_sql); returns their positions. The caller holds
-/// the transaction.
+/// (a Statement of insert_sql), and a delivery per target of each
+/// (AppendOptions::targets); returns their positions.
+/// The caller holds the transaction.
 std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vector<Envelope>& events,
                                         const AppendOptions& options);
 

@@ -65,6 +65,32 @@ ALTER TABLE herald_events ADD COLUMN skipped_at INTEGER;
 DROP INDEX herald_events_dead;
 CREATE INDEX herald_events_dead ON herald_events(position) WHERE dead_letter = 1 AND skipped_at IS NULL;
 )sql",
+    // 3: dual publish. An event appended with delivery targets has one row
+    // here per target, with the delivery state herald_events has for the
+    // others: each target is relayed, held back and dead-lettered on its own.
+    // `ordering_key` is the event's, copied so a target's held rows are found
+    // by index.
+    R"sql(
+CREATE TABLE herald_deliveries (
+  target            TEXT    NOT NULL,
+  position          INTEGER NOT NULL,
+  ordering_key      TEXT    NOT NULL DEFAULT '',
+  delivered_at      INTEGER,
+  delivery_attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at   INTEGER,
+  dead_letter       INTEGER NOT NULL DEFAULT 0,
+  last_error        TEXT,
+  lease_owner       TEXT,
+  lease_until       INTEGER,
+  skipped_at        INTEGER,
+  PRIMARY KEY (target, position)
+) WITHOUT ROWID;
+CREATE INDEX herald_deliveries_pending ON herald_deliveries(target, position)
+  WHERE delivered_at IS NULL AND dead_letter = 0;
+CREATE INDEX herald_deliveries_held ON herald_deliveries(target, ordering_key, position)
+  WHERE delivered_at IS NULL AND dead_letter = 0 AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL);
+CREATE INDEX herald_deliveries_dead ON herald_deliveries(target, position) WHERE dead_letter = 1 AND skipped_at IS NULL;
+)sql",
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
 

@@ -2,6 +2,7 @@
 // lets other processes (a relay, the CLI) read and write the same file.
 
 #include <mutex>
+#include <optional>
 
 #include "herald/errors.hpp"
 #include "herald/ext/store.hpp"
@@ -34,6 +35,43 @@ WHERE e.delivered_at IS NULL AND e.dead_letter = 0
   AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = e.ordering_key AND k.first < e.position)
 ORDER BY e.position LIMIT ?2
 )sql";
+
+// claim_sql for one target's deliveries (?3), the event read from its row.
+constexpr const char* claim_delivery_sql = R"sql(
+WITH blocked AS (
+  SELECT ordering_key, min(position) AS first FROM (
+    SELECT ordering_key, position FROM herald_deliveries
+    WHERE target = ?3 AND delivered_at IS NULL AND dead_letter = 0 AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
+      AND ordering_key <> '' AND (next_attempt_at > ?1 OR lease_until > ?1)
+    UNION ALL
+    SELECT ordering_key, position FROM herald_deliveries
+    WHERE target = ?3 AND dead_letter = 1 AND skipped_at IS NULL AND ordering_key <> '')
+  GROUP BY ordering_key)
+SELECT )sql" HERALD_SQLITE_DELIVERY_COLUMNS R"sql( FROM herald_deliveries d JOIN herald_events e ON e.position = d.position
+WHERE d.target = ?3 AND d.delivered_at IS NULL AND d.dead_letter = 0
+  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?1)
+  AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+  AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = d.ordering_key AND k.first < d.position)
+ORDER BY d.position LIMIT ?2
+)sql";
+
+// The statements that differ between the event rows and a target's
+// deliveries only in the table and the target term.
+struct StateSql {
+  std::string table;   // herald_events or herald_deliveries
+  std::string target;  // "" or " AND target = ?9" (bound by bind_target)
+};
+StateSql state_sql(const std::string& target) {
+  if (target.empty()) return {"herald_events", ""};
+  return {"herald_deliveries", " AND target = ?9"};
+}
+void bind_target(Statement& s, const std::string& target) {
+  if (!target.empty()) s.bind(9, target);
+}
+std::vector<StoredEvent> with_target(std::vector<StoredEvent> rows, const std::string& target) {
+  for (auto& r : rows) r.target = target;
+  return rows;
+}
 
 class SqliteEventStore final : public EventStore {
  public:
@@ -103,14 +141,33 @@ class SqliteEventStore final : public EventStore {
     return query.result(read_rows(s), [&] { return last_position(); });
   }
 
-  OutboxStatus status() override { return read_status(true); }
-  OutboxStatus backlog() override { return read_status(false); }
+  using EventStore::backlog;
+  using EventStore::count_pending;
+  using EventStore::status;
+  OutboxStatus status(const std::string& target) override { return read_status(true, target); }
+  OutboxStatus backlog(const std::string& target) override { return read_status(false, target); }
 
-  std::uint64_t count_pending() override {
+  std::uint64_t count_pending(const std::string& target) override {
+    auto sql = state_sql(target);
     std::lock_guard lock(mutex_);
-    Statement s(db_.get(), "SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0");
+    Statement s(db_.get(), "SELECT count(*) FROM " + sql.table + " WHERE delivered_at IS NULL AND dead_letter = 0" + sql.target);
+    bind_target(s, target);
     s.step();
     return static_cast<std::uint64_t>(s.integer(0));
+  }
+
+  std::vector<std::string> delivery_targets() override {
+    std::lock_guard lock(mutex_);
+    // Skips from one target to the next along the primary key.
+    Statement s(db_.get(), R"sql(
+      WITH RECURSIVE t(name) AS (
+        SELECT min(target) FROM herald_deliveries
+        UNION ALL
+        SELECT (SELECT min(target) FROM herald_deliveries WHERE target > t.name) FROM t WHERE t.name IS NOT NULL)
+      SELECT name FROM t WHERE name IS NOT NULL)sql");
+    std::vector<std::string> out;
+    while (s.step()) out.emplace_back(s.text(0));
+    return out;
   }
 
   std::vector<StoredEvent> claim(const LeaseRequest& request) override {
@@ -119,113 +176,173 @@ class SqliteEventStore final : public EventStore {
     std::int64_t until = now + std::chrono::duration_cast<std::chrono::microseconds>(request.lease).count();
     std::lock_guard lock(mutex_);
     Transaction tx(db_.get());
-    // One relay at a time on a SQLite store: the others stand by until the
-    // holder's lease runs out (it renews it on every claim).
+    // One relay at a time on a SQLite store (per target): the others stand
+    // by until the holder's lease runs out (it renews it on every claim).
+    const std::string lease_name = request.target.empty() ? "relay" : "relay:" + request.target;
     {
-      Statement holder(db_.get(), "SELECT owner, until FROM herald_relay_lease WHERE name = 'relay'");
+      Statement holder(db_.get(), "SELECT owner, until FROM herald_relay_lease WHERE name = ?1");
+      holder.bind(1, lease_name);
       if (holder.step() && holder.text(0) != request.owner && holder.integer(1) > now) return {};
     }
     Statement take(db_.get(),
-                   "INSERT INTO herald_relay_lease(name, owner, until) VALUES ('relay', ?1, ?2) "
+                   "INSERT INTO herald_relay_lease(name, owner, until) VALUES (?3, ?1, ?2) "
                    "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until");
-    take.bind(1, request.owner).bind(2, until).run();
+    take.bind(1, request.owner).bind(2, until).bind(3, lease_name).run();
     // The relay lease covers the rows too: while it holds, no other relay
     // claims, so rows need no lease of their own (that would be an UPDATE of
     // every row of every batch).
     std::vector<StoredEvent> rows;
-    {
+    if (request.target.empty()) {
       ResetGuard reset(claim_);
       claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit));
       rows = read_rows(claim_);
+    } else {
+      Statement deliveries(db_.get(), claim_delivery_sql);
+      deliveries.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, request.target);
+      rows = with_target(read_rows(deliveries), request.target);
     }
     tx.commit();
     return rows;
   }
 
-  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) override {
+  using EventStore::mark_delivered;
+  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
     if (positions.empty()) return;
     std::string list = "[";
     for (auto p : positions) list += std::to_string(p) + ',';
     list.back() = ']';
     std::lock_guard lock(mutex_);
-    delivered_.bind(1, to_micros(at)).bind(2, list);
-    delivered_.run();
+    if (target.empty()) {
+      delivered_.bind(1, to_micros(at)).bind(2, list);
+      delivered_.run();
+      return;
+    }
+    Statement s(db_.get(),
+                "UPDATE herald_deliveries SET delivered_at = ?1, lease_owner = NULL, lease_until = NULL "
+                "WHERE target = ?9 AND position IN (SELECT value FROM json_each(?2)) AND delivered_at IS NULL");
+    s.bind(1, to_micros(at)).bind(2, list).bind(9, target).run();
   }
 
-  void mark_failed(const std::vector<DeliveryFailure>& failures) override {
+  using EventStore::mark_failed;
+  void mark_failed(const std::vector<DeliveryFailure>& failures, const std::string& target) override {
     if (failures.empty()) return;
     std::lock_guard lock(mutex_);
     Transaction tx(db_.get());
+    std::optional<Statement> of_target;
+    if (!target.empty())
+      of_target.emplace(db_.get(),
+                        "UPDATE herald_deliveries SET delivery_attempts = delivery_attempts + 1, next_attempt_at = ?1, "
+                        "dead_letter = ?2, last_error = ?3, lease_owner = NULL, lease_until = NULL "
+                        "WHERE target = ?9 AND position = ?4 AND delivered_at IS NULL");
+    Statement& s = of_target ? *of_target : failed_;
     for (const auto& f : failures) {
-      failed_.bind(1, to_micros(f.next_attempt_at))
+      s.bind(1, to_micros(f.next_attempt_at))
           .bind(2, static_cast<std::int64_t>(f.dead ? 1 : 0))
           .bind(3, f.error)
           .bind(4, f.position);
-      failed_.run();
+      bind_target(s, target);
+      s.run();
     }
     tx.commit();
   }
 
   void stand_down(const std::string& owner) override {
     std::lock_guard lock(mutex_);
-    Statement s(db_.get(), "DELETE FROM herald_relay_lease WHERE name = 'relay' AND owner = ?1");
+    // The relay lease of every target `owner` relays.
+    Statement s(db_.get(), "DELETE FROM herald_relay_lease WHERE owner = ?1");
     s.bind(1, owner).run();
   }
 
-  void release(const std::vector<std::int64_t>& positions, const std::string& owner) override {
+  using EventStore::release;
+  void release(const std::vector<std::int64_t>& positions, const std::string& owner, const std::string& target) override {
     if (positions.empty()) return;
     std::lock_guard lock(mutex_);
     Transaction tx(db_.get());
+    std::optional<Statement> of_target;
+    if (!target.empty())
+      of_target.emplace(db_.get(),
+                        "UPDATE herald_deliveries SET lease_owner = NULL, lease_until = NULL "
+                        "WHERE target = ?9 AND position = ?1 AND lease_owner = ?2");
+    Statement& s = of_target ? *of_target : release_;
     for (auto p : positions) {
-      release_.bind(1, p).bind(2, owner);
-      release_.run();
+      s.bind(1, p).bind(2, owner);
+      bind_target(s, target);
+      s.run();
     }
     tx.commit();
   }
 
-  std::vector<StoredEvent> dead_letters(std::size_t limit) override {
+  using EventStore::dead_letters;
+  std::vector<StoredEvent> dead_letters(std::size_t limit, const std::string& target) override {
     std::lock_guard lock(mutex_);
-    Statement s(db_.get(), "SELECT " HERALD_SQLITE_ROW_COLUMNS
-                           " FROM herald_events WHERE dead_letter = 1 AND skipped_at IS NULL ORDER BY position LIMIT ?1");
+    Statement s(db_.get(),
+                target.empty()
+                    ? "SELECT " HERALD_SQLITE_ROW_COLUMNS
+                      " FROM herald_events WHERE dead_letter = 1 AND skipped_at IS NULL ORDER BY position LIMIT ?1"
+                    : "SELECT " HERALD_SQLITE_DELIVERY_COLUMNS
+                      " FROM herald_deliveries d JOIN herald_events e ON e.position = d.position"
+                      " WHERE d.target = ?9 AND d.dead_letter = 1 AND d.skipped_at IS NULL ORDER BY d.position LIMIT ?1");
     s.bind(1, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
-    return read_rows(s);
+    bind_target(s, target);
+    return with_target(read_rows(s), target);
   }
 
-  std::size_t replay_dead_letters(const std::optional<std::string>& id) override {
+  using EventStore::replay_dead_letters;
+  std::size_t replay_dead_letters(const std::optional<std::string>& id, const std::string& target) override {
+    auto sql = state_sql(target);
+    std::string where = " WHERE dead_letter = 1 AND skipped_at IS NULL" + sql.target;
+    if (id) where += target.empty() ? " AND id = ?1" : " AND position = (SELECT position FROM herald_events WHERE id = ?1)";
     std::lock_guard lock(mutex_);
-    Statement s(db_.get(), id ? "UPDATE herald_events SET dead_letter = 0, delivery_attempts = 0, next_attempt_at = NULL, "
-                                "last_error = NULL WHERE dead_letter = 1 AND skipped_at IS NULL AND id = ?1"
-                              : "UPDATE herald_events SET dead_letter = 0, delivery_attempts = 0, next_attempt_at = NULL, "
-                                "last_error = NULL WHERE dead_letter = 1 AND skipped_at IS NULL");
+    Statement s(db_.get(), "UPDATE " + sql.table +
+                               " SET dead_letter = 0, delivery_attempts = 0, next_attempt_at = NULL, last_error = NULL" + where);
     if (id) s.bind(1, *id);
+    bind_target(s, target);
     s.run();
     auto n = static_cast<std::size_t>(sqlite3_changes(db_.get()));
-    if (id && n == 0) throw NotFoundError("no dead event with id '" + *id + "' in " + describe_);
+    if (id && n == 0) throw NotFoundError("no dead event with id '" + *id + "'" + for_target(target) + " in " + describe_);
     return n;
   }
 
-  void skip_dead_letter(const std::string& id) override {
+  using EventStore::skip_dead_letter;
+  void skip_dead_letter(const std::string& id, const std::string& target) override {
+    auto sql = state_sql(target);
     std::lock_guard lock(mutex_);
-    Statement s(db_.get(),
-                "UPDATE herald_events SET skipped_at = ?2 WHERE dead_letter = 1 AND skipped_at IS NULL AND id = ?1");
+    Statement s(db_.get(), "UPDATE " + sql.table + " SET skipped_at = ?2 WHERE dead_letter = 1 AND skipped_at IS NULL" +
+                               sql.target +
+                               (target.empty() ? " AND id = ?1"
+                                               : " AND position = (SELECT position FROM herald_events WHERE id = ?1)"));
     s.bind(1, id).bind(2, to_micros(now_micros()));
+    bind_target(s, target);
     s.run();
-    if (sqlite3_changes(db_.get()) == 0) throw NotFoundError("no dead event with id '" + id + "' in " + describe_);
+    if (sqlite3_changes(db_.get()) == 0)
+      throw NotFoundError("no dead event with id '" + id + "'" + for_target(target) + " in " + describe_);
   }
 
   std::string describe() const override { return describe_; }
 
  private:
-  OutboxStatus read_status(bool count_delivered) {
+  static std::string for_target(const std::string& target) {
+    return target.empty() ? std::string() : " for target '" + target + "'";
+  }
+
+  OutboxStatus read_status(bool count_delivered, const std::string& target) {
+    auto sql = state_sql(target);
+    const std::string& table = sql.table;
+    const std::string oldest =
+        target.empty() ? "SELECT created_at FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0 "
+                         "ORDER BY position LIMIT 1"
+                       : "SELECT e.created_at FROM herald_events e WHERE e.position = (SELECT min(position) FROM "
+                         "herald_deliveries WHERE delivered_at IS NULL AND dead_letter = 0 AND target = ?9)";
     std::lock_guard lock(mutex_);
-    Statement s(db_.get(), std::string(R"sql(
-      SELECT
-        (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0),
-        (SELECT count(*) FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0 AND delivery_attempts > 0),
-        )sql") + (count_delivered ? "(SELECT count(*) FROM herald_events WHERE delivered_at IS NOT NULL)" : "0") + R"sql(,
-        (SELECT count(*) FROM herald_events WHERE dead_letter = 1 AND skipped_at IS NULL),
-        (SELECT created_at FROM herald_events WHERE delivered_at IS NULL AND dead_letter = 0 ORDER BY position LIMIT 1),
-        (SELECT coalesce(max(position), 0) FROM herald_events))sql");
+    Statement s(db_.get(), "SELECT (SELECT count(*) FROM " + table + " WHERE delivered_at IS NULL AND dead_letter = 0" + sql.target +
+                               "), (SELECT count(*) FROM " + table +
+                               " WHERE delivered_at IS NULL AND dead_letter = 0 AND delivery_attempts > 0" + sql.target +
+                               "), " +
+                               (count_delivered ? "(SELECT count(*) FROM " + table + " WHERE delivered_at IS NOT NULL" + sql.target + ")"
+                                                : std::string("0")) +
+                               ", (SELECT count(*) FROM " + table + " WHERE dead_letter = 1 AND skipped_at IS NULL" + sql.target +
+                               "), (" + oldest + "), (SELECT coalesce(max(position), 0) FROM herald_events)");
+    bind_target(s, target);
     s.step();
     OutboxStatus st;
     st.pending = static_cast<std::uint64_t>(s.integer(0));

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -37,11 +38,15 @@ struct StoredEvent {
   /// When an operator skipped the dead row (skip_dead_letter): it stays
   /// dead, is never delivered, and no longer holds back its aggregate.
   std::optional<Timestamp> skipped_at;
+  /// The delivery target whose state the fields above describe (rows from
+  /// claim, dead_letters and the other calls given a target); empty: the
+  /// event row's own state.
+  std::string target;
 
   bool pending() const noexcept { return !delivered_at && !dead_letter; }
   /// {"position", "event" (CloudEvents JSON), "created_at", "delivered_at",
   /// "delivery_attempts", "next_attempt_at", "dead_letter", "last_error",
-  /// "skipped_at"};
+  /// "skipped_at"}, and "target" when it has one;
   /// times RFC 3339, absent ones null. For the CLI and the HTTP admin.
   nlohmann::json to_json() const;
 };
@@ -91,6 +96,13 @@ struct OutboxStatus {
   std::int64_t last_position = 0;
 };
 
+/// The delivery state of one target (dual publish), from
+/// EventStore::target_status().
+struct TargetStatus {
+  std::string target;
+  OutboxStatus status;
+};
+
 /// What a relay asks for when it claims rows: which are due, and for whom
 /// and how long they are leased (EventStore::claim).
 struct LeaseRequest {
@@ -101,6 +113,9 @@ struct LeaseRequest {
   std::chrono::milliseconds lease{30'000};
   std::string owner;
   std::size_t limit = 500;
+  /// Whose deliveries: a target named at append (AppendOptions::targets),
+  /// or empty for the event rows (every event appended without targets).
+  std::string target;
 };
 
 /// The outcome of a failed publish for one claimed row.
@@ -119,6 +134,15 @@ struct AppendOptions {
   /// The largest data accepted (max_data_bytes); larger is refused with a
   /// DecodeError naming "data". OutboxBus passes its bus's configuration.
   DecodeOptions limits;
+  /// Dual publish: the targets that each get a delivery of their own of an
+  /// event, with its own state (attempts, backoff, dead flag, per-key order),
+  /// so that one target's outage neither blocks nor replays another. Names are
+  /// the caller's (OutboxBus uses redacted target URLs). Null, or an empty
+  /// list for an event: the event row is its one delivery, as without targets.
+  /// An event given targets is handed to them at append: its row reads as
+  /// delivered then (delivered_at = the append), and each target's state is
+  /// asked with that target (status(target), dead_letters(limit, target)).
+  std::function<std::vector<std::string>(const Envelope&)> targets;
 };
 
 /// Durable, ordered storage of events. Implementations (sqlite://,
@@ -167,48 +191,74 @@ class EventStore {
 
   /// Counts and ages over the whole table (counting delivered rows reads
   /// them all: for status pages, not for loops or scrapes).
-  virtual OutboxStatus status() = 0;
+  /// With a target: that target's deliveries (last_position is still the
+  /// store's).
+  virtual OutboxStatus status(const std::string& target) = 0;
+  OutboxStatus status() { return status(std::string()); }
   /// status() without `delivered` (left 0): costs in proportion to the
   /// pending and dead rows, not the table. For metrics.
-  virtual OutboxStatus backlog() = 0;
-  /// Rows not yet delivered nor dead; the cheapest check.
-  virtual std::uint64_t count_pending() = 0;
+  virtual OutboxStatus backlog(const std::string& target) = 0;
+  OutboxStatus backlog() { return backlog(std::string()); }
+  /// Rows (or a target's deliveries) not yet delivered nor dead; the
+  /// cheapest check.
+  virtual std::uint64_t count_pending(const std::string& target) = 0;
+  std::uint64_t count_pending() { return count_pending(std::string()); }
+  /// The targets that events were appended with (AppendOptions::targets),
+  /// sorted. Cheap: a look-up per target, not a scan.
+  virtual std::vector<std::string> delivery_targets() = 0;
+  /// status(target) (or backlog(target) without `delivered`) of each of
+  /// delivery_targets(): what is pending, retrying and dead per target.
+  std::vector<TargetStatus> target_status(bool count_delivered = true);
 
   // --- the relay's side -----------------------------------------------------
 
   /// Claims up to `limit` due, pending rows in position order for
-  /// `request.owner`. A row is left out while an earlier pending or dead
+  /// `request.owner`: the event rows, or `request.target`'s deliveries (rows
+  /// with `target` set). A row is left out while an earlier pending or dead
   /// (not skipped) row of the same ordering key (aggregate, else partition
   /// key) is not claimed with it, so one aggregate's events are delivered in
   /// order and a failing or dead row blocks the later ones. Rows leased to
-  /// another live owner are skipped.
+  /// another live owner are skipped. Each target's deliveries are ordered,
+  /// held back and leased on their own: nothing of one target waits for
+  /// another's.
   virtual std::vector<StoredEvent> claim(const LeaseRequest& request) = 0;
-  /// Marks rows delivered and ends their lease.
-  virtual void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) = 0;
+  /// Marks rows (the deliveries of `target`, "" for the event rows)
+  /// delivered and ends their lease. The same `target` goes with the
+  /// following calls.
+  virtual void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) = 0;
+  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) { mark_delivered(positions, at, {}); }
   /// Counts a failed attempt on each row, sets its next attempt or its dead
   /// flag, and ends its lease.
-  virtual void mark_failed(const std::vector<DeliveryFailure>& failures) = 0;
+  virtual void mark_failed(const std::vector<DeliveryFailure>& failures, const std::string& target) = 0;
+  void mark_failed(const std::vector<DeliveryFailure>& failures) { mark_failed(failures, {}); }
   /// Ends the lease of rows `owner` claimed but did not try (they keep
   /// their attempt count).
-  virtual void release(const std::vector<std::int64_t>& positions, const std::string& owner) = 0;
-  /// Ends what `owner` holds of the store beyond rows (SQLite: the store's
-  /// one relay lease), so that the relay starting next (a restart, a rolling
+  virtual void release(const std::vector<std::int64_t>& positions, const std::string& owner,
+                       const std::string& target) = 0;
+  void release(const std::vector<std::int64_t>& positions, const std::string& owner) { release(positions, owner, {}); }
+  /// Ends what `owner` holds of the store beyond rows (SQLite: the relay
+  /// lease of the event rows or of a target), so that the relay starting next (a restart, a rolling
   /// deploy) does not wait for it to run out. A Relay calls it as it stops.
   /// Nothing to do where leases are per row (the default).
   virtual void stand_down(const std::string& owner);
 
-  /// Dead rows not skipped, oldest first. Each holds back the later rows of
-  /// its ordering key until it is retried or skipped.
-  virtual std::vector<StoredEvent> dead_letters(std::size_t limit = 100) = 0;
+  /// Dead rows not skipped, oldest first (of `target`'s deliveries when
+  /// given, rows with `target` set; the calls below take the same `target`).
+  /// Each holds back the later rows of its ordering key (on its target)
+  /// until it is retried or skipped.
+  virtual std::vector<StoredEvent> dead_letters(std::size_t limit, const std::string& target) = 0;
+  std::vector<StoredEvent> dead_letters(std::size_t limit = 100) { return dead_letters(limit, {}); }
   /// Makes dead rows (all, or the one with event id `id`) pending again
   /// with their attempt count reset: each goes out before the rows it held
-  /// back (the store's side of EventBus::replay_dead_letters). Returns how many. Throws NotFoundError for an `id` that is not a
-  /// dead, unskipped row.
-  virtual std::size_t replay_dead_letters(const std::optional<std::string>& id = {}) = 0;
+  /// back (the store's side of EventBus::replay_dead_letters). Returns how
+  /// many. Throws NotFoundError for an `id` that is not a dead, unskipped row.
+  virtual std::size_t replay_dead_letters(const std::optional<std::string>& id, const std::string& target) = 0;
+  std::size_t replay_dead_letters(const std::optional<std::string>& id = {}) { return replay_dead_letters(id, {}); }
   /// Gives up on the dead row with event id `id` for good: it is never
   /// delivered, leaves dead_letters(), and the later rows of its ordering key
   /// go out. Throws NotFoundError when `id` is not a dead, unskipped row.
-  virtual void skip_dead_letter(const std::string& id) = 0;
+  virtual void skip_dead_letter(const std::string& id, const std::string& target) = 0;
+  void skip_dead_letter(const std::string& id) { skip_dead_letter(id, {}); }
 
   /// The URL the store was opened with, password hidden.
   virtual std::string describe() const = 0;

@@ -24,6 +24,20 @@
 
 namespace herald {
 
+class RoutedBus;
+
+/// A publish target whose deliveries the outbox keeps and relays apart from
+/// the others (dual publish: OutboxBusOptions::targets).
+struct OutboxTarget {
+  /// Stored with each delivery and shown by `herald outbox status`: it must
+  /// hold no secret (deliver_per_target uses the redacted target URL).
+  std::string name;
+  /// Where its relay publishes, as is: the target's own bus (for a routed
+  /// transport, RoutedBus::target(url)). Not owned; it must outlive the
+  /// OutboxBus, which it does when it belongs to the transport bus.
+  EventBus* bus = nullptr;
+};
+
 struct OutboxBusOptions {
   /// Run a Relay inside this bus. Off when a separate `herald outbox relay`
   /// process delivers.
@@ -32,7 +46,28 @@ struct OutboxBusOptions {
   /// Called with each batch before it is appended; throws to refuse it (a
   /// routed transport refuses a type no route takes). Null: no check.
   std::function<void(const std::vector<Envelope>&)> check;
+  /// Dual publish: targets that each keep their own delivery state for the
+  /// events `targets_of` gives them, so that one target's outage neither
+  /// blocks nor replays another. With run_relay, each gets a Relay of its
+  /// own (`relay` with RelayOptions::target set) that publishes to its bus.
+  std::vector<OutboxTarget> targets;
+  /// The names (of `targets`) that get a delivery of their own of an event,
+  /// stored with it at append (AppendOptions::targets); an empty list: the
+  /// event goes to the transport bus as a whole, by the main relay. Null: no
+  /// event has targets.
+  std::function<std::vector<std::string>(const Envelope&)> targets_of;
 };
+
+/// Fills `options.targets` and `targets_of` from the routes of `routed` (the
+/// OutboxBus's transport): the events of a route with more than one publish
+/// target get one delivery per target, named by its redacted URL; the others
+/// go through the routed bus as before. With `store`, a target some route
+/// still names that has pending or dead deliveries in it (a dual route
+/// since cut over to one target) gets its relay too, so they are not
+/// stranded. make_bus
+/// does this for a config with `outbox` and routes. Throws ConfigError when
+/// two target URLs redact to the same name.
+void deliver_per_target(OutboxBusOptions& options, const RoutedBus& routed, EventStore* store = nullptr);
 
 /// An EventBus whose publish() returns once the events are committed to the
 /// store (durable: they survive a crash of the process) and whose
@@ -54,12 +89,12 @@ class OutboxBus final : public ext::Transport {
             std::shared_ptr<Metrics> metrics = nullptr, std::string default_source = "herald");
   ~OutboxBus() override;
 
-  /// Wakes the relay and waits until the store has no pending row, then
-  /// flushes the transport. Returns false on timeout (for instance while
+  /// Wakes the relays and waits until the store has no pending row nor
+  /// pending delivery of any target, then flushes the transport. Returns false on timeout (for instance while
   /// rows wait for a retry). Without a relay of its own only the transport
   /// is flushed.
   bool flush(std::chrono::milliseconds timeout) override;
-  /// Stops the relay, then closes the transport.
+  /// Stops the relays, then closes the transport.
   void close() override;
 
   /// The transport's dead letters (handler failures); the store's own dead
@@ -72,10 +107,19 @@ class OutboxBus final : public ext::Transport {
   /// transport().metrics(), appends and handler runs in metrics().
   Features features() const override;
 
+  /// What publish() appends with (source, data limit, delivery targets):
+  /// pass it to herald::sqlite::append / herald::postgres::append to append
+  /// in your own transaction as this bus would.
+  const AppendOptions& append_options() const noexcept { return append_; }
   EventStore& store() const noexcept { return *store_; }
   EventBus& transport() const noexcept { return *inner_; }
   /// The in-process relay, or nullptr without one.
   Relay* relay() const noexcept { return relay_.get(); }
+  /// The in-process relay of target `name` (OutboxBusOptions::targets), or
+  /// nullptr.
+  Relay* relay(std::string_view name) const noexcept;
+  /// The names of OutboxBusOptions::targets, in their order.
+  std::vector<std::string> targets() const;
 
  private:
   void do_publish(ext::Outgoing events) override;
@@ -94,7 +138,13 @@ class OutboxBus final : public ext::Transport {
   std::unique_ptr<EventBus> inner_;
   const AppendOptions append_;
   const std::function<void(const std::vector<Envelope>&)> check_;
-  std::unique_ptr<Relay> relay_;  // declared after what it uses: destroyed first
+  struct TargetRelay {
+    std::string name;
+    std::unique_ptr<Relay> relay;  // null without run_relay
+  };
+  // Declared after what they use: destroyed first.
+  std::unique_ptr<Relay> relay_;
+  std::vector<TargetRelay> target_relays_;
   std::mutex close_mutex_;
   bool closed_ = false;
 };

@@ -51,6 +51,10 @@ struct RelayOptions {
   std::chrono::milliseconds lease{30'000};
   /// Names this relay in leases; default "<host>:<pid>:<random>".
   std::string owner;
+  /// Whose deliveries this relay carries: a target named at append
+  /// (AppendOptions::targets; dual publish), published to `bus` as they
+  /// are; empty: the event rows (every event appended without targets).
+  std::string target;
   /// The relay's clock for backoff and leases; null: the system clock.
   /// Tests pass a simulated one.
   std::function<Timestamp()> clock;

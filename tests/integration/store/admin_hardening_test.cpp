@@ -118,16 +118,17 @@ class BrokenStore : public EventStore {
   std::optional<StoredEvent> find(const std::string&) override { fail(); }
   EventPage timeline(const std::string&, const std::string&, const std::string&, std::size_t) override { fail(); }
   ScanResult scan(const EventFilter&, std::int64_t, std::size_t) override { fail(); }
-  OutboxStatus status() override { fail(); }
-  OutboxStatus backlog() override { fail(); }
-  std::uint64_t count_pending() override { fail(); }
+  OutboxStatus status(const std::string&) override { fail(); }
+  OutboxStatus backlog(const std::string&) override { fail(); }
+  std::uint64_t count_pending(const std::string&) override { fail(); }
+  std::vector<std::string> delivery_targets() override { fail(); }
   std::vector<StoredEvent> claim(const LeaseRequest&) override { fail(); }
-  void mark_delivered(const std::vector<std::int64_t>&, Timestamp) override { fail(); }
-  void mark_failed(const std::vector<DeliveryFailure>&) override { fail(); }
-  void release(const std::vector<std::int64_t>&, const std::string&) override { fail(); }
-  std::vector<StoredEvent> dead_letters(std::size_t) override { fail(); }
-  std::size_t replay_dead_letters(const std::optional<std::string>&) override { fail(); }
-  void skip_dead_letter(const std::string&) override { fail(); }
+  void mark_delivered(const std::vector<std::int64_t>&, Timestamp, const std::string&) override { fail(); }
+  void mark_failed(const std::vector<DeliveryFailure>&, const std::string&) override { fail(); }
+  void release(const std::vector<std::int64_t>&, const std::string&, const std::string&) override { fail(); }
+  std::vector<StoredEvent> dead_letters(std::size_t, const std::string&) override { fail(); }
+  std::size_t replay_dead_letters(const std::optional<std::string>&, const std::string&) override { fail(); }
+  void skip_dead_letter(const std::string&, const std::string&) override { fail(); }
   std::string describe() const override { return "broken://"; }
 };
 

@@ -74,6 +74,42 @@ TEST_CASE("herald outbox relay delivers the outbox HERALD_CONFIG names, through 
   CHECK(store->status().delivered == 3);
 }
 
+TEST_CASE("herald outbox status shows each dual-publish target, and relay delivers each target on its own",
+          "[cli][outbox][targets]") {
+  ScratchStore scratch("sqlite");
+  auto store = scratch.open();
+  AppendOptions dual;
+  dual.targets = [](const Envelope&) { return std::vector<std::string>{"memory://a", "memory://b"}; };
+  for (int n = 0; n < 3; ++n) {
+    std::vector<Envelope> one{order_event("42", n)};
+    store->append(one, dual);
+  }
+
+  auto status = herald_cli("outbox status", scratch.url());
+  INFO(status.output);
+  CHECK(status.exit_code == 0);
+  CHECK_THAT(status.output, Catch::Contains("memory://a\n    pending: 3 (0 retrying)"));
+  CHECK_THAT(status.output, Catch::Contains("memory://b\n    pending: 3 (0 retrying)"));
+  auto json = nlohmann::json::parse(herald_cli("outbox status --json", scratch.url()).output);
+  REQUIRE(json["targets"].size() == 2);
+  CHECK(json["targets"][1]["target"] == "memory://b");
+  CHECK(json["targets"][1]["pending"] == 3);
+
+  const auto path = std::filesystem::temp_directory_path() / (unique_name("herald-config") + ".json");
+  std::ofstream(path) << R"({"routes": [{"match": "order.#", "publish": ["memory://a", "memory://b"]}],
+                             "outbox": {"store": ")" << scratch.url() << R"(", "relay": false}})";
+  auto relay = run_shell("env -u HERALD_STORE_URL HERALD_CONFIG='" + path.string() + "' " + HERALD_CLI +
+                         " outbox relay --once 2>&1");
+  std::filesystem::remove(path);
+  INFO(relay.output);
+  CHECK(relay.exit_code == 0);
+  CHECK_THAT(relay.output, Catch::Contains("delivered 6"));
+  CHECK(store->count_pending("memory://a") == 0);
+  CHECK(store->count_pending("memory://b") == 0);
+  auto dead = herald_cli("outbox dead list --target memory://b", scratch.url());
+  CHECK_THAT(dead.output, Catch::Contains("0 dead event(s)"));
+}
+
 TEST_CASE("herald events list pages a timeline and events show prints one event", "[cli][timeline]") {
   ScratchStore scratch("sqlite");
   auto store = scratch.open();

@@ -29,27 +29,41 @@ class FlakyMarkStore final : public EventStore {
   ScanResult scan(const EventFilter& filter, std::int64_t after, std::size_t limit) override {
     return inner_->scan(filter, after, limit);
   }
-  OutboxStatus status() override { return inner_->status(); }
-  OutboxStatus backlog() override { return inner_->backlog(); }
-  std::uint64_t count_pending() override { return inner_->count_pending(); }
+  using EventStore::backlog;
+  using EventStore::count_pending;
+  using EventStore::dead_letters;
+  using EventStore::mark_delivered;
+  using EventStore::mark_failed;
+  using EventStore::release;
+  using EventStore::replay_dead_letters;
+  using EventStore::skip_dead_letter;
+  using EventStore::status;
+  OutboxStatus status(const std::string& target) override { return inner_->status(target); }
+  OutboxStatus backlog(const std::string& target) override { return inner_->backlog(target); }
+  std::uint64_t count_pending(const std::string& target) override { return inner_->count_pending(target); }
+  std::vector<std::string> delivery_targets() override { return inner_->delivery_targets(); }
   std::vector<StoredEvent> claim(const LeaseRequest& request) override { return inner_->claim(request); }
-  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at) override {
+  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
     if (left_.fetch_sub(1) > 0) {
       ++failed_;
       throw StoreError("database is locked (test)", true);
     }
-    inner_->mark_delivered(positions, at);
+    inner_->mark_delivered(positions, at, target);
   }
-  void mark_failed(const std::vector<DeliveryFailure>& failures) override { inner_->mark_failed(failures); }
+  void mark_failed(const std::vector<DeliveryFailure>& failures, const std::string& target) override {
+    inner_->mark_failed(failures, target);
+  }
   void stand_down(const std::string& owner) override { inner_->stand_down(owner); }
-  void release(const std::vector<std::int64_t>& positions, const std::string& owner) override {
-    inner_->release(positions, owner);
+  void release(const std::vector<std::int64_t>& positions, const std::string& owner, const std::string& target) override {
+    inner_->release(positions, owner, target);
   }
-  std::vector<StoredEvent> dead_letters(std::size_t limit) override { return inner_->dead_letters(limit); }
-  std::size_t replay_dead_letters(const std::optional<std::string>& id) override {
-    return inner_->replay_dead_letters(id);
+  std::vector<StoredEvent> dead_letters(std::size_t limit, const std::string& target) override {
+    return inner_->dead_letters(limit, target);
   }
-  void skip_dead_letter(const std::string& id) override { inner_->skip_dead_letter(id); }
+  std::size_t replay_dead_letters(const std::optional<std::string>& id, const std::string& target) override {
+    return inner_->replay_dead_letters(id, target);
+  }
+  void skip_dead_letter(const std::string& id, const std::string& target) override { inner_->skip_dead_letter(id, target); }
   std::string describe() const override { return "flaky " + inner_->describe(); }
 
  private:

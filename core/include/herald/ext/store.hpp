@@ -42,6 +42,11 @@ struct StoreUrl {
 /// the aggregate id. Throws ConfigError / DecodeError.
 void prepare_for_append(Envelope& event, const AppendOptions& options = {});
 
+/// The delivery targets of each event (AppendOptions::targets; empty lists
+/// without it), after prepare_for_append. Throws ConfigError for an empty or
+/// repeated target name.
+std::vector<std::vector<std::string>> targets_of(const std::vector<Envelope>& events, const AppendOptions& options);
+
 /// The key whose events are delivered in order: "aggregatetype:aggregateid"
 /// when the event names an aggregate, else its partitionkey, else "" (none).
 std::string ordering_key(const Envelope& event);
