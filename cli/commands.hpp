@@ -18,6 +18,8 @@ void add_store_commands(CLI::App& app);
 void add_bench_command(CLI::App& app);
 /// serve: the HTTP admin.
 void add_serve_command(CLI::App& app);
+/// bridge: forward events from one transport to another.
+void add_bridge_command(CLI::App& app);
 
 /// The bus for `url`, or the configuration from the environment (HERALD_URL,
 /// HERALD_CONFIG, HERALD_ROUTE_*…) when `url` is empty; never its outbox.
