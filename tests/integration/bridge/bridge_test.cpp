@@ -106,3 +106,55 @@ TEST_CASE("an event a legacy service sends on RabbitMQ in the snake_case envelop
   CHECK(got == decode(legacy));
   CHECK(bridge.counts().forwarded == 1);
 }
+
+TEST_CASE("bridges RabbitMQ → Kafka and Kafka → RabbitMQ carry each event across once and never back",
+          "[bridge][rabbitmq][kafka][loop]") {
+  RabbitToKafka run;
+  Recorder<std::string> on_rabbit, on_kafka;
+  auto rabbit_tap = run.rabbit->subscribe({.pattern = "order.#", .group = run.ns + "-tap"},
+                                          [&](const Envelope& e) { on_rabbit.add(e.id); });
+  auto kafka_tap = run.kafka->subscribe({.pattern = "order.#", .group = run.ns + "-tap", .start = StartFrom::earliest},
+                                        [&](const Envelope& e) { on_kafka.add(e.id); });
+  Bridge to_kafka(*run.rabbit, *run.kafka, run.options());
+  // Earliest: the topic is this run's own; the bridge back must also see
+  // what the first bridge writes there (and let it be).
+  Bridge to_rabbit(*run.kafka, *run.rabbit,
+                   {.pattern = "order.#", .group = run.ns + "-back", .from_label = run.to_label,
+                    .to_label = run.from_label, .start = StartFrom::earliest});
+
+  constexpr int each = 20;
+  std::set<std::string> ids;
+  for (int i = 0; i < each; ++i) {
+    Envelope r = Envelope::make("order.created", {{"i", i}});
+    r.partitionkey = "r-" + std::to_string(i % 4);
+    Envelope k = Envelope::make("order.paid", {{"i", i}});
+    k.partitionkey = "k-" + std::to_string(i % 4);
+    ids.insert(r.id);
+    ids.insert(k.id);
+    run.rabbit->publish(std::move(r));
+    run.kafka->publish(std::move(k));
+  }
+
+  REQUIRE(wait_until(
+      [&] {
+        auto a = to_kafka.counts(), b = to_rabbit.counts();
+        return a.forwarded == each && a.skipped_loop == each && b.forwarded == each && b.skipped_loop == each;
+      },
+      std::chrono::seconds(60)));
+  REQUIRE(on_rabbit.wait_for(ids.size(), std::chrono::seconds(60)));
+  REQUIRE(on_kafka.wait_for(ids.size(), std::chrono::seconds(60)));
+  // What was still in flight lands; then nothing more may come.
+  for (int round = 0; round < 2; ++round) {
+    REQUIRE(run.rabbit->flush(std::chrono::seconds(30)));
+    REQUIRE(run.kafka->flush(std::chrono::seconds(30)));
+  }
+  REQUIRE(to_kafka.stop(std::chrono::seconds(30)));
+  REQUIRE(to_rabbit.stop(std::chrono::seconds(30)));
+  for (auto* side : {&on_rabbit, &on_kafka}) {
+    auto seen = side->items();
+    CHECK(seen.size() == ids.size());
+    CHECK(std::set<std::string>(seen.begin(), seen.end()) == ids);
+  }
+  CHECK(to_kafka.counts().forwarded == each);
+  CHECK(to_rabbit.counts().forwarded == each);
+}
