@@ -278,3 +278,24 @@ TEST_CASE("a transport label names where events live, never credentials", "[brid
         "kafka://k1:9092,k2:9092/?topic_prefix=shop.");
   CHECK_THROWS_AS(bridge_transport_label("no-scheme"), ConfigError);
 }
+
+TEST_CASE("stop does not wait out a forward retrying in place: the event goes back to the source", "[bridge][retry]") {
+  auto a = make_bus("memory://");
+  FailingBus b;
+  auto opts = options("ab", "mem-a", "failing-b");
+  opts.hold = std::chrono::minutes(10);
+  Bridge bridge(*a, b, opts);
+  b.go_down();
+  Envelope e = Envelope::make("order.created", {});
+  a->publish(e);
+  REQUIRE(wait_until([&] { return bridge.counts().failed >= 1; }));
+
+  const auto before = std::chrono::steady_clock::now();
+  bridge.stop(seconds(1));
+  CHECK(std::chrono::steady_clock::now() - before < seconds(10));
+  CHECK(bridge.counts().forwarded == 0);
+  // Memory keeps nothing for a group that stopped reading: its dead letters
+  // hold the event (a broker would keep it in the group's queue).
+  REQUIRE(wait_until([&] { return a->dead_letters("ab").size() == 1; }));
+  CHECK(a->dead_letters("ab")[0].event.id == e.id);
+}
