@@ -22,7 +22,11 @@ std::chrono::milliseconds parse_duration(const std::string& text, const char* op
     std::size_t used = 0;
     double n = std::stod(text, &used);
     std::string unit = text.substr(used);
-    double factor = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60'000 : unit == "h" ? 3'600'000 : -1;
+    double factor = unit.empty() || unit == "s" ? 1000
+                    : unit == "ms"                 ? 1
+                    : unit == "m"                  ? 60'000
+                    : unit == "h"                  ? 3'600'000
+                                                   : -1;
     if (factor > 0 && n >= 0) return std::chrono::milliseconds(static_cast<long long>(n * factor));
   } catch (const std::exception&) {
   }
@@ -91,7 +95,8 @@ void add_bridge_command(CLI::App& app) {
   cmd->add_option("--events", args->events, "Stop by itself after forwarding this many events");
   cmd->add_option("--every", args->every_text, "Print the counts this often")->capture_default_str();
   cmd->callback([args] {
-    const auto run_for = args->for_text.empty() ? std::chrono::milliseconds(0) : parse_duration(args->for_text, "--for");
+    const auto run_for =
+        args->for_text.empty() ? std::chrono::milliseconds(0) : parse_duration(args->for_text, "--for");
     const auto every = parse_duration(args->every_text, "--every");
     const auto hold = parse_duration(args->hold_text, "--hold");
     BridgeOptions options{.pattern = args->pattern,

@@ -101,6 +101,7 @@ std::string bridge_transport_label(std::string_view url) {
 Bridge::Bridge(EventBus& from, EventBus& to, BridgeOptions options)
     : from_(from), to_(to), options_(std::move(options)) {
   if (&from_ == &to_) throw ConfigError("bridge: source and destination are the same bus");
+  if (options_.group.empty()) throw ConfigError("bridge: group must not be empty (the bridge's group on the source)");
   if (options_.name.empty()) options_.name = options_.group;
   if (!valid_name(options_.name))
     throw ConfigError("bridge: name '" + printable(options_.name) +
@@ -113,7 +114,8 @@ Bridge::Bridge(EventBus& from, EventBus& to, BridgeOptions options)
   check_label("from_label", options_.from_label);
   check_label("to_label", options_.to_label);
   if (options_.from_label == options_.to_label)
-    throw ConfigError("bridge: source and destination are the same transport ('" + printable(options_.to_label, 256) + "')");
+    throw ConfigError("bridge: source and destination are the same transport ('" +
+                      printable(options_.to_label, 256) + "')");
   if (options_.max_hops < 1) throw ConfigError("bridge: max_hops must be at least 1");
   if (options_.hold.count() < 0) throw ConfigError("bridge: hold must not be negative");
   validate_pattern(options_.pattern);

@@ -27,7 +27,8 @@ std::string kafka_url(const std::string& ns) {
 }
 
 std::string amqp_url_for(const std::string& ns) {
-  return amqp_url() + "?exchange=herald.it." + ns + "&queue_prefix=herald.it.&queue_expires=10m&dead_letter_expires=10m";
+  return amqp_url() + "?exchange=herald.it." + ns +
+         "&queue_prefix=herald.it.&queue_expires=10m&dead_letter_expires=10m";
 }
 
 // Waits for the line that starts with `prefix`; the lines before it are kept in `seen`.
@@ -108,8 +109,9 @@ TEST_CASE("herald bridge names a broker it cannot reach and exits non-zero, with
   const bool source_down = GENERATE(true, false);
   // Kafka connects on first use: the bridge reaches its destination at start.
   const std::string from = source_down ? "amqp://app:hunter2@127.0.0.1:1/" : amqp_url_for(ns);
-  const std::string to =
-      source_down ? kafka_url(ns) : "kafka://app:hunter2@127.0.0.1:1?admin_timeout=2s&topic_prefix=herald-it." + ns + ".";
+  const std::string to = source_down ? kafka_url(ns)
+                                     : "kafka://app:hunter2@127.0.0.1:1?admin_timeout=2s&topic_prefix=herald-it." +
+                                           ns + ".";
   INFO((source_down ? "RabbitMQ source down" : "Kafka destination down"));
   auto run = run_shell(cli() + " bridge --from '" + from + "' --to '" + to + "' --pattern 'order.#' --group " + ns +
                        " 2>&1");

@@ -84,7 +84,7 @@ TEST_CASE("a RabbitMQ → Kafka bridge carries every event once, ids kept, order
   CHECK(bridge.counts().failed == 0);
 }
 
-TEST_CASE("an event a legacy service sends on RabbitMQ in the snake_case envelope is bridged to Kafka as the same Envelope",
+TEST_CASE("a legacy service's snake_case event on RabbitMQ is bridged to Kafka as the same Envelope",
           "[bridge][rabbitmq][kafka][legacy]") {
   RabbitToKafka run;
   Recorder<Envelope> on_kafka;
