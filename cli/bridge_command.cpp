@@ -9,6 +9,7 @@
 #include "herald/bridge.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
+#include "herald/ext/options.hpp"
 
 namespace herald::cli {
 
@@ -16,21 +17,9 @@ namespace {
 
 std::atomic<bool> stop_signalled{false};
 
-// "90", "90s", "500ms", "10m", "2h"; a bare number is seconds.
-std::chrono::milliseconds parse_duration(const std::string& text, const char* option) {
-  try {
-    std::size_t used = 0;
-    double n = std::stod(text, &used);
-    std::string unit = text.substr(used);
-    double factor = unit.empty() || unit == "s" ? 1000
-                    : unit == "ms"                 ? 1
-                    : unit == "m"                  ? 60'000
-                    : unit == "h"                  ? 3'600'000
-                                                   : -1;
-    if (factor > 0 && n >= 0) return std::chrono::milliseconds(static_cast<long long>(n * factor));
-  } catch (const std::exception&) {
-  }
-  throw UsageError(std::string(option) + " '" + text + "' is not a duration (90s, 500ms, 10m, 2h)");
+std::chrono::milliseconds duration_option(const std::string& text, const char* option) {
+  if (auto d = parse_duration(text)) return *d;
+  throw UsageError(std::string(option) + " '" + text + "' is not a duration (500ms, 90s, 10m, 2h)");
 }
 
 std::string counts_line(const BridgeCounts& c) {
@@ -96,9 +85,9 @@ void add_bridge_command(CLI::App& app) {
   cmd->add_option("--every", args->every_text, "Print the counts this often")->capture_default_str();
   cmd->callback([args] {
     const auto run_for =
-        args->for_text.empty() ? std::chrono::milliseconds(0) : parse_duration(args->for_text, "--for");
-    const auto every = parse_duration(args->every_text, "--every");
-    const auto hold = parse_duration(args->hold_text, "--hold");
+        args->for_text.empty() ? std::chrono::milliseconds(0) : duration_option(args->for_text, "--for");
+    const auto every = duration_option(args->every_text, "--every");
+    const auto hold = duration_option(args->hold_text, "--hold");
     BridgeOptions options{.pattern = args->pattern,
                           .group = args->group,
                           .name = args->name,
