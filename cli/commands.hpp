@@ -1,6 +1,7 @@
 #pragma once
 // The herald CLI's command groups; main.cpp adds those that were built.
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,8 @@ void add_serve_command(CLI::App& app);
 void add_migrate_commands(CLI::App& app);
 /// migrate status: per route, target and group, what is left to drain.
 void add_migrate_status(CLI::App& migrate);
+/// bridge: forward events from one transport to another.
+void add_bridge_command(CLI::App& app);
 
 /// The bus for `url`, or the configuration from the environment (HERALD_URL,
 /// HERALD_CONFIG, HERALD_ROUTE_*…) when `url` is empty; never its outbox.
@@ -31,5 +34,9 @@ std::unique_ptr<EventBus> open_bus(const std::string& url);
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// A duration flag's value ("500ms", "90s", "10m", "2h"; a bare number is
+/// milliseconds, as in URL options); UsageError naming `option` otherwise.
+std::chrono::milliseconds duration_option(const std::string& text, const char* option);
 
 }  // namespace herald::cli

@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
+#include "herald/ext/options.hpp"
 
 namespace herald::cli {
 
@@ -23,6 +24,11 @@ std::unique_ptr<EventBus> open_bus(const std::string& url) {
   return make_bus(config);
 }
 
+std::chrono::milliseconds duration_option(const std::string& text, const char* option) {
+  if (auto d = parse_duration(text)) return *d;
+  throw UsageError(std::string(option) + " '" + text + "' is not a duration (500ms, 90s, 10m, 2h)");
+}
+
 }  // namespace herald::cli
 
 int main(int argc, char** argv) {
@@ -33,6 +39,7 @@ int main(int argc, char** argv) {
   herald::cli::add_bus_commands(app);
   herald::cli::add_bench_command(app);
   herald::cli::add_migrate_commands(app);
+  herald::cli::add_bridge_command(app);
 #ifdef HERALD_CLI_WITH_STORE
   herald::cli::add_store_commands(app);
   herald::cli::add_serve_command(app);

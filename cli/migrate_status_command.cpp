@@ -28,18 +28,6 @@ struct Args {
   std::string poll = "500ms";
 };
 
-std::chrono::milliseconds parse_duration(const std::string& text, const char* what) {
-  try {
-    std::size_t used = 0;
-    const double n = std::stod(text, &used);
-    const std::string unit = text.substr(used);
-    const double factor = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60'000 : -1;
-    if (factor > 0 && n >= 0) return std::chrono::milliseconds(static_cast<long long>(n * factor));
-  } catch (const std::exception&) {
-  }
-  throw UsageError(std::string(what) + " '" + text + "' is not a duration (500ms, 60s, 2m)");
-}
-
 /// One transport of the table, opened once however many routes name it.
 class Targets {
  public:
@@ -134,9 +122,9 @@ nlohmann::json status_report(const BusConfig& config, const Args& args, Targets&
     report["routes"].push_back(std::move(r));
   }
   if (!config.outbox.empty()) {
-    // The whole store for now: rows do not say yet which target each still
-    // owes (per-target delivery status adds that; then per target here).
-    nlohmann::json o = {{"store", redact_url(config.outbox)}, {"per_target", nullptr}};
+    // Rows of single-target routes (the store's own state), then each dual
+    // target's deliveries (named by redacted URL, as the relays name them).
+    nlohmann::json o = {{"store", redact_url(config.outbox)}, {"per_target", nlohmann::json::array()}};
     try {
       auto store = open_event_store(config.outbox);
       const OutboxStatus s = store->backlog();
@@ -146,6 +134,15 @@ nlohmann::json status_report(const BusConfig& config, const Args& args, Targets&
       if (s.dead > 0)
         report["hints"].push_back("the outbox has " + std::to_string(s.dead) +
                                   " dead row(s) that no transport has: see `herald outbox dead`");
+      for (const auto& t : store->target_status(false)) {
+        o["per_target"].push_back({{"target", t.target},
+                                   {"pending", t.status.pending},
+                                   {"retrying", t.status.retrying},
+                                   {"dead", t.status.dead}});
+        if (t.status.dead > 0)
+          report["hints"].push_back("the outbox has " + std::to_string(t.status.dead) + " dead delivery(ies) for " +
+                                    t.target + ": see `herald outbox dead list --target '" + t.target + "'`");
+      }
     } catch (const std::exception& ex) {
       o["error"] = ex.what();
     }
@@ -181,6 +178,10 @@ void print_report(const nlohmann::json& report) {
     else
       std::cout << "pending " << o.value("pending", 0) << ", retrying " << o.value("retrying", 0) << ", dead "
                 << o.value("dead", 0) << '\n';
+    if (o.contains("per_target"))
+      for (const auto& t : o["per_target"])
+        std::cout << "  for " << t["target"].get<std::string>() << ": pending " << t.value("pending", 0)
+                  << ", retrying " << t.value("retrying", 0) << ", dead " << t.value("dead", 0) << '\n';
   }
   for (const auto& h : report["hints"]) std::cout << "hint: " << h.get<std::string>() << '\n';
 }
@@ -198,21 +199,23 @@ void wait_drained(const BusConfig& config, const Args& args, Targets& targets) {
       patterns.push_back(route.match);
   }
   if (patterns.empty()) patterns.push_back("#");  // a target the table no longer names: all of it
-  const auto timeout = parse_duration(args.timeout, "--timeout");
-  const auto poll = parse_duration(args.poll, "--poll");
+  const auto timeout = duration_option(args.timeout, "--timeout");
+  const auto poll = duration_option(args.poll, "--poll");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   EventBus& bus = targets.bus(args.wait_drained);
   if (!bus.features().broker)
     throw UsageError("--wait-drained: '" + redact_url(args.wait_drained) +
                      "' is an in-process transport; only the service itself can tell when it drained");
-  // Rows do not say yet which target they are bound for (per-target
-  // delivery status will): until then any pending row may be this target's.
+  // Rows of single-target routes may be bound for this target; a dual
+  // target's deliveries are its own (named by redacted URL).
   std::shared_ptr<EventStore> outbox;
   if (!config.outbox.empty()) outbox = open_event_store(config.outbox);
+  const std::string delivery_target = redact_url(args.wait_drained);
   for (;;) {
     std::string left;
     if (outbox)
-      if (const auto rows = outbox->count_pending(); rows > 0) left = "outbox: " + std::to_string(rows) + " row(s) pending";
+      if (const auto rows = outbox->count_pending() + outbox->count_pending(delivery_target); rows > 0)
+        left = "outbox: " + std::to_string(rows) + " row(s) pending";
     for (const auto& group : args.groups)
       for (const auto& pattern : patterns) {
         const GroupBacklog b = bus.backlog(group, pattern);

@@ -29,6 +29,9 @@ EventScope::~EventScope() {
   current_group_name = previous_group_;
 }
 
+DetachedScope::DetachedScope() noexcept : previous_(current) { current = nullptr; }
+DetachedScope::~DetachedScope() { current = previous_; }
+
 void apply_context(Envelope& event) noexcept {
   const Envelope* parent = current;
   if (!parent) return;

@@ -34,6 +34,21 @@ class EventScope {
   const std::string* previous_group_;
 };
 
+/// Clears the current event (the group stays) for the life of the scope
+/// (nests): an event published inside goes out as given, without the
+/// handled event's context. For a handler that forwards the event it
+/// handles (Bridge), which is not an event that handler caused.
+class DetachedScope {
+ public:
+  DetachedScope() noexcept;
+  ~DetachedScope();
+  DetachedScope(const DetachedScope&) = delete;
+  DetachedScope& operator=(const DetachedScope&) = delete;
+
+ private:
+  const Envelope* previous_;
+};
+
 /// Fills correlationid (the current event's, or its id) and causationid
 /// (the current event's id) where `event` has none. No-op outside a handler.
 void apply_context(Envelope& event) noexcept;
