@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   herald::cli::add_bus_commands(app);
   herald::cli::add_bench_command(app);
+  herald::cli::add_schema_command(app);
 #ifdef HERALD_CLI_WITH_STORE
   herald::cli::add_store_commands(app);
   herald::cli::add_serve_command(app);
