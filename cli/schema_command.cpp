@@ -40,6 +40,8 @@ std::string versions_text(const std::vector<int>& versions) {
 
 }  // namespace
 
+void add_schema_check(CLI::App& schema);  // schema_check.cpp
+
 void add_schema_command(CLI::App& app) {
   auto* schema = app.add_subcommand("schema", "The event catalog: one JSON Schema per event type and version");
   schema->require_subcommand(1);
@@ -94,6 +96,7 @@ void add_schema_command(CLI::App& app) {
     catalog->check(args->type, version, data);  // SchemaError: exit 1 with the pointer and rule
     std::cout << "valid: " << args->type << " v" << version << '\n';
   });
+  add_schema_check(*schema);
 }
 
 }  // namespace herald::cli
