@@ -17,6 +17,8 @@ void add_bus_commands(CLI::App& app);
 void add_store_commands(CLI::App& app);
 /// bench: a quick publish -> handler round on any transport.
 void add_bench_command(CLI::App& app);
+/// schema list | show | validate: the event catalog.
+void add_schema_command(CLI::App& app);
 /// serve: the HTTP admin.
 void add_serve_command(CLI::App& app);
 /// migrate: the parent of the migration verbs (migrate_command.cpp).

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   herald::cli::add_bench_command(app);
   herald::cli::add_migrate_commands(app);
   herald::cli::add_bridge_command(app);
+  herald::cli::add_schema_command(app);
 #ifdef HERALD_CLI_WITH_STORE
   herald::cli::add_store_commands(app);
   herald::cli::add_serve_command(app);

@@ -6,6 +6,7 @@
 #include <x86intrin.h>
 #endif
 
+#include "herald/catalog.hpp"
 #include "herald/context.hpp"
 #include "herald/errors.hpp"
 #include "herald/ext/stamp.hpp"
@@ -28,6 +29,11 @@ namespace {
 // Sound because only ext::Transport can construct an EventBus.
 ext::Transport& hooks(EventBus& bus) noexcept { return static_cast<ext::Transport&>(bus); }
 
+// Before the transport sees it, so a refused event is nowhere (no store row, no broker message).
+void check_schema(const DecodeOptions& decode, const Envelope& event) {
+  if (decode.catalog && decode.catalog->options().at_publish) decode.catalog->check(event);
+}
+
 }  // namespace
 
 void EventBus::publish(const Envelope& event) {
@@ -38,12 +44,14 @@ void EventBus::publish(const Envelope& event) {
   }
   validate_event_type(event.type);
   validate(event, decode_);
+  check_schema(decode_, event);
   hooks(*this).do_publish(ext::Outgoing::borrowed(event));
   metrics_->published(event.type);
 }
 
 void EventBus::publish(Envelope&& event) {
   prepare(event);
+  check_schema(decode_, event);
   std::string type = event.type;
   hooks(*this).do_publish(ext::Outgoing::owned(event));
   metrics_->published(type);
@@ -52,6 +60,7 @@ void EventBus::publish(Envelope&& event) {
 void EventBus::publish(std::vector<Envelope> events) {
   if (events.empty()) return;
   for (auto& e : events) prepare(e);
+  for (const auto& e : events) check_schema(decode_, e);
   std::vector<std::string> types;
   types.reserve(events.size());
   for (const auto& e : events) types.push_back(e.type);
@@ -102,10 +111,18 @@ class LatencyClock {
 // the hot path does not look them up again.
 class CountingInvoker {
  public:
-  CountingInvoker(Handler handler, std::string group, std::shared_ptr<Metrics> metrics)
-      : handler_(std::move(handler)), group_(std::move(group)), metrics_(std::move(metrics)) {}
+  CountingInvoker(Handler handler, std::string group, std::shared_ptr<Metrics> metrics,
+                  std::shared_ptr<const Catalog> catalog)
+      : handler_(std::move(handler)), group_(std::move(group)), metrics_(std::move(metrics)), catalog_(std::move(catalog)) {}
 
   Attempt operator()(const Envelope& event) {
+    if (catalog_) {
+      // Outside the handler's try: only the catalog's verdict is a schema_error.
+      if (auto bad = catalog_->violation(event)) {
+        std::string why = bad->what();
+        return {false, std::move(why), false, std::make_exception_ptr(std::move(*bad)), true};
+      }
+    }
     ConsumerCounters& counters = counters_for(event.type);
     std::uint64_t start = LatencyClock::ticks();
     Attempt result;
@@ -147,6 +164,7 @@ class CountingInvoker {
   Handler handler_;
   std::string group_;
   std::shared_ptr<Metrics> metrics_;
+  std::shared_ptr<const Catalog> catalog_;  // null: nothing checked on receipt
 };
 
 }  // namespace
@@ -162,7 +180,8 @@ Subscription EventBus::subscribe(SubscribeSpec spec, Handler handler) {
   if (spec.concurrency < 1) throw ConfigError("subscribe: concurrency must be at least 1");
   spec.retry.validate();
   if (!handler) throw ConfigError("subscribe: handler is empty");
-  auto invoker = std::make_shared<CountingInvoker>(std::move(handler), spec.group, metrics_);
+  std::shared_ptr<const Catalog> catalog = decode_.catalog && decode_.catalog->options().on_receipt ? decode_.catalog : nullptr;
+  auto invoker = std::make_shared<CountingInvoker>(std::move(handler), spec.group, metrics_, std::move(catalog));
   return hooks(*this).do_subscribe(spec, [invoker, group = spec.group](const Envelope& e) {
     // An event moved here for one group (herald dlq move) is not the others'
     // to handle again: acknowledged without running their handler.

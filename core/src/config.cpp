@@ -7,6 +7,7 @@
 #include <optional>
 #include <sstream>
 
+#include "herald/catalog.hpp"
 #include "herald/errors.hpp"
 #include "herald/event_store.hpp"
 #include "herald/ext/options.hpp"
@@ -298,6 +299,32 @@ void read_dedup(const nlohmann::json& value, BusConfig& c) {
   }
 }
 
+// "schemas": "/path" or {"path": "/path", "unknown": "allow|warn|refuse",
+// "at_publish": bool, "on_receipt": bool}: the catalog is read (and every
+// schema compiled) here, once, so a bad schema stops the service at start.
+void read_schemas(const nlohmann::json& value, BusConfig& c) {
+  std::string path;
+  CatalogOptions options;
+  if (value.is_string()) {
+    path = value.get<std::string>();
+  } else if (value.is_object()) {
+    for (const auto& [key, v] : value.items()) {
+      if (key == "path" && v.is_string()) path = v.get<std::string>();
+      else if (key == "unknown" && v.is_string()) options.unknown = unknown_schema_from(v.get<std::string>());
+      else if (key == "at_publish" && v.is_boolean()) options.at_publish = v.get<bool>();
+      else if (key == "on_receipt" && v.is_boolean()) options.on_receipt = v.get<bool>();
+      else if (key == "path" || key == "unknown" || key == "at_publish" || key == "on_receipt")
+        throw ConfigError("config: schemas: '" + key + "' must be " +
+                          (key == "path" || key == "unknown" ? "a string" : "true or false"));
+      else throw ConfigError("config: schemas: unknown key '" + key + "' (known: path, unknown, at_publish, on_receipt)");
+    }
+  } else {
+    throw ConfigError("config: 'schemas' must be a folder or {\"path\": folder, \"unknown\": \"allow|warn|refuse\"}");
+  }
+  if (path.empty()) throw ConfigError("config: schemas: 'path' is missing or empty");
+  c.decode.catalog = std::make_shared<const Catalog>(Catalog::load(path, options));
+}
+
 // ${NAME} and ${NAME:-fallback} in a configuration file's strings, so that
 // one file serves every environment and passwords stay out of it.
 std::string expand_variables(const std::string& text, const std::string& where) {
@@ -363,6 +390,10 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
       read_dedup(value, c);
       continue;
     }
+    if (key == "schemas") {
+      read_schemas(value, c);
+      continue;
+    }
     if (key == "url") {
       if (!value.is_string()) throw ConfigError("config: 'url' must be a string");
       c = [&, url = value.get<std::string>()] {
@@ -387,7 +418,7 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
       for (const auto& [k, v] : value.items()) c.options[k] = json_scalar(v, k);
     } else {
       throw ConfigError("config: unknown key '" + key +
-                        "' (known: url, source, max_data_bytes, options, routes, outbox, dedup)");
+                        "' (known: url, source, max_data_bytes, options, routes, outbox, dedup, schemas)");
     }
   }
   if (!c.routes.empty()) validate_routes(c.routes);
@@ -411,7 +442,8 @@ BusConfig BusConfig::from_env() {
     // Two places saying where events go is how a migration step goes wrong.
     std::string beside;
     for (const char* name : {"HERALD_URL", "HERALD_SOURCE", "HERALD_MAX_DATA_BYTES", "HERALD_OUTBOX_STORE",
-                             "HERALD_OUTBOX_RELAY", "HERALD_DEDUP_STORE", "HERALD_DEDUP_WINDOW"})
+                             "HERALD_OUTBOX_RELAY", "HERALD_DEDUP_STORE", "HERALD_DEDUP_WINDOW",
+                             "HERALD_SCHEMAS", "HERALD_SCHEMAS_UNKNOWN"})
       if (const char* v = std::getenv(name); v && *v) beside += (beside.empty() ? "" : ", ") + std::string(name);
     for (char** env = environ; env && *env; ++env) {
       std::string_view entry(*env);
@@ -468,6 +500,13 @@ BusConfig BusConfig::from_env() {
   }
   if (const char* store = std::getenv("HERALD_DEDUP_STORE"); store && *store) read_dedup_store(store, c);
   if (const char* window = std::getenv("HERALD_DEDUP_WINDOW"); window && *window) read_dedup_window(window, c);
+  if (const char* schemas = std::getenv("HERALD_SCHEMAS"); schemas && *schemas) {
+    nlohmann::json spec = {{"path", schemas}};
+    if (const char* unknown = std::getenv("HERALD_SCHEMAS_UNKNOWN"); unknown && *unknown) spec["unknown"] = unknown;
+    read_schemas(spec, c);
+  } else if (const char* unknown = std::getenv("HERALD_SCHEMAS_UNKNOWN"); unknown && *unknown) {
+    throw ConfigError("config: HERALD_SCHEMAS_UNKNOWN is set but HERALD_SCHEMAS is not");
+  }
   if (const char* relay = std::getenv("HERALD_OUTBOX_RELAY"); relay && *relay) {
     if (c.outbox.empty()) throw ConfigError("config: HERALD_OUTBOX_RELAY is set but HERALD_OUTBOX_STORE is not");
     if (!parse_flag(relay, c.outbox_relay))

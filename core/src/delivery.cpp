@@ -7,8 +7,9 @@ namespace herald {
 
 namespace {
 
-constexpr std::array<std::string_view, 6> reason_names = {"max_attempts",  "decode_error",  "non_retriable",
-                                                          "closed",        "no_subscriber", "forward_error"};
+constexpr std::array<std::string_view, 7> reason_names = {"max_attempts",  "decode_error",  "non_retriable",
+                                                          "closed",        "no_subscriber", "forward_error",
+                                                          "schema_error"};
 
 // The names herald's Kafka transport used before the vocabulary was one.
 namespace legacy {
@@ -108,6 +109,8 @@ bool exhausted(const RetryPolicy& policy, const DeliveryState& state) noexcept {
 Verdict decide(const RetryPolicy& policy, DeliveryState& state, const Attempt& outcome, ConsumerCounters& counters,
                bool closing) {
   if (outcome.ok) return Verdict::ack();
+  // The handler never saw it: like an undecodable event, no attempt is counted.
+  if (outcome.schema_error) return refuse(DeadLetterReason::schema_error, state, counters, outcome.error);
   ++state.attempts;
   if (state.first_failure.time_since_epoch().count() == 0) state.first_failure = now_micros();
   state.last_error = outcome.error;

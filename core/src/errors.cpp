@@ -13,6 +13,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::store: return "store";
     case ErrorCode::not_found: return "not_found";
     case ErrorCode::handler: return "handler";
+    case ErrorCode::schema: return "schema";
   }
   return "unknown";
 }

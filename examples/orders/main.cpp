@@ -163,7 +163,12 @@ int run(int argc, char** argv) {
   }
 
   say("orders", "a buggy client creates order 45 with a negative total (poison)");
-  service.create("mallory", {"refund-hack"}, -5.0, "user:mallory");
+  try {
+    service.create("mallory", {"refund-hack"}, -5.0, "user:mallory");
+  } catch (const herald::SchemaError& e) {
+    // With the catalog configured (HERALD_SCHEMAS=schemas/events) the poison never leaves the service.
+    say("orders", std::string("refused by the event catalog: ") + e.what());
+  }
 
   say("legacy", "an old v1 order.created arrives from the monolith");
   herald::Envelope old = herald::Envelope::make("order.created",

@@ -63,7 +63,7 @@ TEST_CASE("encoded envelopes validate against schemas/envelope/v1.json", "[schem
 }
 
 TEST_CASE("the example event's payload validates against its catalog schema", "[schema]") {
-  auto schema = load("events/order.created.v2.json");
+  auto schema = load("events/order.created/v2.json");
   std::string why;
   CHECK(valid(*schema, {{"order_id", "42"}, {"customer", "c-1"}, {"total", 10.5}, {"currency", "EUR"}}, why));
   CHECK_FALSE(valid(*schema, {{"order_id", "42"}, {"total", -1}, {"currency", "euro"}}, why));

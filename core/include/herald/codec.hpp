@@ -3,6 +3,7 @@
 // snake_case envelope that pre-CloudEvents services emit.
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -10,11 +11,18 @@
 
 namespace herald {
 
+class Catalog;
+
 struct DecodeOptions {
   /// Largest `data` accepted, in bytes of JSON text.
   std::size_t max_data_bytes = 1024 * 1024;
   /// Accept the legacy envelope {"event_id","event_type","timestamp",...}.
   bool accept_legacy = true;
+  /// Event schemas (herald/catalog.hpp): with one, publish refuses data
+  /// that does not validate (SchemaError) and subscribers dead-letter it on
+  /// receipt (schema_error). Null: no schema is checked. The codec itself
+  /// never reads it.
+  std::shared_ptr<const Catalog> catalog;
 };
 
 /// Media type of the structured encoding.

@@ -63,7 +63,8 @@ struct BusConfig {
   static BusConfig from_url(std::string_view url);
   /// {"url": "...", "source": "...", "max_data_bytes": N, "options": {...},
   ///  "routes": [{"match": "order.#", "publish": [...], "subscribe": [...]}],
-  ///  "outbox": "sqlite:///…" or {"store": "…", "relay": false}};
+  ///  "outbox": "sqlite:///…" or {"store": "…", "relay": false},
+  ///  "schemas": "schemas/events" or {"path": "…", "unknown": "warn"}};
   /// unknown keys, `url` or `options` beside `routes`, and bad or shadowed
   /// routes are refused by name.
   static BusConfig from_json(const nlohmann::json& json);
@@ -73,7 +74,9 @@ struct BusConfig {
   /// memory://), HERALD_SOURCE, HERALD_MAX_DATA_BYTES, HERALD_OPT_<KEY>=value
   /// for options (KEY lower-cased, '__' → '.'), HERALD_ROUTE_<n>_MATCH /
   /// _PUBLISH / _SUBSCRIBE for routes (URLs separated by spaces),
-  /// HERALD_OUTBOX_STORE and HERALD_OUTBOX_RELAY (true/false).
+  /// HERALD_OUTBOX_STORE and HERALD_OUTBOX_RELAY (true/false), HERALD_SCHEMAS
+  /// (the event catalog's folder, loaded into decode.catalog) and
+  /// HERALD_SCHEMAS_UNKNOWN (allow, warn, refuse).
   static BusConfig from_env();
 };
 

@@ -17,6 +17,7 @@ enum class ErrorCode {
   store,       // the event/idempotency store failed
   not_found,   // a requested event or dead letter does not exist
   handler,     // a handler's own verdict: retry later (retriable) or PermanentError
+  schema,      // event data does not match its catalog schema (herald/catalog.hpp)
 };
 
 const char* to_string(ErrorCode code) noexcept;
@@ -93,6 +94,31 @@ class StoreError : public Error {
 class PermanentError : public Error {
  public:
   explicit PermanentError(const std::string& message) : Error(ErrorCode::handler, message, false) {}
+};
+
+/// Event data that does not validate against the catalog's schema for its
+/// type and dataversion, or a type/version the catalog does not know under
+/// `unknown=refuse` (then pointer() and rule() are empty). Never retriable.
+class SchemaError : public Error {
+ public:
+  SchemaError(std::string type, int version, std::string pointer, std::string rule, const std::string& message)
+      : Error(ErrorCode::schema, message),
+        type_(std::move(type)),
+        version_(version),
+        pointer_(std::move(pointer)),
+        rule_(std::move(rule)) {}
+  const std::string& type() const noexcept { return type_; }
+  int version() const noexcept { return version_; }
+  /// JSON pointer (RFC 6901) into `data` of the value that failed ("" for the whole payload).
+  const std::string& pointer() const noexcept { return pointer_; }
+  /// The rule that failed, as the validator states it.
+  const std::string& rule() const noexcept { return rule_; }
+
+ private:
+  std::string type_;
+  int version_;
+  std::string pointer_;
+  std::string rule_;
 };
 
 class NotFoundError : public Error {

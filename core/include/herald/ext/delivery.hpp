@@ -41,6 +41,7 @@ enum class DeadLetterReason : std::uint8_t {
   closed,         // the bus closed while the event waited for a retry
   no_subscriber,  // no active subscription of the group accepts its type
   forward_error,  // the retry or dead-letter destination refused it for good
+  schema_error,   // its data does not validate against the catalog's schema (herald/catalog.hpp)
 };
 
 /// "max_attempts", "decode_error", ...
@@ -108,7 +109,8 @@ struct Verdict {
 /// The decision after a handler run. Records the failure in `state`
 /// (attempts, first failure, last error) and counts `retried` or
 /// `dead_lettered` in `counters` (the invoker counted the run itself).
-/// A non-retriable outcome is dead-lettered at once; retries end when
+/// A non-retriable outcome is dead-lettered at once (an outcome with
+/// schema_error set as a refusal, reason schema_error: no handler ran); retries end when
 /// attempts plus redeliveries reach the policy's max_attempts, or with
 /// `closing` (the bus is closing: nothing may wait for a retry).
 Verdict decide(const RetryPolicy& policy, DeliveryState& state, const Attempt& outcome, ConsumerCounters& counters,

@@ -42,6 +42,10 @@ struct Attempt {
   bool retriable = true;
   /// The exception itself, for decorators that hand it on (OutboxBus).
   std::exception_ptr exception;
+  /// The event failed the catalog's schema on receipt (herald/catalog.hpp):
+  /// the handler did not run, and core dead-letters it at once with reason
+  /// schema_error (decide()).
+  bool schema_error = false;
 };
 
 /// Runs a handler once with context and metrics; never throws.
