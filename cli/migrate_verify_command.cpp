@@ -147,7 +147,8 @@ void add_migrate_verify(CLI::App& migrate) {
   cmd->add_option("--pattern", args->pattern, "Pattern to compare with --old/--new, e.g. order.#");
   cmd->add_option("--for", args->duration, "How long to collect: 30s, 10m, 1h (default 1m, or no limit with --events)");
   cmd->add_option("--events", args->events, "Stop collecting once each side received this many events");
-  cmd->add_option("--grace", args->grace, "After collecting, how long stragglers may still arrive")->capture_default_str();
+  cmd->add_option("--grace", args->grace, "After collecting, how long stragglers may still arrive")
+      ->capture_default_str();
   cmd->add_option("--settle", args->settle,
                   "Leave out events stamped less than this after verify listened (publishers' clocks ahead)")
       ->capture_default_str();

@@ -65,7 +65,8 @@ TEST_CASE("dual publish to RabbitMQ and Kafka verifies clean, and an event on Ra
     verify.start();
     std::vector<Envelope> events;
     for (int i = 0; i < per_key; ++i)
-      for (int k = 0; k < keys; ++k) events.push_back(order(i == 0 ? "order.created" : "order.updated", "k" + std::to_string(k), i));
+      for (int k = 0; k < keys; ++k)
+        events.push_back(order(i == 0 ? "order.created" : "order.updated", "k" + std::to_string(k), i));
     service->publish(events);
     REQUIRE(verify.wait(deadline));
     ShadowReport r = verify.finish();
