@@ -2,15 +2,14 @@
 // (herald/shadow_verify.hpp). Exit 0 clean, 1 not clean, 2 usage or configuration.
 
 #include <atomic>
-#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-#include <sstream>
 
 #include "commands.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
+#include "herald/ext/options.hpp"
 #include "herald/shadow_verify.hpp"
 
 namespace herald::cli {
@@ -19,23 +18,10 @@ namespace {
 
 std::atomic<bool> interrupted{false};
 
-// "10m", "5s", "250ms", "1h"; a bare number is seconds.
-std::chrono::milliseconds parse_duration(const std::string& text, const char* flag) {
-  std::size_t end = 0;
-  while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
-  const std::string unit = text.substr(end);
-  long long n = 0;
-  try {
-    if (end == 0 || end > 12) throw std::invalid_argument("");
-    n = std::stoll(text.substr(0, end));
-  } catch (const std::exception&) {
-    throw UsageError(std::string(flag) + ": '" + text + "' is not a duration (e.g. 500ms, 30s, 10m, 1h)");
-  }
-  if (unit == "ms") return std::chrono::milliseconds(n);
-  if (unit.empty() || unit == "s") return std::chrono::seconds(n);
-  if (unit == "m") return std::chrono::minutes(n);
-  if (unit == "h") return std::chrono::hours(n);
-  throw UsageError(std::string(flag) + ": '" + text + "' is not a duration (e.g. 500ms, 30s, 10m, 1h)");
+// The one duration syntax of configuration: 250ms, 30s, 1.5m, 1h (bare: ms).
+std::chrono::milliseconds duration_flag(const std::string& text, const char* flag) {
+  if (auto d = parse_duration(text)) return *d;
+  throw UsageError(std::string(flag) + ": '" + printable(text) + "' is not a duration (e.g. 500ms, 30s, 10m, 1h)");
 }
 
 struct Targets {
@@ -168,10 +154,10 @@ void add_migrate_verify(CLI::App& migrate) {
     ShadowVerifyOptions options{
         .pattern = t.pattern,
         .duration = args->duration.empty() ? (args->events > 0 ? std::chrono::milliseconds(0) : std::chrono::minutes(1))
-                                           : parse_duration(args->duration, "--for"),
+                                           : duration_flag(args->duration, "--for"),
         .events = args->events,
-        .grace = parse_duration(args->grace, "--grace"),
-        .settle = parse_duration(args->settle, "--settle"),
+        .grace = duration_flag(args->grace, "--grace"),
+        .settle = duration_flag(args->settle, "--settle"),
         .max_listed = args->ids,
         .old_name = redact_url(t.old_url),
         .new_name = redact_url(t.new_url)};
