@@ -108,6 +108,10 @@ void print_report(std::ostream& out, const ShadowReport& r) {
         << signed_millis(r.lag_difference_p99_ms) << '\n';
   if (r.compared == 0 && r.old_side.events == 0 && r.new_side.events == 0)
     out << "  nothing to compare: no event of '" << r.pattern << "' was published while verify listened\n";
+  // A route that reads from two targets but publishes to one has an empty side unless a bridge fills it.
+  for (const auto* side : {&r.old_side, &r.new_side})
+    if (side->received == 0 && (r.old_side.events + r.new_side.events) > 0)
+      out << "  " << side->name << " carried nothing: is the route dual-publishing, or a bridge forwarding to it?\n";
   out << (r.clean() ? "clean" : "NOT clean") << '\n';
 }
 
