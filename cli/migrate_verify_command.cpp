@@ -9,7 +9,6 @@
 #include "commands.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
-#include "herald/ext/options.hpp"
 #include "herald/shadow_verify.hpp"
 
 namespace herald::cli {
@@ -17,12 +16,6 @@ namespace herald::cli {
 namespace {
 
 std::atomic<bool> interrupted{false};
-
-// The one duration syntax of configuration: 250ms, 30s, 1.5m, 1h (bare: ms).
-std::chrono::milliseconds duration_flag(const std::string& text, const char* flag) {
-  if (auto d = parse_duration(text)) return *d;
-  throw UsageError(std::string(flag) + ": '" + printable(text) + "' is not a duration (e.g. 500ms, 30s, 10m, 1h)");
-}
 
 struct Targets {
   std::string pattern, old_url, new_url;
@@ -158,10 +151,10 @@ void add_migrate_verify(CLI::App& migrate) {
     ShadowVerifyOptions options{
         .pattern = t.pattern,
         .duration = args->duration.empty() ? (args->events > 0 ? std::chrono::milliseconds(0) : std::chrono::minutes(1))
-                                           : duration_flag(args->duration, "--for"),
+                                           : duration_option(args->duration, "--for"),
         .events = args->events,
-        .grace = duration_flag(args->grace, "--grace"),
-        .settle = duration_flag(args->settle, "--settle"),
+        .grace = duration_option(args->grace, "--grace"),
+        .settle = duration_option(args->settle, "--settle"),
         .max_listed = args->ids,
         .old_name = redact_url(t.old_url),
         .new_name = redact_url(t.new_url)};

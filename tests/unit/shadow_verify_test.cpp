@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "herald/bridge.hpp"
 #include "herald/codec.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
@@ -230,7 +231,7 @@ TEST_CASE("a copy that differs only in the bridge's hop marker compares equal", 
   TwoSides t;
   Envelope original = order("order.created", "a", 1);
   Envelope bridged = original;
-  bridged.extensions["heraldvia"] = "bridge-1";
+  bridged.extensions[std::string(bridge_via_attribute)] = "amqp://rabbit1:5672/ orders-rk>kafka://k1:9092";
   CHECK(event_digest(original) == event_digest(bridged));
   t.old_bus->publish(original);
   t.new_bus->publish(bridged);
