@@ -27,6 +27,8 @@ void add_migrate_commands(CLI::App& app);
 void add_migrate_status(CLI::App& migrate);
 /// bridge: forward events from one transport to another.
 void add_bridge_command(CLI::App& app);
+/// migrate verify: shadow verification of a route's two targets.
+void add_migrate_verify(CLI::App& migrate);
 
 /// The bus for `url`, or the configuration from the environment (HERALD_URL,
 /// HERALD_CONFIG, HERALD_ROUTE_*…) when `url` is empty; never its outbox.
