@@ -101,9 +101,11 @@ class Instance:
         print(f"  {self.phase}: {self.output().strip().splitlines()[-1]}", flush=True)
 
 
-def herald(args, phase, *words, timeout=240):
+def herald(args, phase, *words, timeout=240, split=False):
     env = dict(os.environ, HERALD_CONFIG=os.path.join(CONFIGS, phase + ".json"))
     done = subprocess.run([args.herald, *words], env=env, capture_output=True, text=True, timeout=timeout)
+    if split:
+        return done.returncode, done.stdout, done.stderr
     return done.returncode, done.stdout + done.stderr
 
 
@@ -125,11 +127,20 @@ def verify(args, phase, report):
     publish, _ = phase_targets(phase)
     if len(publish) < 2:
         return
-    rc, out = herald(args, phase, "migrate", "verify", "--route", "#", "--for", "4s", "--json")
-    report["verify"].append({"phase": phase, "exit": rc, "output": out.strip()[-2000:]})
-    print(f"  verify {phase}: exit {rc}", flush=True)
+    rc, out, err = herald(args, phase, "migrate", "verify", "--route", "#", "--for", "4s", "--json", split=True)
+    try:
+        found = json.loads(out)
+        summary = {k: found.get(k) for k in ("clean", "compared", "outside_window", "lag_difference_ms")}
+        for kind in ("only_old", "only_new", "mismatched", "reordered"):
+            summary[kind] = (found.get(kind) or {}).get("count")
+        for side in ("old", "new"):
+            summary[side + "_lag_ms"] = (found.get(side) or {}).get("lag_ms")
+    except ValueError:
+        summary = {"output": (out + err).strip()[-2000:]}
+    report["verify"].append({"phase": phase, "exit": rc, **summary})
+    print(f"  verify {phase}: exit {rc}, compared {summary.get('compared')}", flush=True)
     if rc != 0:
-        fail(f"{phase}: migrate verify was not clean:\n{out}")
+        fail(f"{phase}: migrate verify was not clean:\n{out}{err}")
 
 
 def wait_published(args, count, instance):
