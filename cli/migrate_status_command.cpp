@@ -189,7 +189,27 @@ void print_report(const nlohmann::json& report) {
 // Until `url` has nothing pending nor retrying for the groups, on the
 // patterns of the routes naming it, and the outbox (when configured) has no
 // pending row; TimeoutError after `timeout`.
-void wait_drained(const BusConfig& config, const Args& args, Targets& targets) {
+// `--wait-drained amqp` (or kafka, amqps): the one target of the table with
+// that scheme, so the runbook need not spell a URL with its password.
+std::string resolve_target(const BusConfig& config, const std::string& given) {
+  if (given.find("://") != std::string::npos) return given;
+  std::vector<std::string> found;
+  for (const auto& route : route_table(config))
+    for (const auto* list : {&route.publish, &route.read_from()})
+      for (const auto& url : *list)
+        if (url.compare(0, given.size() + 3, given + "://") == 0 &&
+            std::find(found.begin(), found.end(), url) == found.end())
+          found.push_back(url);
+  if (found.size() == 1) return found.front();
+  std::string names;
+  for (const auto& url : found) names += (names.empty() ? "" : ", ") + redact_url(url);
+  throw UsageError("--wait-drained '" + given + "': " +
+                   (found.empty() ? "no target of the route table has that scheme"
+                                  : "several targets have that scheme (" + names + "): give the URL"));
+}
+
+void wait_drained(const BusConfig& config, Args args, Targets& targets) {
+  args.wait_drained = resolve_target(config, args.wait_drained);
   std::vector<std::string> patterns;
   for (const auto& route : route_table(config)) {
     const auto& reads = route.read_from();
@@ -246,7 +266,8 @@ void add_migrate_status(CLI::App& migrate) {
   cmd->add_option("--route", args->routes, "Only the route with this pattern, as the table spells it (repeatable)");
   cmd->add_flag("--json", args->json, "One JSON document");
   cmd->add_option("--wait-drained", args->wait_drained,
-                  "Wait until this target URL has nothing pending nor retrying for the groups (exit 1 on timeout)");
+                  "Wait until this target (its URL, or its scheme when one target has it: amqp, kafka) has nothing "
+                  "pending nor retrying for the groups (exit 1 on timeout)");
   cmd->add_option("--timeout", args->timeout, "How long --wait-drained waits")->capture_default_str();
   cmd->add_option("--poll", args->poll, "How often --wait-drained asks the broker")->capture_default_str();
   cmd->callback([args] {

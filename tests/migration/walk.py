@@ -117,7 +117,9 @@ def drain(args, phase):
             continue  # in-process: drained when its instance stopped
         groups = [w for g in GROUPS for w in ("--group", g)]
         started = time.monotonic()
-        rc, out = herald(args, phase, "migrate", "status", *groups, "--wait-drained", url, "--timeout", "120s")
+        # By scheme, as the runbook does: each phase has one target per scheme.
+        scheme = url.split("://")[0]
+        rc, out = herald(args, phase, "migrate", "status", *groups, "--wait-drained", scheme, "--timeout", "120s")
         if rc != 0:
             fail(f"{phase}: {url.split('://')[0]} was not drained:\n{out}")
         print(f"  drained {url.split('://')[0]} of {phase} in {time.monotonic() - started:.1f} s", flush=True)
