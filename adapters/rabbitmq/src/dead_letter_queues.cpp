@@ -144,38 +144,16 @@ std::size_t DeadLetterQueues::replay(const std::string& group, const std::option
     // at the high watermark it read first).
     const auto present = Topology::ready_count(c, ch, dlq);
     if (!present) return 0;
-    std::size_t replayed = 0;
-    std::uint64_t last = 0;
-    bool kept = false;
-    try {
-      for (std::uint32_t left = *present; left > 0; --left) {
-        auto got = get(c, ch, dlq);
-        if (!got) break;  // another reader took the rest
-        last = got->tag;
-        bool match = !id || got->message.properties.message_id == *id;
-        if (id && !match) {
-          DeadLetter d = letter_of(*got);
-          match = d.event.id == *id;
-        }
-        if (!match) {
-          kept = true;
-          continue;
-        }
-        auto props = std::make_shared<Properties>(got->message.properties);
-        strip_bookkeeping(props->headers);
-        props->expiration.clear();
-        std::vector<OutMessage> one;
-        one.push_back(OutMessage::to_queue(got->message.body, std::move(props), nullptr, queue));
-        publisher_.publish(std::move(one), settings_.options.publish_timeout);
-        c.check_status(amqp_basic_ack(c.get(), ch, got->tag, 0), "acking a replayed dead letter");
-        ++replayed;
-      }
-    } catch (...) {
-      if (last && c.channel_open(ch)) amqp_basic_nack(c.get(), ch, last, 1, 1);
-      throw;
-    }
-    if (kept) c.check_status(amqp_basic_nack(c.get(), ch, last, 1, 1), "requeueing kept dead letters");
-    return replayed;
+    return take_present(c, ch, dlq, *present, "acking a replayed dead letter", [&](const Got& got) {
+      if (id && got.message.properties.message_id != *id && letter_of(got).event.id != *id) return false;
+      auto props = std::make_shared<Properties>(got.message.properties);
+      strip_bookkeeping(props->headers);
+      props->expiration.clear();
+      std::vector<OutMessage> one;
+      one.push_back(OutMessage::to_queue(got.message.body, std::move(props), nullptr, queue));
+      publisher_.publish(std::move(one), settings_.options.publish_timeout);
+      return true;
+    });
   });
 }
 
@@ -213,30 +191,39 @@ std::size_t DeadLetterQueues::hand_over(const std::string& group, const std::opt
     const auto present = Topology::ready_count(c, ch, dlq);
     if (!present) return 0;
     ch = channel(c);
-    std::size_t handed = 0;
-    std::uint64_t last = 0;
-    bool kept = false;
-    try {
-      for (std::uint32_t left = *present; left > 0; --left) {
-        auto got = get(c, ch, dlq);
-        if (!got) break;  // another reader took the rest
-        last = got->tag;
-        DeadLetter letter = letter_of(*got);
-        if (letter.event.id.empty() || (id && letter.event.id != *id)) {  // undecodable, or not the one asked for
-          kept = true;
-          continue;
-        }
-        hand(letter);  // throws when the other side did not take it: the nack below puts it back
-        c.check_status(amqp_basic_ack(c.get(), ch, got->tag, 0), "acking a dead letter handed over");
-        ++handed;
-      }
-    } catch (...) {
-      if (last && c.channel_open(ch)) amqp_basic_nack(c.get(), ch, last, 1, 1);
-      throw;
-    }
-    if (kept) c.check_status(amqp_basic_nack(c.get(), ch, last, 1, 1), "requeueing kept dead letters");
-    return handed;
+    return take_present(c, ch, dlq, *present, "acking a dead letter handed over", [&](const Got& got) {
+      DeadLetter letter = letter_of(got);
+      if (letter.event.id.empty() || (id && letter.event.id != *id)) return false;  // undecodable, or not asked for
+      hand(letter);  // throws when the other side did not take it: it is put back
+      return true;
+    });
   });
+}
+
+std::size_t DeadLetterQueues::take_present(Connection& c, amqp_channel_t ch, const std::string& dlq,
+                                           std::uint32_t present, const char* what,
+                                           const std::function<bool(const Got&)>& take) {
+  std::size_t taken = 0;
+  std::uint64_t last = 0;
+  bool kept = false;
+  try {
+    for (std::uint32_t left = present; left > 0; --left) {
+      auto got = get(c, ch, dlq);
+      if (!got) break;  // another reader took the rest
+      last = got->tag;
+      if (!take(*got)) {
+        kept = true;
+        continue;
+      }
+      c.check_status(amqp_basic_ack(c.get(), ch, got->tag, 0), what);
+      ++taken;
+    }
+  } catch (...) {
+    if (last && c.channel_open(ch)) amqp_basic_nack(c.get(), ch, last, 1, 1);
+    throw;
+  }
+  if (kept) c.check_status(amqp_basic_nack(c.get(), ch, last, 1, 1), "requeueing kept dead letters");
+  return taken;
 }
 
 std::size_t DeadLetterQueues::purge(const std::string& group) {

@@ -54,6 +54,12 @@ class DeadLetterQueues final : public LoopClient {
   amqp_channel_t channel(Connection& c);
   std::optional<Got> get(Connection& c, amqp_channel_t ch, const std::string& queue);
   DeadLetter letter_of(const Got& got) const;
+  /// Takes the `present` letters of `dlq` one by one: `take` handles one and
+  /// returns whether it did (the letter is acked: `what` names the ack) or
+  /// left it (requeued at the end). A throw from `take` requeues it and the
+  /// rest. Returns how many were taken.
+  std::size_t take_present(Connection& c, amqp_channel_t ch, const std::string& dlq, std::uint32_t present,
+                           const char* what, const std::function<bool(const Got&)>& take);
 
   const Settings& settings_;
   const Topology& topology_;
