@@ -151,6 +151,19 @@ void Harness::advance(std::chrono::milliseconds by) {
   clock_->advance(by);
 }
 
+bool Harness::settle(const Count& count, std::uint64_t n, std::chrono::milliseconds timeout,
+                     std::chrono::milliseconds step) {
+  if (!clock_) return count.wait_for(n, timeout);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  // A short real wait between steps lets the workers take what fell due
+  // before the clock moves again.
+  while (!count.wait_for(n, std::chrono::milliseconds(10))) {
+    if (std::chrono::steady_clock::now() >= deadline) return count.count() >= n;
+    clock_->advance(step);
+  }
+  return true;
+}
+
 std::string Harness::summary() const {
   MetricsSnapshot now = bus_->metrics().snapshot();
   std::ostringstream out;

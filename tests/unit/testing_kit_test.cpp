@@ -134,3 +134,14 @@ TEST_CASE("transport_from_env reads HERALD_TEST_URL, else the fallback", "[testi
   CHECK(herald::testing::transport_from_env() == "kafka://127.0.0.1:19092");
   if (saved) ::setenv("HERALD_TEST_URL", keep.c_str(), 1); else ::unsetenv("HERALD_TEST_URL");
 }
+
+TEST_CASE("settle moves simulated time on until the count is reached", "[testing][retry]") {
+  Harness h(BusConfig{.url = "memory://"});
+  auto sub = h.bus().subscribe({.pattern = "order.created", .group = "payments", .retry = every_second(4)},
+                               [](const Envelope&) { throw std::domain_error("card declined"); });
+  h.bus().publish(Envelope::make("order.created"));
+  // 1 + 2 + 4 simulated seconds of backoff, in far less real time.
+  CHECK(h.settle(h.dead_letters("payments"), 1, seconds(10)));
+  CHECK(h.failed("order.created", "payments").count() == 4);
+  CHECK_FALSE(h.settle(h.consumed("order.created", "payments"), 1, milliseconds(100)));
+}

@@ -89,6 +89,12 @@ class Harness {
   /// std::logic_error without a ManualScheduler (brokers keep real time).
   void advance(std::chrono::milliseconds by);
   bool simulated_time() const noexcept { return clock_ != nullptr; }
+  /// Waits until `count` reaches `n` (false when `timeout` of real time
+  /// passed first); in simulated time it moves the clock on by `step` while
+  /// the count is short, so retries fall due. The same test body then runs
+  /// on memory in simulated time and on brokers in real time.
+  bool settle(const Count& count, std::uint64_t n, std::chrono::milliseconds timeout,
+              std::chrono::milliseconds step = std::chrono::milliseconds(100));
 
   /// Everything counted since the start, one line per figure: for failure messages.
   std::string summary() const;
