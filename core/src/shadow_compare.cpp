@@ -173,7 +173,9 @@ ShadowReport compare_shadow(const std::vector<ShadowReceipt>& old_receipts,
     Timestamp first = Timestamp::max();
     if (o) first = std::min(first, o->first->received);
     if (n) first = std::min(first, n->first->received);
-    return first < window.end;
+    // At the end too: the receipt that completes `events` ends the window
+    // within the same microsecond it was stamped in.
+    return first <= window.end;
   };
 
   const std::size_t max = options.max_listed;
