@@ -116,6 +116,13 @@ class CountingInvoker {
       : handler_(std::move(handler)), group_(std::move(group)), metrics_(std::move(metrics)), catalog_(std::move(catalog)) {}
 
   Attempt operator()(const Envelope& event) {
+    // An event moved here for one group (herald dlq move) is not the others'
+    // to handle again: acknowledged without running their handler.
+    if (!event.extensions.empty()) [[unlikely]] {
+      auto to = event.extensions.find(group_extension);
+      if (to != event.extensions.end() && !(to->second.is_string() && to->second.get_ref<const std::string&>() == group_))
+        return Attempt{};
+    }
     if (catalog_) {
       // Outside the handler's try: only the catalog's verdict is a schema_error.
       if (auto bad = catalog_->violation(event)) {
@@ -182,16 +189,7 @@ Subscription EventBus::subscribe(SubscribeSpec spec, Handler handler) {
   if (!handler) throw ConfigError("subscribe: handler is empty");
   std::shared_ptr<const Catalog> catalog = decode_.catalog && decode_.catalog->options().on_receipt ? decode_.catalog : nullptr;
   auto invoker = std::make_shared<CountingInvoker>(std::move(handler), spec.group, metrics_, std::move(catalog));
-  return hooks(*this).do_subscribe(spec, [invoker, group = spec.group](const Envelope& e) {
-    // An event moved here for one group (herald dlq move) is not the others'
-    // to handle again: acknowledged without running their handler.
-    if (!e.extensions.empty()) [[unlikely]] {
-      auto to = e.extensions.find(group_extension);
-      if (to != e.extensions.end() && !(to->second.is_string() && to->second.get_ref<const std::string&>() == group))
-        return Attempt{};
-    }
-    return (*invoker)(e);
-  });
+  return hooks(*this).do_subscribe(spec, [invoker](const Envelope& e) { return (*invoker)(e); });
 }
 
 GroupBacklog EventBus::backlog(const std::string& group, const std::string& pattern) {
