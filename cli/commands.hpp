@@ -19,8 +19,14 @@ void add_store_commands(CLI::App& app);
 void add_bench_command(CLI::App& app);
 /// schema list | show | validate: the event catalog.
 void add_schema_command(CLI::App& app);
+/// asyncapi: the AsyncAPI 3.0 document of a service (asyncapi_command.cpp).
+void add_asyncapi_command(CLI::App& app);
 /// serve: the HTTP admin.
 void add_serve_command(CLI::App& app);
+/// webhooks list | status | test (webhooks_command.cpp).
+void add_webhooks_command(CLI::App& app);
+/// run: relay, webhooks and admin endpoint of a config file, reloaded on SIGHUP.
+void add_run_command(CLI::App& app);
 /// migrate: the parent of the migration verbs (migrate_command.cpp).
 void add_migrate_commands(CLI::App& app);
 /// migrate status: per route, target and group, what is left to drain.

@@ -41,9 +41,16 @@ int main(int argc, char** argv) {
   herald::cli::add_migrate_commands(app);
   herald::cli::add_bridge_command(app);
   herald::cli::add_schema_command(app);
+  herald::cli::add_asyncapi_command(app);
 #ifdef HERALD_CLI_WITH_STORE
   herald::cli::add_store_commands(app);
   herald::cli::add_serve_command(app);
+#endif
+#ifdef HERALD_CLI_WITH_WEBHOOKS
+  herald::cli::add_webhooks_command(app);
+#ifdef HERALD_CLI_WITH_RUN
+  herald::cli::add_run_command(app);
+#endif
 #endif
   try {
     app.parse(argc, argv);

@@ -39,6 +39,7 @@ double best_rate(int iterations, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench_name() = "codec";
   int n = argc > 1 ? std::atoi(argv[1]) : 300'000;
   Envelope e = typical();
   const std::string text = encode(e);
@@ -56,8 +57,8 @@ int main(int argc, char** argv) {
   double herald_decode = best_rate(n, [&] { sink += decode(text).id.size(); });
   double dom_parse = best_rate(n, [&] { sink += nlohmann::json::parse(text).size(); });
 
-  print_ratio("encode (vs nlohmann dump)", herald_encode, dom_dump, 2.0);
-  print_ratio("decode (vs nlohmann parse)", herald_decode, dom_parse, 2.0);
+  print_ratio("encode (vs nlohmann dump)", herald_encode, dom_dump, 2.0, "nlohmann::json dump", "envelopes/s");
+  print_ratio("decode (vs nlohmann parse)", herald_decode, dom_parse, 2.0, "nlohmann::json parse", "envelopes/s");
   std::printf("  (checksum %zu)\n", sink);
   return 0;
 }

@@ -8,7 +8,7 @@
 // The baseline writes the very record herald writes (structured mode: value
 // = herald::encode, key = partitionkey, header content-type), encoded once
 // before its timed loop; herald encodes inside its own. Then the publish ->
-// handler latency at a steady 1,000 events/s.
+// handler latency at 1k, 10k and 50k events/s, balanced and latency=low.
 //
 //   bench_kafka [events=100000] [rounds=3]   (broker: HERALD_TEST_KAFKA_BROKERS, default 127.0.0.1:9092)
 //
@@ -31,7 +31,9 @@
 #include "herald/codec.hpp"
 #include "herald/config.hpp"
 #include "raw_kafka.hpp"
+#include "rate_latency.hpp"
 #include "stats.hpp"
+#include "tracing_note.hpp"
 
 using namespace herald;
 using namespace herald::bench;
@@ -71,44 +73,15 @@ BusConfig herald_config(const std::string& prefix) {
   for (const auto& [k, v] : producer_props) c.options["kafka.producer." + k] = v;
   c.options["kafka.consumer.heartbeat.interval.ms"] = "250";
   c.options["kafka.consumer.session.timeout.ms"] = "6000";
+  // librdkafka's debug contexts (e.g. "cgrp,fetch") for the consumer, to see where a round's time goes.
+  if (const char* debug = std::getenv("HERALD_BENCH_KAFKA_DEBUG"); debug && *debug) c.options["kafka.consumer.debug"] = debug;
   return c;
-}
-
-// Deletes the topics whose names start with one of `prefixes`, so repeated
-// runs do not pile up data on the broker. Best effort: a failure is reported.
-void delete_topics(const std::vector<std::string>& prefixes) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", brokers().c_str(), err, sizeof err);
-  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err),
-                                                        rd_kafka_destroy);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    std::fprintf(stderr, "bench_kafka: cleanup: %s\n", err);
-    return;
-  }
-  const rd_kafka_metadata_t* md = nullptr;
-  if (rd_kafka_metadata(rk.get(), 1, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  std::vector<rd_kafka_DeleteTopic_t*> doomed;
-  for (int i = 0; i < md->topic_cnt; ++i)
-    for (const auto& p : prefixes)
-      if (std::string_view(md->topics[i].topic).substr(0, p.size()) == p) {
-        doomed.push_back(rd_kafka_DeleteTopic_new(md->topics[i].topic));
-        break;
-      }
-  rd_kafka_metadata_destroy(md);
-  if (doomed.empty()) return;
-  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(rd_kafka_queue_new(rk.get()), rd_kafka_queue_destroy);
-  rd_kafka_DeleteTopics(rk.get(), doomed.data(), doomed.size(), nullptr, queue.get());
-  if (rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 30000)) {
-    if (rd_kafka_event_error(ev)) std::fprintf(stderr, "bench_kafka: cleanup: %s\n", rd_kafka_event_error_string(ev));
-    rd_kafka_event_destroy(ev);
-  }
-  rd_kafka_DeleteTopic_destroy_array(doomed.data(), doomed.size());
 }
 
 struct Rates {
   double produce = 0, consume = 0;
+  double consume_parsed = 0;  // the baseline only: raw librdkafka + nlohmann parse of every value
+  double consume_cpu_us = 0;  // CPU time per consumed record (every thread of the process)
 };
 
 Rates run_raw(const std::vector<Envelope>& events, const std::string& topic) {
@@ -124,7 +97,11 @@ Rates run_raw(const std::vector<Envelope>& events, const std::string& topic) {
   raw_kafka_prepare(cfg);
   Rates r;
   r.produce = raw_kafka_produce(cfg, messages).per_second();
+  const double cpu0 = cpu_seconds();
   r.consume = raw_kafka_consume(cfg, events.size()).per_second();
+  r.consume_cpu_us = (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(events.size());
+  cfg.parse_values = true;  // a second fresh group reads the same records and parses them
+  r.consume_parsed = raw_kafka_consume(cfg, events.size()).per_second();
   return r;
 }
 
@@ -147,6 +124,7 @@ Rates run_herald(const std::vector<Envelope>& events, const std::string& prefix,
   std::mutex mutex;
   std::condition_variable all_done;
   SteadyClock::time_point first{}, last{};
+  const double cpu0 = cpu_seconds();
   auto sub = bus->subscribe({.pattern = "order.*", .group = group, .start = StartFrom::earliest}, [&](const Envelope&) {
     std::size_t n = handled.fetch_add(1) + 1;
     if (n == 1) first = SteadyClock::now();
@@ -162,57 +140,31 @@ Rates run_herald(const std::vector<Envelope>& events, const std::string& prefix,
       throw std::runtime_error("herald consumed only " + std::to_string(handled.load()) + " of " + std::to_string(expected));
   }
   r.consume = static_cast<double>(expected - 1) / std::chrono::duration<double>(last - first).count();
+  r.consume_cpu_us = (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(expected);
   if (!bus->flush(std::chrono::seconds(60))) throw std::runtime_error("herald: flush timed out after consuming");
   return r;
 }
 
-// Publish -> handler latency at a steady rate: `threads` publishers take
-// turns, each publish blocking until its delivery report.
+// Publish -> handler latency at 1k, 10k and 50k events/s, with the
+// default setting and with latency=low (docs/kafka.md).
 void run_latency(const std::string& prefix, const std::string& group) {
-  constexpr int rate = 1000, seconds = 5, threads = 8;
-  auto bus = make_bus(herald_config(prefix));
-  std::mutex mutex;
-  std::vector<double> samples;
-  samples.reserve(rate * seconds);
-  auto sub = bus->subscribe({.pattern = "order.*", .group = group}, [&](const Envelope& e) {
-    auto sent = SteadyClock::time_point(SteadyClock::duration(e.payload()["sent"].get<std::int64_t>()));
-    double us = std::chrono::duration<double, std::micro>(SteadyClock::now() - sent).count();
-    std::lock_guard lock(mutex);
-    samples.push_back(us);
-  });
-  // Warm-up: until events flow (the first fetches of a new member), then measure.
-  for (int i = 0; i < 20; ++i) {
-    Envelope e = Envelope::make("order.created", {{"sent", SteadyClock::now().time_since_epoch().count()}});
-    e.partitionkey = "order-" + std::to_string(i);
-    bus->publish(std::move(e));
-  }
-  if (!bus->flush(std::chrono::seconds(30))) throw std::runtime_error("latency run: warm-up not handled");
-  {
-    std::lock_guard lock(mutex);
-    samples.clear();
-  }
-  const auto start = SteadyClock::now() + std::chrono::milliseconds(100);
-  const int total = rate * seconds;
-  std::vector<std::thread> publishers;
-  for (int t = 0; t < threads; ++t)
-    publishers.emplace_back([&, t] {
-      for (int i = t; i < total; i += threads) {
-        std::this_thread::sleep_until(start + std::chrono::microseconds(1'000'000LL * i / rate));
-        Envelope e = Envelope::make("order.created", {{"sent", SteadyClock::now().time_since_epoch().count()}});
-        e.partitionkey = "order-" + std::to_string(i % 100);
-        bus->publish(std::move(e));
-      }
-    });
-  for (auto& p : publishers) p.join();
-  if (!bus->flush(std::chrono::seconds(30))) throw std::runtime_error("latency run: flush timed out");
-  std::lock_guard lock(mutex);
-  std::printf("  latency at %d events/s (%zu events): p50 %.0f us, p99 %.0f us, max %.0f us\n", rate, samples.size(),
-              percentile_us(samples, 50), percentile_us(samples, 99), percentile_us(samples, 100));
+  for (const std::string setting : {"balanced", "low"})
+    for (double rate : {1'000.0, 10'000.0, 50'000.0}) {
+      BusConfig config = herald_config(prefix);
+      // The benchmark's own linger (the throughput rounds') would hide the setting's.
+      config.options.erase("kafka.producer.linger.ms");
+      config.options["latency"] = setting;
+      auto bus = make_bus(config);
+      const std::string tag = setting + "-" + std::to_string(static_cast<long>(rate));
+      RateLatency r = run_rate_latency(*bus, group + "-" + tag, rate, 3.0);
+      report_rate_latency(setting, rate, r, setting == "low" && rate == 1'000.0 ? 3'000 : 0);
+    }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench_name() = "kafka";
   try {
     const std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100'000;
     const int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
@@ -221,29 +173,48 @@ int main(int argc, char** argv) {
     std::printf("bench_kafka: %zu events of %zu bytes, %d partitions, %d rounds, broker %s\n", n,
                 encode(events.front()).size(), partitions, rounds, brokers().c_str());
     Rates best_raw, best_herald;
-    std::vector<double> produce_ratios, consume_ratios;
+    print_tracing("start");
+    std::vector<double> produce_ratios, consume_ratios, parsed_ratios, cpu_raw, cpu_herald;
     for (int round = 0; round < rounds; ++round) {
       const std::string tag = run + "-" + std::to_string(round);
       Rates raw = run_raw(events, "herald-bench-raw." + tag);
       Rates her = run_herald(events, "herald-bench." + tag + ".", "bench-" + tag);
-      delete_topics({"herald-bench-raw." + tag, "herald-bench." + tag + "."});
-      std::printf("  round %d: produce raw %.0f/s herald %.0f/s; consume raw %.0f/s herald %.0f/s\n", round + 1,
-                  raw.produce, her.produce, raw.consume, her.consume);
+      raw_kafka_delete_topics(brokers(), {"herald-bench-raw." + tag, "herald-bench." + tag + "."});
+      std::printf("  round %d: produce raw %.0f/s herald %.0f/s; consume raw %.0f/s raw+parse %.0f/s herald %.0f/s;"
+                  " consume CPU per record raw %.2f us herald %.2f us\n",
+                  round + 1, raw.produce, her.produce, raw.consume, raw.consume_parsed, her.consume, raw.consume_cpu_us,
+                  her.consume_cpu_us);
+      cpu_raw.push_back(raw.consume_cpu_us);
+      cpu_herald.push_back(her.consume_cpu_us);
       best_raw.produce = std::max(best_raw.produce, raw.produce);
       best_raw.consume = std::max(best_raw.consume, raw.consume);
+      best_raw.consume_parsed = std::max(best_raw.consume_parsed, raw.consume_parsed);
       best_herald.produce = std::max(best_herald.produce, her.produce);
       best_herald.consume = std::max(best_herald.consume, her.consume);
       if (raw.produce > 0) produce_ratios.push_back(her.produce / raw.produce);
       if (raw.consume > 0) consume_ratios.push_back(her.consume / raw.consume);
+      if (raw.consume_parsed > 0) parsed_ratios.push_back(her.consume / raw.consume_parsed);
     }
     std::printf("best of %d rounds:\n", rounds);
-    print_ratio("produce (delivery reports)", best_herald.produce, best_raw.produce, 0.90);
-    print_ratio("consume (handler, committed)", best_herald.consume, best_raw.consume, 0.90);
+    print_ratio("produce (delivery reports), best round", best_herald.produce, best_raw.produce, 0.90, "raw librdkafka");
+    print_ratio("consume (handler, committed), best round", best_herald.consume, best_raw.consume, 0.90, "raw librdkafka");
+    print_ratio("consume vs raw + nlohmann parse, best round", best_herald.consume, best_raw.consume_parsed, 0,
+                "raw librdkafka + nlohmann::json parse");
     std::printf("per round (the fairer figure):\n");
-    print_round_ratios("produce (delivery reports)", produce_ratios, 0.90);
-    print_round_ratios("consume (handler, committed)", consume_ratios, 0.90);
+    print_round_ratios("produce (delivery reports)", produce_ratios, 0.90, "raw librdkafka");
+    print_round_ratios("consume (handler, committed)", consume_ratios, 0.90, "raw librdkafka");
+    print_round_ratios("consume vs raw + nlohmann parse", parsed_ratios, 0, "raw librdkafka + nlohmann::json parse");
+    {
+      std::sort(cpu_raw.begin(), cpu_raw.end());
+      std::sort(cpu_herald.begin(), cpu_herald.end());
+      const double raw_cpu = cpu_raw[cpu_raw.size() / 2], herald_cpu = cpu_herald[cpu_herald.size() / 2];
+      std::printf("  consume CPU per record (median round): herald %.2f us, raw librdkafka %.2f us (%.2fx)\n", herald_cpu,
+                  raw_cpu, herald_cpu / raw_cpu);
+      record_result("consume CPU per record", "us", herald_cpu, raw_cpu, "raw librdkafka", 0, true);
+    }
     run_latency("herald-bench." + run + "-latency.", "bench-latency-" + run);
-    delete_topics({"herald-bench." + run + "-latency."});
+    print_tracing("end");
+    raw_kafka_delete_topics(brokers(), {"herald-bench." + run + "-latency."});
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kafka: %s\n", e.what());

@@ -16,6 +16,7 @@
 
 #include "herald/config.hpp"
 #include "stats.hpp"
+#include "tracing_note.hpp"
 
 using namespace herald;
 using namespace herald::bench;
@@ -105,9 +106,11 @@ nlohmann::json run_node(std::size_t n) {
 
 int main(int argc, char** argv) {
   std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1'000'000;
+  bench_name() = "memory";
   try {
     std::printf("memory transport vs EventEmitter2, %zu events, pattern order.*, small payload\n", n);
     nlohmann::json node = run_node(n);
+    print_tracing("start");
     Result inl = run_inline(n);
     Result async1 = run_async(n, 1);
     Result async2 = run_async(n, 2);
@@ -123,8 +126,15 @@ int main(int argc, char** argv) {
     if (node.contains("emit_async_pipelined_per_s"))
       std::printf("  ee2 emitAsync x256:   %12.0f events/s\n", node["emit_async_pipelined_per_s"].get<double>());
     double best_async = std::max(async1.per_second, async2.per_second);
-    print_ratio("inline vs ee2 wildcard emit", inl.per_second, node["wildcard_emit_per_s"].get<double>(), 3.0);
-    print_ratio("async vs ee2 awaited emitAsync", best_async, node["emit_async_awaited_per_s"].get<double>(), 1.5);
+    print_ratio("inline vs ee2 wildcard emit", inl.per_second, node["wildcard_emit_per_s"].get<double>(), 3.0,
+                "EventEmitter2 wildcard emit");
+    print_ratio("async vs ee2 awaited emitAsync", best_async, node["emit_async_awaited_per_s"].get<double>(), 2.5,
+                "EventEmitter2 awaited emitAsync");
+    record_result("async events/s (best of 1 and 2 workers)", "events/s", best_async, 0, "", 5'000'000);
+    record_result("async hand-off p99 (1 worker)", "us", async1.p99_us, 0, "", 10, true);
+    record_result("async hand-off p99 (2 workers)", "us", async2.p99_us, 0, "", 10, true);
+    record_result("inline p99", "us", inl.p99_us, 0, "", 0, true);
+    print_tracing("end");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_memory: %s\n", e.what());
     return 1;

@@ -3,6 +3,7 @@
 #include "raw_kafka.hpp"
 
 #include <librdkafka/rdkafka.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 
 namespace herald::bench {
@@ -356,6 +358,12 @@ RawRate raw_kafka_consume(const RawKafkaConfig& config, std::size_t count) {
       for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) bytes += size;
     }
 
+    if (config.parse_values) {
+      auto value = nlohmann::json::parse(static_cast<const char*>(msg->payload),
+                                         static_cast<const char*>(msg->payload) + msg->len);
+      bytes += value.size();
+    }
+
     // At-least-once: the offset is stored only once the message has been handled.
     if (rd_kafka_resp_err_t err = rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       fail("store offset", err);
@@ -376,6 +384,37 @@ RawRate raw_kafka_consume(const RawKafkaConfig& config, std::size_t count) {
   }
   (void)bytes;
   return rate;
+}
+
+void raw_kafka_delete_topics(const std::string& brokers, const std::vector<std::string>& prefixes) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err),
+                                                        rd_kafka_destroy);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    std::fprintf(stderr, "raw_kafka: cleanup: %s\n", err);
+    return;
+  }
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk.get(), 1, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  std::vector<rd_kafka_DeleteTopic_t*> doomed;
+  for (int i = 0; i < md->topic_cnt; ++i)
+    for (const auto& p : prefixes)
+      if (std::string_view(md->topics[i].topic).substr(0, p.size()) == p) {
+        doomed.push_back(rd_kafka_DeleteTopic_new(md->topics[i].topic));
+        break;
+      }
+  rd_kafka_metadata_destroy(md);
+  if (doomed.empty()) return;
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(rd_kafka_queue_new(rk.get()), rd_kafka_queue_destroy);
+  rd_kafka_DeleteTopics(rk.get(), doomed.data(), doomed.size(), nullptr, queue.get());
+  if (rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 30000)) {
+    if (rd_kafka_event_error(ev)) std::fprintf(stderr, "raw_kafka: cleanup: %s\n", rd_kafka_event_error_string(ev));
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_DeleteTopic_destroy_array(doomed.data(), doomed.size());
 }
 
 }  // namespace herald::bench

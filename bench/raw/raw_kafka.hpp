@@ -25,6 +25,9 @@ struct RawKafkaConfig {
   // With "enable.auto.commit"="false" the consumer commits asynchronously
   // every 1000 messages instead.
   std::map<std::string, std::string> consumer_props = {};
+  // Parse every value as JSON (nlohmann) before storing its offset: what a
+  // hand-written consumer does before its handler sees the event.
+  bool parse_values = false;
 };
 
 struct RawKafkaMessage { std::string key; std::string value; std::vector<std::pair<std::string, std::string>> headers; };
@@ -43,5 +46,9 @@ RawRate raw_kafka_produce(const RawKafkaConfig&, const std::vector<RawKafkaMessa
 // at-least-once bus does; a final synchronous commit after the clock stops);
 // timed from first to last message. Throws when nothing arrives for 30 s.
 RawRate raw_kafka_consume(const RawKafkaConfig&, std::size_t count);
+
+// Deletes the topics whose names start with one of `prefixes`, so repeated
+// runs do not pile up data on the broker. Best effort: a failure is printed.
+void raw_kafka_delete_topics(const std::string& brokers, const std::vector<std::string>& prefixes);
 
 }  // namespace herald::bench

@@ -12,13 +12,17 @@
 #include "herald/ext/stamp.hpp"
 #include "herald/ext/transport.hpp"
 #include "herald/pattern.hpp"
+#include "message_spans.hpp"
+#include "otlp_env.hpp"
 
 namespace herald {
 
 EventBus::EventBus(std::shared_ptr<Metrics> metrics, DecodeOptions decode, std::string default_source)
     : metrics_(metrics ? std::move(metrics) : std::make_shared<Metrics>()),
       decode_(decode),
-      default_source_(std::move(default_source)) {}
+      default_source_(std::move(default_source)) {
+  trace::detail::install_tracer_from_environment();
+}
 
 EventBus::~EventBus() = default;
 
@@ -34,6 +38,22 @@ void check_schema(const DecodeOptions& decode, const Envelope& event) {
   if (decode.catalog && decode.catalog->options().at_publish) decode.catalog->check(event);
 }
 
+// Runs the transport's publish, then ends the send spans with its outcome.
+template <class Publish>
+void publish_within(detail::PublishSpans& spans, const Publish& publish) {
+  try {
+    publish();
+  } catch (...) {
+    spans.end(std::current_exception());
+    throw;
+  }
+  spans.end(nullptr);
+}
+
+// The handler clock below, for herald_publish_duration_seconds.
+std::uint64_t latency_ticks() noexcept;
+std::chrono::nanoseconds latency_since(std::uint64_t start) noexcept;
+
 }  // namespace
 
 void EventBus::publish(const Envelope& event) {
@@ -45,27 +65,48 @@ void EventBus::publish(const Envelope& event) {
   validate_event_type(event.type);
   validate(event, decode_);
   check_schema(decode_, event);
-  hooks(*this).do_publish(ext::Outgoing::borrowed(event));
-  metrics_->published(event.type);
+  detail::PublishSpans spans;
+  if (spans.active()) spans.start(event, false, system_name());
+  const std::uint64_t start = latency_ticks();
+  publish_within(spans, [&] { hooks(*this).do_publish(ext::Outgoing::borrowed(event)); });
+  metrics_->published(event.type, latency_since(start));
 }
 
 void EventBus::publish(Envelope&& event) {
+  detail::PublishSpans spans;
+  const bool fresh = event.traceparent.empty();
   prepare(event);
   check_schema(decode_, event);
+  if (spans.active()) spans.start(event, fresh, system_name());
   std::string type = event.type;
-  hooks(*this).do_publish(ext::Outgoing::owned(event));
-  metrics_->published(type);
+  const std::uint64_t start = latency_ticks();
+  publish_within(spans, [&] { hooks(*this).do_publish(ext::Outgoing::owned(event)); });
+  metrics_->published(type, latency_since(start));
 }
 
 void EventBus::publish(std::vector<Envelope> events) {
   if (events.empty()) return;
+  detail::PublishSpans spans;
+  std::vector<bool> fresh;
+  if (spans.active())
+    for (const auto& e : events) fresh.push_back(e.traceparent.empty());
   for (auto& e : events) prepare(e);
   for (const auto& e : events) check_schema(decode_, e);
+  if (spans.active())
+    for (std::size_t i = 0; i < events.size(); ++i) spans.start(events[i], fresh[i], system_name());
   std::vector<std::string> types;
   types.reserve(events.size());
   for (const auto& e : events) types.push_back(e.type);
-  hooks(*this).do_publish(ext::Outgoing::owned(events));
-  for (const auto& t : types) metrics_->published(t);
+  const std::uint64_t start = latency_ticks();
+  publish_within(spans, [&] { hooks(*this).do_publish(ext::Outgoing::owned(events)); });
+  // Each event of the batch waited for the whole batch to be accepted.
+  const auto took = latency_since(start);
+  for (const auto& t : types) metrics_->published(t, took);
+}
+
+const std::string& EventBus::system_name() const {
+  std::call_once(system_once_, [this] { system_ = features().name; });
+  return system_;
 }
 
 namespace {
@@ -107,13 +148,20 @@ class LatencyClock {
   double ns_per_tick_ = 0;
 };
 
+std::uint64_t latency_ticks() noexcept { return LatencyClock::ticks(); }
+std::chrono::nanoseconds latency_since(std::uint64_t start) noexcept { return LatencyClock::since(start); }
+
 // One per subscription: remembers the counters of each type it has seen so
 // the hot path does not look them up again.
 class CountingInvoker {
  public:
   CountingInvoker(Handler handler, std::string group, std::shared_ptr<Metrics> metrics,
-                  std::shared_ptr<const Catalog> catalog)
-      : handler_(std::move(handler)), group_(std::move(group)), metrics_(std::move(metrics)), catalog_(std::move(catalog)) {}
+                  std::shared_ptr<const Catalog> catalog, std::string system)
+      : handler_(std::move(handler)),
+        group_(std::move(group)),
+        metrics_(std::move(metrics)),
+        catalog_(std::move(catalog)),
+        system_(std::move(system)) {}
 
   Attempt operator()(const Envelope& event) {
     // An event moved here for one group (herald dlq move) is not the others'
@@ -133,15 +181,22 @@ class CountingInvoker {
     ConsumerCounters& counters = counters_for(event.type);
     std::uint64_t start = LatencyClock::ticks();
     Attempt result;
-    try {
+    {
       EventScope scope(event, &group_);
-      handler_(event);
-    } catch (const Error& ex) {
-      result = {false, ex.what(), ex.retriable(), std::current_exception()};
-    } catch (const std::exception& ex) {
-      result = {false, ex.what(), true, std::current_exception()};
-    } catch (...) {
-      result = {false, "unknown exception (not derived from std::exception)", true, std::current_exception()};
+      detail::ProcessSpan span(event, group_, system_);  // current inside the handler
+      try {
+        handler_(event);
+      } catch (const RetryLaterError& ex) {
+        result = {false, ex.what(), true, std::current_exception()};
+        result.not_before = ex.after();
+      } catch (const Error& ex) {
+        result = {false, ex.what(), ex.retriable(), std::current_exception()};
+      } catch (const std::exception& ex) {
+        result = {false, ex.what(), true, std::current_exception()};
+      } catch (...) {
+        result = {false, "unknown exception (not derived from std::exception)", true, std::current_exception()};
+      }
+      span.end(result);
     }
     auto elapsed = LatencyClock::since(start);
     if (result.ok) {
@@ -149,6 +204,7 @@ class CountingInvoker {
       counters.observe_latency(elapsed);
     } else {
       counters.failed_attempts.fetch_add(1, std::memory_order_relaxed);
+      if (log_enabled(LogLevel::warn)) result.failed_event = std::make_shared<const LogEvent>(LogEvent::of(event, group_));
     }
     return result;
   }
@@ -172,6 +228,7 @@ class CountingInvoker {
   std::string group_;
   std::shared_ptr<Metrics> metrics_;
   std::shared_ptr<const Catalog> catalog_;  // null: nothing checked on receipt
+  std::string system_;                       // messaging.system of the spans
 };
 
 }  // namespace
@@ -188,7 +245,8 @@ Subscription EventBus::subscribe(SubscribeSpec spec, Handler handler) {
   spec.retry.validate();
   if (!handler) throw ConfigError("subscribe: handler is empty");
   std::shared_ptr<const Catalog> catalog = decode_.catalog && decode_.catalog->options().on_receipt ? decode_.catalog : nullptr;
-  auto invoker = std::make_shared<CountingInvoker>(std::move(handler), spec.group, metrics_, std::move(catalog));
+  auto invoker = std::make_shared<CountingInvoker>(std::move(handler), spec.group, metrics_, std::move(catalog),
+                                                    system_name());
   return hooks(*this).do_subscribe(spec, [invoker](const Envelope& e) { return (*invoker)(e); });
 }
 

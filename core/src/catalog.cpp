@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -17,6 +16,7 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "herald/log.hpp"
 #include "herald/pattern.hpp"
 
 namespace herald {
@@ -109,7 +109,7 @@ struct Catalog::Impl {
       std::lock_guard lock(warned_mutex);
       // Once per type and version, and a bounded set: a flood of made-up types must not grow it.
       if (warned.size() < 1000 && warned.emplace(std::string(type), version).second)
-        std::cerr << "herald: " << label(type, version) << ": " << why << " (unknown=warn: passed unchecked)\n";
+        log(LogLevel::warn, "herald.catalog", label(type, version) + ": " + why + " (unknown=warn: passed unchecked)");
       return std::nullopt;
     }
     return SchemaError(std::string(type), version, "", "", label(type, version) + ": " + why + " (unknown=refuse)");

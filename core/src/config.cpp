@@ -325,6 +325,34 @@ void read_schemas(const nlohmann::json& value, BusConfig& c) {
   c.decode.catalog = std::make_shared<const Catalog>(Catalog::load(path, options));
 }
 
+// "log": "json" or {"format": "json", "level": "debug"}.
+void read_log(const nlohmann::json& value, BusConfig& c) {
+  if (value.is_string()) {
+    c.log = LogOptions::parse(value.get<std::string>(), "");
+    return;
+  }
+  if (!value.is_object()) throw ConfigError("config: 'log' must be text|json|off or {\"format\": …, \"level\": …}");
+  std::string format, level;
+  for (const auto& [key, v] : value.items()) {
+    if (key != "format" && key != "level") throw ConfigError("config: log: unknown key '" + key + "' (known: format, level)");
+    if (!v.is_string()) throw ConfigError("config: log: '" + key + "' must be a string");
+    (key == "format" ? format : level) = v.get<std::string>();
+  }
+  c.log = LogOptions::parse(format, level);
+}
+
+// HERALD_LOG / HERALD_LOG_LEVEL, over what the file said.
+void read_log_env(BusConfig& c) {
+  const char* format = std::getenv("HERALD_LOG");
+  const char* level = std::getenv("HERALD_LOG_LEVEL");
+  if (!(format && *format) && !(level && *level)) return;
+  LogOptions o = c.log.value_or(LogOptions{});
+  LogOptions env = LogOptions::from_env();
+  if (format && *format) o.format = env.format;
+  if (level && *level) o.level = env.level;
+  c.log = o;
+}
+
 // ${NAME} and ${NAME:-fallback} in a configuration file's strings, so that
 // one file serves every environment and passwords stay out of it.
 std::string expand_variables(const std::string& text, const std::string& where) {
@@ -394,6 +422,23 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
       read_schemas(value, c);
       continue;
     }
+    if (key == "webhooks") {
+      // Kept as written: herald::webhooks reads it (webhook_subscriptions),
+      // as core cannot link the HTTP client.
+      if (!value.is_array()) throw ConfigError("config: 'webhooks' must be an array of webhook subscriptions");
+      c.webhooks = value;
+      continue;
+    }
+    if (key == "ingress") {
+      // Likewise herald::admin's (IngressOptions::from_json).
+      if (!value.is_object()) throw ConfigError("config: 'ingress' must be an object (docs/webhooks.md, \"Ingress\")");
+      c.ingress = value;
+      continue;
+    }
+    if (key == "log") {
+      read_log(value, c);
+      continue;
+    }
     if (key == "url") {
       if (!value.is_string()) throw ConfigError("config: 'url' must be a string");
       c = [&, url = value.get<std::string>()] {
@@ -405,6 +450,9 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
         parsed.outbox_relay = c.outbox_relay;
         parsed.dedup_store = c.dedup_store;
         parsed.dedup_window = c.dedup_window;
+        parsed.webhooks = c.webhooks;
+        parsed.ingress = c.ingress;
+        parsed.log = c.log;
         return parsed;
       }();
     } else if (key == "source") {
@@ -418,7 +466,7 @@ BusConfig BusConfig::from_json(const nlohmann::json& j) {
       for (const auto& [k, v] : value.items()) c.options[k] = json_scalar(v, k);
     } else {
       throw ConfigError("config: unknown key '" + key +
-                        "' (known: url, source, max_data_bytes, options, routes, outbox, dedup, schemas)");
+                        "' (known: url, source, max_data_bytes, options, routes, outbox, dedup, schemas, webhooks, ingress, log)");
     }
   }
   if (!c.routes.empty()) validate_routes(c.routes);
@@ -454,7 +502,9 @@ BusConfig BusConfig::from_env() {
     if (!beside.empty())
       throw ConfigError("HERALD_CONFIG names the configuration file, so " + beside +
                         " must not be set beside it (put it in the file)");
-    return from_file(file);
+    BusConfig from_the_file = from_file(file);
+    read_log_env(from_the_file);
+    return from_the_file;
   }
   BusConfig c;
   if (const char* url = std::getenv("HERALD_URL"); url && *url) c = from_url(url);
@@ -512,6 +562,7 @@ BusConfig BusConfig::from_env() {
     if (!parse_flag(relay, c.outbox_relay))
       throw ConfigError(std::string("HERALD_OUTBOX_RELAY: '") + relay + "' is not true or false");
   }
+  read_log_env(c);
   return c;
 }
 
@@ -532,6 +583,7 @@ std::unique_ptr<EventBus> make_transport(const BusConfig& config) {
 }  // namespace
 
 std::unique_ptr<EventBus> make_bus(const BusConfig& config) {
+  if (config.log) configure_logs(*config.log);
   if (config.outbox.empty()) return config.routes.empty() ? make_transport(config) : make_routed_bus(config);
   // The outbox in front is the bus the application sees: it takes the
   // configured metrics, the transport(s) behind it keep their own.

@@ -1,6 +1,8 @@
 #include "herald/context.hpp"
 
 #include "herald/errors.hpp"
+#include "herald/tracing.hpp"
+#include "otlp_env.hpp"
 
 namespace herald {
 
@@ -20,26 +22,36 @@ std::string group_or_current(const std::string& group, const char* who) {
 }
 
 EventScope::EventScope(const Envelope& event, const std::string* group) noexcept
-    : previous_(current), previous_group_(current_group_name) {
+    : previous_(current), previous_group_(current_group_name), previous_trace_(trace::detail::swap_scope(nullptr)) {
   current = &event;
   if (group) current_group_name = group;
 }
 EventScope::~EventScope() {
   current = previous_;
   current_group_name = previous_group_;
+  trace::detail::swap_scope(previous_trace_);
 }
 
-DetachedScope::DetachedScope() noexcept : previous_(current) { current = nullptr; }
-DetachedScope::~DetachedScope() { current = previous_; }
+DetachedScope::DetachedScope() noexcept : previous_(current), previous_trace_(trace::detail::swap_scope(nullptr)) {
+  current = nullptr;
+}
+DetachedScope::~DetachedScope() {
+  current = previous_;
+  trace::detail::swap_scope(previous_trace_);
+}
 
 void apply_context(Envelope& event) noexcept {
-  const Envelope* parent = current;
-  if (!parent) return;
   try {
+    if (event.traceparent.empty() && trace::detail::stamps_trace()) {
+      trace::SpanContext span = trace::child_of(trace::current());
+      event.traceparent = trace::format_traceparent(span);
+      event.tracestate = std::move(span.tracestate);
+    }
+    const Envelope* parent = current;
+    if (!parent) return;
     if (event.correlationid.empty())
       event.correlationid = parent->correlationid.empty() ? parent->id : parent->correlationid;
     if (event.causationid.empty()) event.causationid = parent->id;
-    if (event.traceparent.empty()) event.traceparent = parent->traceparent;
   } catch (...) {
     // Only allocation can fail here; the event goes out without context.
   }

@@ -1,7 +1,11 @@
 #include "herald/ext/delivery.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+
+#include "message_spans.hpp"
+#include "herald/log.hpp"
 
 namespace herald {
 
@@ -54,6 +58,29 @@ std::string cut_utf8(const std::string& text, std::size_t max) {
 }
 
 constexpr long long max_count = 1'000'000;
+
+// One line per handler failure: this one when it will be retried, the
+// dead-letter line when not (it carries the last error).
+void log_retry(const Attempt& outcome, const DeliveryState& state, std::chrono::milliseconds delay) noexcept {
+  if (!log_enabled(LogLevel::warn)) return;
+  try {
+    LogEvent about = outcome.failed_event ? *outcome.failed_event : LogEvent{};
+    about.attempt = state.attempts;
+    log(LogLevel::warn, "herald.delivery",
+        "handler failed, retry in " + std::to_string(delay.count()) + " ms: " + state.last_error, &about);
+  } catch (...) {
+  }
+}
+
+void log_dead_letter(const DeadLetter& d) noexcept {
+  if (!log_enabled(LogLevel::error)) return;
+  try {
+    LogEvent about = LogEvent::of(d.event, d.group, d.attempts);
+    log(LogLevel::error, "herald.delivery",
+        "dead-lettered (" + d.reason + ")" + (d.last_error.empty() ? "" : ": " + d.last_error), &about);
+  } catch (...) {
+  }
+}
 
 }  // namespace
 
@@ -122,14 +149,22 @@ Verdict decide(const RetryPolicy& policy, DeliveryState& state, const Attempt& o
   else if (closing)
     v = Verdict::dead(DeadLetterReason::closed);
   else
-    v = Verdict::retry(policy.delay_after(state.attempts));
-  (v.kind == Verdict::Kind::retry ? counters.retried : counters.dead_lettered).fetch_add(1, std::memory_order_relaxed);
+    // The handler's own "not before" (Retry-After) wins over a shorter
+    // backoff, within the policy's ceiling.
+    v = Verdict::retry(std::max(policy.delay_after(state.attempts), std::min(outcome.not_before, policy.max_delay)));
+  if (v.kind == Verdict::Kind::retry) {
+    counters.retried.fetch_add(1, std::memory_order_relaxed);
+    log_retry(outcome, state, v.delay);
+  } else {
+    counters.count_dead_letter(static_cast<std::size_t>(v.reason));  // dead_letter_for() logs it
+  }
+  if (outcome.trace) detail::emit_settle(*outcome.trace, v.kind == Verdict::Kind::retry ? "retry" : "dead_letter", state.last_error);
   return v;
 }
 
 Verdict refuse(DeadLetterReason reason, DeliveryState& state, ConsumerCounters& counters, std::string why) {
   if (!why.empty()) state.last_error = std::move(why);
-  counters.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  counters.count_dead_letter(static_cast<std::size_t>(reason));
   return Verdict::dead(reason);
 }
 
@@ -144,6 +179,7 @@ DeadLetter dead_letter_for(const Envelope& event, const std::string& group, cons
   d.first_failure = state.first_failure.time_since_epoch().count() != 0 ? state.first_failure : d.last_failure;
   d.last_error = state.last_error;
   d.routing_key = event.type;
+  log_dead_letter(d);
   if (!state.origin_topic.empty()) {
     d.topic = state.origin_topic;
     d.partition = state.origin_partition;

@@ -2,7 +2,7 @@
 
 #include <pthread.h>
 
-#include <cstdio>
+#include "herald/log.hpp"
 
 namespace herald::ext {
 
@@ -32,7 +32,11 @@ std::string describe_current_exception() noexcept {
 }  // namespace detail
 
 void report_escaped(const std::string& executor, const std::string& what) noexcept {
-  std::fprintf(stderr, "herald: %s: a job threw, it counts as done: %s\n", executor.c_str(), what.c_str());
+  try {
+    log(LogLevel::error, "herald.executor", executor + ": a job threw, it counts as done: " + what);
+  } catch (...) {
+    // Out of memory building the line: nothing more to do.
+  }
 }
 
 }  // namespace herald::ext

@@ -1,13 +1,17 @@
 #include "herald/metrics.hpp"
 
+#include "herald/ext/delivery.hpp"
+
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <locale>
 #include <sstream>
+#include <string_view>
 
 namespace herald {
 
-void ConsumerCounters::observe_latency(std::chrono::nanoseconds latency) {
+void AtomicHistogram::observe(std::chrono::nanoseconds latency) {
   auto us = static_cast<std::uint64_t>(latency.count() / 1000);
   std::size_t i = 0;
   while (i < LatencyHistogram::bounds_us.size() && us > LatencyHistogram::bounds_us[i]) ++i;
@@ -16,7 +20,7 @@ void ConsumerCounters::observe_latency(std::chrono::nanoseconds latency) {
   sum_ns_.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
 }
 
-LatencyHistogram ConsumerCounters::latency() const {
+LatencyHistogram AtomicHistogram::read() const {
   LatencyHistogram h;
   for (std::size_t i = 0; i < h.buckets.size(); ++i) h.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
   h.count = count_.load(std::memory_order_relaxed);
@@ -38,11 +42,22 @@ MetricsSnapshot::Consumer MetricsSnapshot::total(const std::string& group) const
     t.failed_attempts += c.failed_attempts;
     t.retried += c.retried;
     t.dead_lettered += c.dead_lettered;
+    for (std::size_t i = 0; i < t.dead_by_reason.size(); ++i) t.dead_by_reason[i] += c.dead_by_reason[i];
     t.latency.count += c.latency.count;
     t.latency.sum_seconds += c.latency.sum_seconds;
     for (std::size_t i = 0; i < t.latency.buckets.size(); ++i) t.latency.buckets[i] += c.latency.buckets[i];
   }
   return t;
+}
+
+void MetricsSnapshot::add_verdicts_of(const MetricsSnapshot& inner) {
+  for (const auto& [k, c] : inner.consumed) {
+    if (c.retried == 0 && c.dead_lettered == 0) continue;
+    auto& out = consumed[k];
+    out.retried += c.retried;
+    out.dead_lettered += c.dead_lettered;
+    for (std::size_t i = 0; i < out.dead_by_reason.size(); ++i) out.dead_by_reason[i] += c.dead_by_reason[i];
+  }
 }
 
 // Counters are created once and then only bumped, so lookups take a shared
@@ -51,7 +66,12 @@ struct Metrics::Impl {
   static inline std::atomic<std::uint64_t> next_id{1};
   const std::uint64_t id = next_id.fetch_add(1);
   mutable std::shared_mutex mutex;
-  std::unordered_map<std::string, std::unique_ptr<std::atomic<std::uint64_t>>> published;
+  struct Published {
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<bool> timed{false};
+    AtomicHistogram latency;
+  };
+  std::unordered_map<std::string, std::unique_ptr<Published>> published;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ConsumerCounters>> consumers;
   std::vector<std::shared_ptr<const Metrics>> verdict_sources;
 };
@@ -59,35 +79,52 @@ struct Metrics::Impl {
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
 Metrics::~Metrics() = default;
 
-void Metrics::published(const std::string& type, std::uint64_t n) {
-  // Counters are never removed, so a per-thread pointer to the last one used
-  // stays valid for the life of this Metrics (told apart by a unique id).
+namespace {
+
+// Counters are never removed, so a per-thread pointer to the last one used
+// stays valid for the life of its Metrics (told apart by a unique id).
+template <class Counter, class Find>
+Counter& cached_counter(std::uint64_t owner, const std::string& type, Find&& find) {
   struct Cached {
     std::uint64_t owner = 0;
     std::string type;
-    std::atomic<std::uint64_t>* counter = nullptr;
+    void* counter = nullptr;
   };
   thread_local Cached cached;
-  if (cached.owner == impl_->id && cached.type == type) {
-    cached.counter->fetch_add(n, std::memory_order_relaxed);
-    return;
-  }
-  std::atomic<std::uint64_t>* counter = nullptr;
-  {
-    std::shared_lock lock(impl_->mutex);
-    auto it = impl_->published.find(type);
-    if (it != impl_->published.end()) counter = it->second.get();
-  }
-  if (!counter) {
+  if (cached.owner == owner && cached.type == type) return *static_cast<Counter*>(cached.counter);
+  Counter& c = find();
+  cached.owner = owner;
+  cached.type = type;
+  cached.counter = &c;
+  return c;
+}
+
+}  // namespace
+
+void Metrics::published(const std::string& type, std::uint64_t n) {
+  auto& p = cached_counter<Impl::Published>(impl_->id, type, [&]() -> Impl::Published& {
+    {
+      std::shared_lock lock(impl_->mutex);
+      auto it = impl_->published.find(type);
+      if (it != impl_->published.end()) return *it->second;
+    }
     std::unique_lock lock(impl_->mutex);
     auto& slot = impl_->published[type];
-    if (!slot) slot = std::make_unique<std::atomic<std::uint64_t>>(0);
-    counter = slot.get();
-  }
-  counter->fetch_add(n, std::memory_order_relaxed);
-  cached.owner = impl_->id;
-  cached.type = type;
-  cached.counter = counter;
+    if (!slot) slot = std::make_unique<Impl::Published>();
+    return *slot;
+  });
+  p.count.fetch_add(n, std::memory_order_relaxed);
+}
+
+void Metrics::published(const std::string& type, std::chrono::nanoseconds took) {
+  published(type, 1);
+  // The slot exists now and the cache points at it.
+  auto& p = cached_counter<Impl::Published>(impl_->id, type, [&]() -> Impl::Published& {
+    std::shared_lock lock(impl_->mutex);
+    return *impl_->published.at(type);
+  });
+  if (!p.timed.load(std::memory_order_relaxed)) p.timed.store(true, std::memory_order_relaxed);
+  p.latency.observe(took);
 }
 
 ConsumerCounters& Metrics::consumer(const std::string& type, const std::string& group) {
@@ -116,22 +153,19 @@ MetricsSnapshot Metrics::snapshot() const {
     sources = impl_->verdict_sources;
   }
   // Outside the lock: a source never waits on this one.
-  for (const auto& source : sources) {
-    for (const auto& [k, c] : source->snapshot().consumed) {
-      if (c.retried == 0 && c.dead_lettered == 0) continue;
-      auto& out = s.consumed[k];
-      out.retried += c.retried;
-      out.dead_lettered += c.dead_lettered;
-    }
-  }
+  for (const auto& source : sources) s.add_verdicts_of(source->snapshot());
   std::shared_lock lock(impl_->mutex);
-  for (const auto& [k, v] : impl_->published) s.published[k] = v->load();
+  for (const auto& [k, v] : impl_->published) {
+    s.published[k] = v->count.load();
+    if (v->timed.load()) s.publish_latency[k] = v->latency.read();
+  }
   for (const auto& [k, c] : impl_->consumers) {
     auto& out = s.consumed[k];
     out.delivered = c->delivered.load();
     out.failed_attempts = c->failed_attempts.load();
     out.retried += c->retried.load();
     out.dead_lettered += c->dead_lettered.load();
+    for (std::size_t i = 0; i < out.dead_by_reason.size(); ++i) out.dead_by_reason[i] += c->dead_by_reason[i].load();
     out.latency = c->latency();
   }
   return s;
@@ -139,49 +173,99 @@ MetricsSnapshot Metrics::snapshot() const {
 
 namespace {
 
-std::string label_value(const std::string& v) {
+// Label values are quoted: backslash, quote and newline escaped; invalid
+// UTF-8 replaced, since the exposition format is UTF-8 text.
+std::string label_value(std::string_view v) {
   std::string out;
-  for (char c : v) {
+  out.reserve(v.size());
+  for (std::size_t i = 0; i < v.size();) {
+    auto c = static_cast<unsigned char>(v[i]);
+    std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    bool ok = n > 0 && i + n <= v.size() && !(n == 2 && c < 0xC2);
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(v[i + k]) & 0xC0) == 0x80;
+    if (!ok) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
     if (c == '\\' || c == '"') out += '\\';
     if (c == '\n') {
       out += "\\n";
-      continue;
+    } else {
+      out.append(v.substr(i, n));
     }
-    out += c;
+    i += n;
   }
   return out;
 }
 
+// One family: HELP and TYPE once, then its series.
+void family(std::ostream& o, const char* name, const char* type, const char* help) {
+  o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+void histogram(std::ostream& o, const std::string& name, const std::string& labels, const LatencyHistogram& h) {
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+    cumulative += h.buckets[i];
+    o << name << "_bucket{" << labels << (labels.empty() ? "" : ",") << "le=\"";
+    if (i < LatencyHistogram::bounds_us.size())
+      o << static_cast<double>(LatencyHistogram::bounds_us[i]) / 1e6;
+    else
+      o << "+Inf";
+    o << "\"} " << cumulative << '\n';
+  }
+  o << name << "_sum{" << labels << "} " << h.sum_seconds << '\n';
+  o << name << "_count{" << labels << "} " << h.count << '\n';
+}
+
 }  // namespace
 
-std::string Metrics::prometheus() const {
-  MetricsSnapshot s = snapshot();
+std::string Metrics::prometheus(const std::string& transport) const { return snapshot().prometheus(transport); }
+
+std::string MetricsSnapshot::prometheus(const std::string& transport) const {
+  const MetricsSnapshot& s = *this;
   std::ostringstream o;
-  o << "# HELP event_published_total Events accepted by the transport.\n# TYPE event_published_total counter\n";
-  for (const auto& [type, n] : s.published) o << "event_published_total{type=\"" << label_value(type) << "\"} " << n << '\n';
-  auto counter = [&](const char* name, const char* help, auto field) {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n";
-    for (const auto& [key, c] : s.consumed)
-      o << name << "{type=\"" << label_value(key.first) << "\",group=\"" << label_value(key.second) << "\"} "
-        << field(c) << '\n';
+  o.imbue(std::locale::classic());
+  o.precision(9);
+  const std::string base = transport.empty() ? std::string() : "transport=\"" + label_value(transport) + "\",";
+  auto of_type = [&](const std::string& type) { return base + "type=\"" + label_value(type) + "\""; };
+  auto of_consumer = [&](const std::pair<std::string, std::string>& key) {
+    return of_type(key.first) + ",group=\"" + label_value(key.second) + "\"";
   };
-  counter("event_delivered_total", "Handler runs that succeeded.", [](const auto& c) { return c.delivered; });
-  counter("event_dispatch_failures_total", "Handler runs that threw.", [](const auto& c) { return c.failed_attempts; });
-  counter("event_retried_total", "Retries scheduled.", [](const auto& c) { return c.retried; });
-  counter("event_dead_letter_total", "Events dead-lettered.", [](const auto& c) { return c.dead_lettered; });
-  o << "# HELP event_dispatch_latency Handler latency in seconds.\n# TYPE event_dispatch_latency histogram\n";
+
+  family(o, "herald_messages_published_total", "counter", "Events the transport accepted, by event type.");
+  for (const auto& [type, n] : s.published) o << "herald_messages_published_total{" << of_type(type) << "} " << n << '\n';
+  family(o, "herald_publish_duration_seconds", "histogram",
+         "Time from publish until the transport accepted the event (broker confirm, delivery report, enqueue).");
+  for (const auto& [type, h] : s.publish_latency) histogram(o, "herald_publish_duration_seconds", of_type(type), h);
+
+  family(o, "herald_messages_consumed_total", "counter",
+         "Handler runs by outcome: success (returned) or failure (threw).");
   for (const auto& [key, c] : s.consumed) {
-    std::string labels = "type=\"" + label_value(key.first) + "\",group=\"" + label_value(key.second) + "\"";
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < c.latency.buckets.size(); ++i) {
-      cumulative += c.latency.buckets[i];
-      o << "event_dispatch_latency_bucket{" << labels << ",le=\"";
-      if (i < LatencyHistogram::bounds_us.size()) o << static_cast<double>(LatencyHistogram::bounds_us[i]) / 1e6;
-      else o << "+Inf";
-      o << "\"} " << cumulative << '\n';
+    if (c.delivered == 0 && c.failed_attempts == 0) continue;  // only verdicts were counted here
+    o << "herald_messages_consumed_total{" << of_consumer(key) << ",outcome=\"success\"} " << c.delivered << '\n';
+    o << "herald_messages_consumed_total{" << of_consumer(key) << ",outcome=\"failure\"} " << c.failed_attempts << '\n';
+  }
+  family(o, "herald_process_duration_seconds", "histogram", "Run time of handler runs that succeeded.");
+  for (const auto& [key, c] : s.consumed)
+    if (c.latency.count > 0) histogram(o, "herald_process_duration_seconds", of_consumer(key), c.latency);
+
+  family(o, "herald_retries_total", "counter", "Retries scheduled after a failed handler run.");
+  for (const auto& [key, c] : s.consumed)
+    if (c.retried > 0) o << "herald_retries_total{" << of_consumer(key) << "} " << c.retried << '\n';
+  family(o, "herald_dead_letters_total", "counter", "Events dead-lettered, by reason.");
+  for (const auto& [key, c] : s.consumed) {
+    std::uint64_t by_reason = 0;
+    for (std::size_t i = 0; i < c.dead_by_reason.size(); ++i) {
+      if (c.dead_by_reason[i] == 0) continue;
+      by_reason += c.dead_by_reason[i];
+      o << "herald_dead_letters_total{" << of_consumer(key) << ",reason=\""
+        << label_value(wire_name(static_cast<DeadLetterReason>(i))) << "\"} " << c.dead_by_reason[i] << '\n';
     }
-    o << "event_dispatch_latency_sum{" << labels << "} " << c.latency.sum_seconds << '\n';
-    o << "event_dispatch_latency_count{" << labels << "} " << c.latency.count << '\n';
+    if (c.dead_lettered > by_reason)
+      o << "herald_dead_letters_total{" << of_consumer(key) << ",reason=\"unknown\"} " << c.dead_lettered - by_reason
+        << '\n';
   }
   return o.str();
 }

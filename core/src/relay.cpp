@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "herald/errors.hpp"
+#include "herald/ext/delivery.hpp"
 #include "herald/ext/store.hpp"
+#include "herald/log.hpp"
 
 namespace herald {
 
@@ -51,7 +53,7 @@ bool maybe_transport_wide(const std::exception& ex) {
   return e->retriable() || e->code() == ErrorCode::closed;
 }
 
-// Dead rows show in the bus metrics as group "outbox" (event_dead_letter_total).
+// Dead rows show in the bus metrics as group "outbox" (herald_dead_letters_total{reason="max_attempts"}).
 constexpr const char* relay_group = "outbox";
 
 using SteadyTime = std::chrono::steady_clock::time_point;
@@ -169,7 +171,8 @@ class BatchDelivery {
     ++stats_.failed;
     if (f.dead) {
       ++stats_.dead_lettered;
-      bus_.metrics().consumer(row.event.type, relay_group).dead_lettered.fetch_add(1, std::memory_order_relaxed);
+      bus_.metrics().consumer(row.event.type, relay_group).count_dead_letter(
+          static_cast<std::size_t>(DeadLetterReason::max_attempts));
     }
     return f;
   }
@@ -287,8 +290,20 @@ bool Relay::wait_for_pass(std::chrono::milliseconds timeout) {
   return pass_cv_.wait_for(lock, timeout, [&] { return stopping_ || passes_done_ >= target; }) && !stopping_;
 }
 
+namespace {
+
+void log_relay(LogLevel level, const std::string& what, const std::string& why) noexcept {
+  try {
+    log(level, "herald.relay", what + why);
+  } catch (...) {
+  }
+}
+
+}  // namespace
+
 void Relay::run() {
   int outages = 0;  // passes in a row that found the transport down
+  std::string logged;  // the store error said last: a store that stays down is said once
   while (true) {
     {
       std::lock_guard lock(mutex_);
@@ -311,6 +326,8 @@ void Relay::run() {
         error = ex.what();
       } catch (...) {
       }
+      if (error != logged) log_relay(LogLevel::error, "outbox relay: pass failed: ", error);
+      logged = error;
       if (options_.on_error) {
         try {
           options_.on_error(error);
@@ -322,6 +339,8 @@ void Relay::run() {
     std::optional<std::chrono::milliseconds> backoff;
     if (pass.transport_failures > 0) {
       backoff = options_.transport_backoff.delay_after(++outages);
+      log_relay(LogLevel::warn, "outbox relay: transport down: ",
+                pass.transport_error + " (next try in " + std::to_string(backoff->count()) + " ms)");
       if (options_.on_transport_down) {
         try {
           options_.on_transport_down(pass.transport_error + " (next try in " + std::to_string(backoff->count()) + " ms)");
@@ -332,6 +351,7 @@ void Relay::run() {
     } else if (pass.store_errors == 0) {
       outages = 0;
     }
+    if (pass.store_errors == 0) logged.clear();
     std::unique_lock lock(mutex_);
     stats_ += pass;
     ++passes_done_;

@@ -2,6 +2,7 @@
 
 #include "herald/context.hpp"
 #include "herald/pattern.hpp"
+#include "otlp_env.hpp"
 
 namespace herald::ext {
 
@@ -14,9 +15,8 @@ void stamp(Envelope& event, std::string_view source) {
 
 bool needs_stamp(const Envelope& e) noexcept {
   if (e.id.empty() || e.source.empty() || e.time.time_since_epoch().count() == 0) return true;
-  const Envelope* parent = current_event();
-  return parent && (e.correlationid.empty() || e.causationid.empty() ||
-                    (e.traceparent.empty() && !parent->traceparent.empty()));
+  if (e.traceparent.empty() && trace::detail::stamps_trace()) return true;
+  return current_event() && (e.correlationid.empty() || e.causationid.empty());
 }
 
 void prepare_event(Envelope& event, std::string_view source, const DecodeOptions& limits) {

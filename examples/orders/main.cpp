@@ -1,6 +1,10 @@
 // The orders demo: a small service on herald, start to finish.
 //
-//   orders_demo [--url URL] [--store URL | --no-outbox] [--namespace NAME]
+//   orders_demo [--url URL] [--store URL | --no-outbox] [--namespace NAME] [--admin HOST:PORT [--serve]]
+//               [--webhook URL]
+//
+// --webhook sends each order.after.create to URL as a signed CloudEvent (a
+// Slack-style notification; HERALD_DEMO_WEBHOOK_SECRET=whsec_... signs it).
 //
 // --url picks the transport (default HERALD_URL, else memory://). When built
 // with the SQLite store, events go through the transactional outbox into
@@ -12,7 +16,11 @@
 // RabbitMQ exchange and queue prefix, Kafka topic and group prefix, unless
 // the URL names them. Its events carry a correlation id of the run, and the
 // demo counts only those, so foreign `order.*` events cannot change its story.
+//
+// --serve keeps the admin endpoint up after the story, until standard input
+// closes (Ctrl-D): what docker/compose.yaml's Prometheus scrapes.
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +36,10 @@
 #ifdef HERALD_DEMO_WITH_SQLITE
 #include "herald/outbox.hpp"
 #endif
+#include "herald/admin.hpp"
+#ifdef HERALD_DEMO_WITH_WEBHOOKS
+#include "herald/webhook.hpp"
+#endif
 #include "log.hpp"
 #include "order_service.hpp"
 #include "subscribers.hpp"
@@ -41,6 +53,9 @@ struct DemoArgs {
   std::string store;  // "" without the outbox
   std::string run;    // this run's id
   std::string space;  // namespace of the broker names
+  std::string admin;  // host:port of the admin endpoint; "" without one
+  std::string webhook;  // URL order.after.create goes to; "" without one
+  bool serve = false;  // keep the admin endpoint up after the story
 };
 
 std::string fresh_run_id() {
@@ -93,9 +108,16 @@ DemoArgs args_from(int argc, char** argv) {
       outbox = false;
     } else if (std::strcmp(argv[i], "--namespace") == 0 && i + 1 < argc) {
       args.space = argv[++i];
+    } else if (std::strcmp(argv[i], "--admin") == 0 && i + 1 < argc) {
+      args.admin = argv[++i];
+    } else if (std::strcmp(argv[i], "--webhook") == 0 && i + 1 < argc) {
+      args.webhook = argv[++i];
+    } else if (std::strcmp(argv[i], "--serve") == 0) {
+      args.serve = true;
     } else {
       throw herald::ConfigError(std::string("orders_demo: unknown argument '") + argv[i] +
-                                "' (usage: orders_demo [--url URL] [--store URL | --no-outbox] [--namespace NAME])");
+                                "' (usage: orders_demo [--url URL] [--store URL | --no-outbox] [--namespace NAME] [--admin HOST:PORT [--serve]] "
+                                "[--webhook URL])");
     }
   }
   args.run = fresh_run_id();
@@ -148,6 +170,29 @@ int run(int argc, char** argv) {
   });
   auto idempotency = std::make_shared<herald::MemoryIdempotencyStore>();
   auto subscribers = subscribe_all(*bus, upcasters, idempotency, correlation_prefix);
+  // The admin endpoint beside the bus (and its outbox): /metrics, /readyz, dead letters.
+  auto admin = args.admin.empty() ? nullptr : herald::admin::start(*bus, {.listen = args.admin});
+  if (admin) say("demo", "admin endpoint on http://" + args.admin.substr(0, args.admin.rfind(':')) + ":" +
+                             std::to_string(admin->port()) + "/metrics");
+  // A webhook is one more subscriber: order.after.create POSTed, signed, in
+  // order per order id; core retries it and dead-letters what the endpoint refuses.
+  std::atomic<int> notified{0};
+  herald::Subscription webhook;
+  if (!args.webhook.empty()) {
+#ifdef HERALD_DEMO_WITH_WEBHOOKS
+    const char* secret = std::getenv("HERALD_DEMO_WEBHOOK_SECRET");
+    auto post = herald::webhook_handler({.name = "slack-orders", .url = args.webhook, .secret = secret ? secret : "",
+                                         .mode = herald::WebhookOptions::Mode::structured});
+    webhook = bus->subscribe({.pattern = "order.after.create", .group = "slack-orders", .concurrency = 4},
+                             [post, &notified, &subscribers](const herald::Envelope& e) {
+                               post(e);
+                               if (subscribers->ours(e)) ++notified;
+                             });
+    say("demo", "order.after.create goes to webhook 'slack-orders' (" + std::string(secret ? "signed" : "unsigned") + ")");
+#else
+    throw herald::ConfigError("orders_demo: built without herald::webhooks; --webhook is not available");
+#endif
+  }
   OrderService service(*bus, [&](herald::Envelope e) { bus->publish(std::move(e)); }, correlation_prefix);
 
   say("orders", "creating order 42 for alice");
@@ -242,7 +287,21 @@ int run(int argc, char** argv) {
     for (const auto& [type, n] : subscribers->analytics) std::cout << ' ' << type << '=' << n;
     std::cout << '\n';
   }
-  bool ok = subscribers->emails_sent == 4 && subscribers->duplicates_suppressed == 1 && own_dead == 1;
+  int created = 0;  // what the webhook should have sent: every order.after.create of this run
+  {
+    std::lock_guard lock(subscribers->mutex);
+    created = subscribers->analytics["order.after.create"];
+  }
+  if (!args.webhook.empty())
+    std::cout << "  webhook notifications:   " << notified << " of " << created << " order.after.create\n";
+  bool ok = subscribers->emails_sent == 4 && subscribers->duplicates_suppressed == 1 && own_dead == 1 &&
+            (args.webhook.empty() || (created >= 2 && notified == created));
+  if (admin && args.serve) {
+    say("demo", "serving the admin endpoint until standard input closes (Ctrl-D)");
+    for (std::string line; std::getline(std::cin, line);) {
+    }
+  }
+  webhook.cancel();  // its handler reads `subscribers`
   subscribers.reset();
   bus->close();
   std::cout << (ok ? "\ndemo finished: every event handled, retried, dead-lettered or suppressed as expected\n"

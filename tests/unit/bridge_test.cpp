@@ -46,7 +46,7 @@ std::string via_of(const Envelope& e) {
 
 }  // namespace
 
-TEST_CASE("a bridged event keeps its id and every attribute; only heraldvia is added", "[bridge]") {
+TEST_CASE("a bridged event keeps its id and every attribute, and only heraldvia is added", "[bridge]") {
   auto a = make_bus("memory://");
   auto b = make_bus("memory://");
   Tap on_b(*b);

@@ -46,6 +46,20 @@ TEST_CASE("failures are retried with backoff until the attempts are spent", "[un
   CHECK(c.dead_lettered == 1);
 }
 
+TEST_CASE("a handler's retry-after wins over a shorter backoff, within the policy's ceiling", "[unit][delivery]") {
+  ConsumerCounters c;
+  DeliveryState s;
+  RetryPolicy p = policy(5);
+  p.max_delay = std::chrono::seconds(10);
+  Attempt later = failed("429");
+  later.not_before = std::chrono::seconds(3);
+  CHECK(decide(p, s, later, c) == Verdict::retry(std::chrono::seconds(3)));
+  later.not_before = std::chrono::milliseconds(50);  // shorter than the backoff (200 ms): the backoff stands
+  CHECK(decide(p, s, later, c) == Verdict::retry(std::chrono::milliseconds(200)));
+  later.not_before = std::chrono::hours(1);  // past the ceiling
+  CHECK(decide(p, s, later, c) == Verdict::retry(std::chrono::seconds(10)));
+}
+
 TEST_CASE("a non-retriable failure is dead-lettered at once", "[unit][delivery]") {
   ConsumerCounters c;
   DeliveryState s;

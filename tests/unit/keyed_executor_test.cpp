@@ -169,7 +169,7 @@ TEST_CASE("a job put back runs again first, after resume, ahead of its key's lat
   CHECK(order == std::vector<int>{1, 2, 3});
 }
 
-TEST_CASE("quiesce waits for running jobs; discard_queued drops the rest", "[unit][executor]") {
+TEST_CASE("quiesce waits for running jobs, and discard_queued drops the rest", "[unit][executor]") {
   Latch release;
   std::atomic<int> ran{0};
   std::atomic<bool> inside{false};
@@ -237,7 +237,7 @@ TEST_CASE("an exception thrown by a job never leaves the worker thread", "[unit]
   }
 }
 
-TEST_CASE("stop called from a job returns; the threads are joined later", "[unit][executor]") {
+TEST_CASE("stop called from a job returns, and the threads are joined later", "[unit][executor]") {
   std::atomic<bool> returned{false};
   KeyedExecutor<Job>* me = nullptr;
   auto executor = std::make_unique<KeyedExecutor<Job>>(KeyedExecutor<Job>::Options{.name = "test-stop"}, [&](Job&) {

@@ -113,7 +113,7 @@ TEST_CASE("an event waiting for its retry holds back later events of its key onl
   CHECK(order == std::vector<std::string>{"k2-1", "k1-1", "k1-2"});
 }
 
-TEST_CASE("a full queue makes publish wait, then fail with a clear error; nothing is dropped", "[memory][backpressure]") {
+TEST_CASE("a full queue makes publish wait, then fail with a clear error, and nothing is dropped", "[memory][backpressure]") {
   auto bus = make_bus("memory://?workers=1&queue_limit=2&publish_timeout=50ms");
   std::atomic<bool> release{false};
   std::atomic<int> handled{0};

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include "herald/config.hpp"
+#include "herald/errors.hpp"
+#include "herald/ext/delivery.hpp"
 #include "herald/metrics.hpp"
 
 using namespace herald;
@@ -24,8 +26,45 @@ TEST_CASE("the bus counts published, delivered, failed, retried and dead-lettere
   CHECK(flaky.failed_attempts == 2);
   CHECK(flaky.retried == 1);
   CHECK(flaky.dead_lettered == 1);
+  CHECK(flaky.dead_by_reason[static_cast<std::size_t>(DeadLetterReason::max_attempts)] == 1);
   std::string text = bus->metrics().prometheus();
-  CHECK_THAT(text, Catch::Contains("event_dead_letter_total{type=\"order.created\",group=\"flaky\"} 1"));
-  CHECK_THAT(text, Catch::Contains("event_dispatch_latency_count{type=\"order.created\",group=\"mailer\"} 1"));
-  CHECK_THAT(text, Catch::Contains("event_dispatch_failures_total{type=\"order.created\",group=\"flaky\"} 2"));
+  CHECK_THAT(text, Catch::Contains("herald_dead_letters_total{type=\"order.created\",group=\"flaky\",reason=\"max_attempts\"} 1"));
+  CHECK_THAT(text, Catch::Contains("herald_process_duration_seconds_count{type=\"order.created\",group=\"mailer\"} 1"));
+  CHECK_THAT(text, Catch::Contains("herald_messages_consumed_total{type=\"order.created\",group=\"flaky\",outcome=\"failure\"} 2"));
+  CHECK_THAT(text, Catch::Contains("herald_retries_total{type=\"order.created\",group=\"flaky\"} 1"));
+}
+
+TEST_CASE("the Prometheus text names every family once with HELP and TYPE and labels by transport, never by event id",
+          "[metrics]") {
+  auto bus = make_bus("memory://?dispatch=inline");
+  auto ok = bus->subscribe({.pattern = "order.*", .group = "mailer"}, [](const Envelope&) {});
+  auto poison = bus->subscribe({.pattern = "order.*", .group = "strict"}, [](const Envelope&) {
+    throw ConfigError("never");  // not retriable: dead-lettered at once
+  });
+  Envelope e = Envelope::make("order.created");
+  bus->publish(e);
+  std::string text = bus->metrics().prometheus(bus->features().name);
+  for (const char* family : {"herald_messages_published_total", "herald_publish_duration_seconds",
+                             "herald_messages_consumed_total", "herald_process_duration_seconds",
+                             "herald_retries_total", "herald_dead_letters_total"}) {
+    INFO(family);
+    CHECK_THAT(text, Catch::Contains(std::string("# HELP ") + family + " "));
+    CHECK_THAT(text, Catch::Contains(std::string("# TYPE ") + family + " "));
+  }
+  CHECK_THAT(text, Catch::Contains("herald_messages_published_total{transport=\"memory\",type=\"order.created\"} 1"));
+  CHECK_THAT(text, Catch::Contains("herald_publish_duration_seconds_count{transport=\"memory\",type=\"order.created\"} 1"));
+  CHECK_THAT(text, Catch::Contains("herald_publish_duration_seconds_bucket{transport=\"memory\",type=\"order.created\",le=\"+Inf\"} 1"));
+  CHECK_THAT(text, Catch::Contains("herald_dead_letters_total{transport=\"memory\",type=\"order.created\",group=\"strict\",reason=\"non_retriable\"} 1"));
+  CHECK_THAT(text, Catch::Contains("outcome=\"success\"} 1"));
+  CHECK_THAT(text, !Catch::Contains(e.id));
+  CHECK_THAT(text, !Catch::Contains("event_"));  // the old names are gone
+}
+
+TEST_CASE("a label value with quotes, newlines or invalid UTF-8 is escaped in the Prometheus text", "[metrics]") {
+  Metrics m;
+  m.published("order.created", 1);
+  m.consumer("order.created", "a\"b\nc\xff").delivered.fetch_add(1);
+  std::string text = m.prometheus("x\\y");
+  CHECK_THAT(text, Catch::Contains("transport=\"x\\\\y\""));
+  CHECK_THAT(text, Catch::Contains("group=\"a\\\"b\\nc\xEF\xBF\xBD\""));
 }

@@ -35,10 +35,23 @@ std::string describe(rd_kafka_resp_err_t err) {
   return std::string(rd_kafka_err2str(err)) + " (" + rd_kafka_err2name(err) + ")";
 }
 
-void ClientHooks::log(const char* client, const char* facility, const std::string& message) const {
-  std::string line = "herald kafka [" + std::string(client ? client : "?") + "] " + (facility ? facility : "") + ": " +
-                     (*redactor_)(message) + "\n";
-  std::fputs(line.c_str(), stderr);
+void ClientHooks::log(const char* client, const char* facility, const std::string& message, LogLevel level) const {
+  if (!log_enabled(level)) return;
+  herald::log(level, "herald.kafka",
+              "[" + std::string(client ? client : "?") + "] " + (facility ? facility : "") + ": " + (*redactor_)(message));
+}
+
+void ClientHooks::log_client_line(const char* client, int level, const char* facility, const char* message) const {
+  // syslog levels, as librdkafka gives them.
+  const LogLevel mapped = level <= 3 ? LogLevel::error : level == 4 ? LogLevel::warn : level <= 6 ? LogLevel::info : LogLevel::debug;
+  if (mapped == LogLevel::debug && debug_requested_.load()) {
+    herald::write_log({now_micros(), mapped, "herald.kafka",
+                       "[" + std::string(client ? client : "?") + "] " + (facility ? facility : "") + ": " +
+                           (*redactor_)(message ? message : ""),
+                       nullptr});
+    return;
+  }
+  log(client, facility, message ? message : "", mapped);
 }
 
 void ClientHooks::on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const std::string& reason) {
@@ -58,7 +71,7 @@ void ClientHooks::on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const std::s
   if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
       err == RD_KAFKA_RESP_ERR__RESOLVE)
     return;
-  log(rd_kafka_name(rk), "ERROR", describe(err) + ": " + reason);
+  log(rd_kafka_name(rk), "ERROR", describe(err) + ": " + reason, LogLevel::error);
 }
 
 std::string ClientHooks::last_broker_error() const {
@@ -103,10 +116,11 @@ bool verifies_certificates(const std::map<std::string, std::string>& props) {
   return protocol.find("ssl") != std::string::npos && get("enable.ssl.certificate.verification") != "false";
 }
 
-void log_cb(const rd_kafka_t* rk, int /*level*/, const char* facility, const char* message) {
+void log_cb(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
   auto* hooks = static_cast<ClientHooks*>(rd_kafka_opaque(rk));
-  if (hooks) hooks->log(rd_kafka_name(rk), facility, message ? message : "");
-  else std::fprintf(stderr, "herald kafka: %s\n", facility ? facility : "");
+  // Without hooks there is no redactor: the facility only, never the text.
+  if (hooks) hooks->log_client_line(rd_kafka_name(rk), level, facility, message);
+  else herald::log(LogLevel::warn, "herald.kafka", facility ? facility : "");
 }
 
 void error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -162,6 +176,13 @@ ConfPtr make_conf(const KafkaOptions& options, ClientRole role, ClientHooks& hoo
       props["enable.partition.eof"] = "false";
       break;
   }
+  if (options.low_latency) {
+    // Small requests sent at once: Nagle would hold a lone record back for
+    // the ack of the previous segment, and linger for a batch to form.
+    props["socket.nagle.disable"] = "true";
+    if (role == ClientRole::producer) props["linger.ms"] = "0";
+    if (role == ClientRole::consumer) props["fetch.wait.max.ms"] = "10";
+  }
   for (const auto& [k, v] : options.properties) props[k] = v;
   const auto& own = role == ClientRole::producer ? options.producer_properties : options.consumer_properties;
   for (const auto& [k, v] : own) props[k] = v;
@@ -170,6 +191,8 @@ ConfPtr make_conf(const KafkaOptions& options, ClientRole role, ClientHooks& hoo
   ConfPtr conf(rd_kafka_conf_new());
   for (const auto& [k, v] : props) set(conf.get(), k, v, hooks.redactor());
   rd_kafka_conf_set_opaque(conf.get(), &hooks);
+  auto debug = props.find("debug");
+  hooks.set_debug_requested(debug != props.end() && !debug->second.empty());
   rd_kafka_conf_set_log_cb(conf.get(), log_cb);
   rd_kafka_conf_set_error_cb(conf.get(), error_cb);
   if (verifies_certificates(props)) {

@@ -3,6 +3,7 @@
 // properties, and the hooks (logs, errors) every client shares. Secrets are
 // redacted here, once, before anything is logged or thrown.
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 
 #include "handles.hpp"
 #include "herald/kafka/options.hpp"
+#include "herald/log.hpp"
 
 namespace herald::kafka {
 
@@ -32,9 +34,10 @@ bool is_secret_property(std::string_view name);
 /// "Local: Broker transport failure (_TRANSPORT)".
 std::string describe(rd_kafka_resp_err_t err);
 
-/// What a client's opaque points at: logs go to stderr through the
-/// redactor, errors to on_error(). Owners (producer, group member) derive
-/// from it; it must outlive the rd_kafka_t it is given to.
+/// What a client's opaque points at: logs go through the redactor to
+/// herald's log hook (herald/log.hpp, logger "herald.kafka"), errors to
+/// on_error(). Owners (producer, group member) derive from it; it must
+/// outlive the rd_kafka_t it is given to.
 class ClientHooks {
  public:
   explicit ClientHooks(std::shared_ptr<const Redactor> redactor) : redactor_(std::move(redactor)) {}
@@ -45,7 +48,13 @@ class ClientHooks {
   /// Called on librdkafka's threads. The default logs the error, except the
   /// transient connection errors librdkafka recovers from by itself.
   virtual void on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const std::string& reason);
-  void log(const char* client, const char* facility, const std::string& message) const;
+  void log(const char* client, const char* facility, const std::string& message,
+           LogLevel level = LogLevel::warn) const;
+  /// librdkafka's own line at its syslog `level` (0 emergency … 7 debug).
+  void log_client_line(const char* client, int level, const char* facility, const char* message) const;
+  /// The client was given `debug` contexts: its debug lines were asked for
+  /// and pass whatever HERALD_LOG_LEVEL says.
+  void set_debug_requested(bool requested) noexcept { debug_requested_.store(requested); }
   const Redactor& redactor() const noexcept { return *redactor_; }
 
   /// The latest failure of a broker connection (TLS handshake, authentication,
@@ -58,6 +67,7 @@ class ClientHooks {
 
  private:
   std::shared_ptr<const Redactor> redactor_;
+  std::atomic<bool> debug_requested_{false};
   mutable std::mutex errors_mutex_;
   std::string last_broker_error_;
   std::string certificate_problem_;

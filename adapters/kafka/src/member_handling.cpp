@@ -132,7 +132,16 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
 
   auto pass = gate_.enter();
   if (!pass) return Outcome::done;  // stopping: not finished, so not committed; the next owner reads it
-  Attempt result = invoke_(item->event);
+  Attempt result;
+  {
+    // What core's process span reports beside the event.
+    const ext::DeliveryInfo info{.destination = p.topic,
+                                .kafka_key = item->event.partitionkey,
+                                .kafka_offset = item->offset,
+                                .partition = p.id};
+    ext::DeliveryScope delivery(info);
+    result = invoke_(item->event);
+  }
   pass.release();
   ++item->runs_here;
   if (result.ok) {

@@ -134,7 +134,8 @@ void GroupMember::drop_dead_letter(ItemPtr& item, DeadLetterReason reason) {
           std::to_string(state.origin_partition) + " offset " + std::to_string(state.origin_offset) + " dead-lettered (" +
           std::string(wire_name(reason)) + ", " + std::to_string(state.attempts) + " attempts" +
           (state.last_error.empty() ? std::string() : ": " + state.last_error) +
-          "); an ephemeral subscription keeps no dead letters");
+          "); an ephemeral subscription keeps no dead letters",
+      LogLevel::error);
   std::lock_guard lock(tracker_->mutex);
   if (!item->partition->revoked) item->partition->window.finish(item->offset);
   item->uncount();

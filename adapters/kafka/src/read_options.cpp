@@ -57,6 +57,7 @@ KafkaOptions read_options(const BusConfig& config) {
   if (o.replication_factor == 0) throw ConfigError("kafka: option 'replication_factor' = '0' is not -1 or at least 1");
   o.create_topics = r.flag("create_topics", o.create_topics);
   o.mode = r.choice("mode", "structured", {"structured", "binary"}) == "binary" ? BindingMode::binary : BindingMode::structured;
+  o.low_latency = r.choice("latency", "balanced", {"balanced", "low"}) == "low";
   o.group_prefix = r.text("group_prefix", o.group_prefix);
   o.retry_topic = r.flag("retry_topic", o.retry_topic);
   o.in_process_attempts = static_cast<int>(r.integer("in_process_attempts", o.in_process_attempts, 1, 1000));

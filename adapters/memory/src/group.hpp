@@ -40,6 +40,11 @@ struct Task {
   std::shared_ptr<Group> group;
   std::shared_ptr<const std::vector<MemberPtr>> members;  // members whose pattern matched
   DeliveryState state;
+  // In its group's `unfinished` count. An inline delivery on the publisher's
+  // thread is counted only once it must wait for a retry: the add and
+  // subtract around a handler that succeeds at once were a measurable part
+  // of an inline publish, for a figure no other thread could act on.
+  bool counted = true;
 };
 
 /// A unit of a group's work: handle one unkeyed event, or run the queue of

@@ -8,12 +8,15 @@ namespace herald::memory {
 
 InProcessBroker::Outcome InProcessBroker::attempt(Task& t, std::chrono::milliseconds& delay) {
   const auto& members = *t.members;
-  MemberPtr m;
-  ext::HandlerGate::Pass pass;  // declared after m: released before it
+  // The task's members list keeps every member alive: no count per delivery.
+  Member* m = nullptr;
+  ext::HandlerGate::Pass pass;
+  // One member (the usual case) needs no turn-taking.
+  const std::size_t first = members.size() == 1 ? 0 : t.group->next.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < members.size() && !pass; ++i) {
-    const auto& c = members[(t.group->next.fetch_add(1, std::memory_order_relaxed) + i) % members.size()];
+    const auto& c = members[(first + i) % members.size()];
     pass = c->gate.enter();  // empty once its subscription is cancelled
-    if (pass) m = c;
+    if (pass) m = c.get();
   }
   if (!pass) {
     refuse(DeadLetterReason::no_subscriber, t.state, counters(t),
@@ -24,7 +27,7 @@ InProcessBroker::Outcome InProcessBroker::attempt(Task& t, std::chrono::millisec
   Attempt result = m->invoke(*t.event);
   pass.release();
   if (result.ok) {  // the hot path: no counters to look up
-    t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
+    if (t.counted) t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
     admission_.release(1);
     return Outcome::done;
   }
@@ -59,7 +62,7 @@ void InProcessBroker::wait_then(std::chrono::milliseconds delay, std::function<v
 
 void InProcessBroker::finish_dead(Task& t, DeadLetterReason reason) {
   dead_letters_.add(dead_letter_for(*t.event, t.group->name, t.state, reason));
-  t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
+  if (t.counted) t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
   admission_.release(1);
 }
 
@@ -74,6 +77,10 @@ void InProcessBroker::run_unkeyed(Task t) {
   if (!t.owner) {  // the publisher's envelope: keep a copy for the retry
     t.owner = std::make_shared<const Envelope>(*t.event);
     t.event = t.owner.get();
+  }
+  if (!t.counted) {  // an inline delivery now waits: it shows in the backlog
+    t.group->unfinished.fetch_add(1, std::memory_order_relaxed);
+    t.counted = true;
   }
   auto holder = std::make_shared<Task>(std::move(t));
   auto self = shared_from_this();

@@ -43,10 +43,7 @@ void InProcessBroker::publish_ref(const Envelope& event) {
     for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group, r.members, {}});
     return;
   }
-  for (const auto& r : *routes) {
-    r.group->unfinished.fetch_add(1, std::memory_order_relaxed);
-    run_unkeyed(Task{&event, nullptr, r.group, r.members, {}});
-  }
+  for (const auto& r : *routes) run_unkeyed(Task{&event, nullptr, r.group, r.members, {}, false});
 }
 
 void InProcessBroker::replay(const std::string& group_name, std::vector<DeadLetter> letters) {

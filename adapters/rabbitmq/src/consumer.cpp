@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "herald/log.hpp"
+
 namespace herald::rabbitmq {
 
 Consumer::Consumer(const Settings& settings, GroupServices services)
@@ -233,6 +235,8 @@ void Consumer::try_setup(Connection& c, Group& g) {
   } catch (const ConnectionLost&) {
     throw;
   } catch (const std::exception& e) {
+    // Kept for the caller of subscribe, retried on the next turn; said once per new error.
+    if (g.error != e.what()) log(LogLevel::warn, "herald.rabbitmq", "queue '" + g.queue() + "': cannot set up: " + e.what());
     g.error = e.what();
     forget_channels(&c, g);
   }

@@ -207,7 +207,13 @@ void Group::handle_delivery(Job& job) {
     return;
   }
 
-  Attempt result = member->invoke(event);
+  Attempt result;
+  {
+    // What core's process span reports beside the event.
+    const ext::DeliveryInfo info{.destination = queue_, .routing_key = d.routing_key};
+    ext::DeliveryScope delivery(info);
+    result = member->invoke(event);
+  }
   pass.release();  // the handler has returned: cancel() need not wait for the rest
 
   if (result.ok) {  // what decide() says, without looking the counters up on the hot path

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
+
+#include "herald/log.hpp"
 
 namespace herald::rabbitmq {
 
@@ -156,6 +159,8 @@ bool IoLoop::try_connect() {
     backoff_ = std::chrono::milliseconds(0);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     connected_.store(true, std::memory_order_release);
+    if (std::exchange(reconnecting_, false))
+      log(LogLevel::info, "herald.rabbitmq", role_ + ": reconnected to " + settings_.endpoint.redacted);
     return true;
   } catch (const std::exception& e) {
     std::string why = e.what();
@@ -168,6 +173,10 @@ bool IoLoop::try_connect() {
                                      : std::min(backoff_ * 2, settings_.options.reconnect_max_delay);
     next_attempt_ = std::chrono::steady_clock::now() + backoff_;
     if (!first_done_) first_error_ = std::current_exception();
+    // A failure at start reaches the caller as an exception instead.
+    else if (log_enabled(LogLevel::warn))
+      log(LogLevel::warn, "herald.rabbitmq", role_ + ": cannot connect to " + settings_.endpoint.redacted + ": " + why +
+                                                 "; next try in " + std::to_string(backoff_.count()) + " ms");
     return false;
   }
 }
@@ -182,6 +191,10 @@ void IoLoop::drop_connection(const std::string& why) {
   partial_.clear();
   connection_.reset();
   client_.on_disconnected(why);
+  if (!stopping_.load()) {
+    log(LogLevel::warn, "herald.rabbitmq", role_ + ": connection to " + settings_.endpoint.redacted + " lost: " + why + "; reconnecting");
+    reconnecting_ = true;
+  }
   // Reconnect soon, then back off if that fails too.
   backoff_ = std::chrono::milliseconds(0);
   next_attempt_ = std::chrono::steady_clock::now() + settings_.options.reconnect_delay;

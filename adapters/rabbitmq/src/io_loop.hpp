@@ -112,6 +112,7 @@ class IoLoop {
   void set_error(const std::string& why);
 
   std::string role_;
+  bool reconnecting_ = false;  // the connection was lost: say so when it is back
   const Settings& settings_;
   LoopClient& client_;
 

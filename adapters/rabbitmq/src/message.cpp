@@ -65,16 +65,17 @@ void Properties::fill(amqp_basic_properties_t& out) const {
 
 OutMessage OutMessage::event(std::string_view exchange, std::string buffer, std::size_t body_size,
                              std::string_view routing_key, std::string_view message_id, std::string_view partitionkey,
-                             bool mandatory) {
+                             bool mandatory, std::string_view traceparent) {
   OutMessage m;
   m.exchange_ = exchange;
   buffer.resize(body_size);
-  buffer.reserve(body_size + routing_key.size() + message_id.size() + partitionkey.size());
-  buffer.append(routing_key).append(message_id).append(partitionkey);
+  buffer.reserve(body_size + routing_key.size() + message_id.size() + partitionkey.size() + traceparent.size());
+  buffer.append(routing_key).append(message_id).append(partitionkey).append(traceparent);
   m.buffer_ = std::move(buffer);
   m.body_size_ = static_cast<std::uint32_t>(body_size);
   m.key_size_ = static_cast<std::uint32_t>(routing_key.size());
   m.id_size_ = static_cast<std::uint32_t>(message_id.size());
+  m.key2_size_ = static_cast<std::uint32_t>(partitionkey.size());
   m.mandatory_ = mandatory;
   return m;
 }

@@ -18,6 +18,9 @@ namespace herald::rabbitmq {
 /// its delivery (the delivery state's are core's: herald::delivery_header).
 namespace header {
 inline constexpr std::string_view partitionkey = "x-herald-partitionkey";
+// W3C trace context as an AMQP header too (the body has it), for tools and
+// clients that read headers (OpenTelemetry's AMQP propagation).
+inline constexpr std::string_view traceparent = "traceparent";
 }  // namespace header
 
 /// Removes delivery bookkeeping (DeliveryState::is_bookkeeping: retry counts
@@ -91,7 +94,8 @@ class OutMessage {
   OutMessage() = default;
   /// `exchange` must outlive the publisher (the options' string).
   static OutMessage event(std::string_view exchange, std::string buffer, std::size_t body_size, std::string_view routing_key,
-                          std::string_view message_id, std::string_view partitionkey, bool mandatory);
+                          std::string_view message_id, std::string_view partitionkey, bool mandatory,
+                          std::string_view traceparent = {});
   /// A copy to `queue` through the default exchange, declared first when `ensure` is set.
   static OutMessage to_queue(std::string body, std::shared_ptr<const Properties> properties,
                              std::shared_ptr<const QueueDecl> ensure, std::string queue);
@@ -104,7 +108,10 @@ class OutMessage {
                        : std::string_view(buffer_).substr(body_size_ + key_size_, id_size_);
   }
   std::string_view partitionkey() const noexcept {
-    return std::string_view(buffer_).substr(body_size_ + key_size_ + id_size_);
+    return std::string_view(buffer_).substr(body_size_ + key_size_ + id_size_, key2_size_);
+  }
+  std::string_view traceparent() const noexcept {
+    return properties_ ? std::string_view() : std::string_view(buffer_).substr(body_size_ + key_size_ + id_size_ + key2_size_);
   }
   bool mandatory() const noexcept { return mandatory_; }
   const Properties* properties() const noexcept { return properties_.get(); }
@@ -113,7 +120,7 @@ class OutMessage {
  private:
   std::string_view exchange_;
   std::string buffer_;
-  std::uint32_t body_size_ = 0, key_size_ = 0, id_size_ = 0;
+  std::uint32_t body_size_ = 0, key_size_ = 0, id_size_ = 0, key2_size_ = 0;  // key2: the partition key
   bool mandatory_ = false;
   std::shared_ptr<const Properties> properties_;
   std::shared_ptr<const QueueDecl> ensure_;

@@ -340,7 +340,7 @@ bool Publisher::on_idle(Connection* c) {
     }
 
     amqp_basic_properties_t props{};
-    amqp_table_entry_t key_entry{};
+    amqp_table_entry_t entries[2]{};
     if (const Properties* full = m.properties()) {
       full->fill(props);
     } else {
@@ -348,12 +348,19 @@ bool Publisher::on_idle(Connection* c) {
       props.content_type = bytes_of(cloudevents_json);
       props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
       props.message_id = bytes_of(m.message_id());
-      if (!m.partitionkey().empty()) {
-        key_entry.key = bytes_of(header::partitionkey);
-        key_entry.value.kind = AMQP_FIELD_KIND_UTF8;
-        key_entry.value.value.bytes = bytes_of(m.partitionkey());
+      int n = 0;
+      auto put = [&](std::string_view name, std::string_view value) {
+        if (value.empty()) return;
+        entries[n].key = bytes_of(name);
+        entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+        entries[n].value.value.bytes = bytes_of(value);
+        ++n;
+      };
+      put(header::partitionkey, m.partitionkey());
+      put(header::traceparent, m.traceparent());
+      if (n > 0) {
         props._flags |= AMQP_BASIC_HEADERS_FLAG;
-        props.headers = amqp_table_t{1, &key_entry};
+        props.headers = amqp_table_t{n, entries};
       }
     }
     int rc = amqp_basic_publish(c->get(), channel_, bytes_of(m.exchange()), bytes_of(m.routing_key()),

@@ -122,11 +122,11 @@ class RabbitBus final : public ext::Transport {
     std::string buffer;
     // Room for the JSON and what OutMessage appends, so encoding allocates once.
     buffer.reserve(320 + e.data.size() + e.type.size() + e.id.size() + e.partitionkey.size() + e.subject.size() +
-                   e.source.size());
+                   e.source.size() + 2 * e.traceparent.size() + e.tracestate.size());
     encode_to(e, buffer);
     const std::size_t body = buffer.size();
     return OutMessage::event(settings_.options.exchange, std::move(buffer), body, e.type, e.id, e.partitionkey,
-                             settings_.options.unroutable == Unroutable::error);
+                             settings_.options.unroutable == Unroutable::error, e.traceparent);
   }
 
   Settings settings_;

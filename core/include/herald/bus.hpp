@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -163,7 +164,8 @@ class EventBus {
 
   /// Blocks until the transport accepted the event (memory: enqueued; RabbitMQ:
   /// publisher confirm; Kafka: delivery report). Fills id, time and source when
-  /// empty and the context ids inside a handler. Throws ConfigError for a bad
+  /// empty, the context ids inside a handler, and a traceparent when it has
+  /// none (herald/tracing.hpp); emits the send span when a tracer records. Throws ConfigError for a bad
   /// type, DecodeError for oversize data, PublishError/TransportError/
   /// TimeoutError when not accepted, ClosedError after close().
   void publish(const Envelope& event);
@@ -216,9 +218,13 @@ class EventBus {
   EventBus(std::shared_ptr<Metrics> metrics, DecodeOptions decode, std::string default_source);
 
   void prepare(Envelope& event) const;
+  // features().name, read once: messaging.system of this bus's spans.
+  const std::string& system_name() const;
   std::shared_ptr<Metrics> metrics_;
   DecodeOptions decode_;
   std::string default_source_;
+  mutable std::once_flag system_once_;
+  mutable std::string system_;
 };
 
 /// Moves `group`'s dead letters (or the one with event id `id`) from `from`

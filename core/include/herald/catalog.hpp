@@ -25,7 +25,7 @@ namespace herald {
 /// What to do with an event whose type or version the catalog has no schema for.
 enum class UnknownSchema : std::uint8_t {
   allow,   // pass it on unchecked (a catalog that covers some types only)
-  warn,    // pass it on, and say so on stderr once per type and version
+  warn,    // pass it on, and log a warning once per type and version (herald/log.hpp)
   refuse,  // SchemaError at publish, schema_error on receipt
 };
 

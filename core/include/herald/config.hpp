@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,7 @@
 
 #include "herald/bus.hpp"
 #include "herald/codec.hpp"
+#include "herald/log.hpp"
 #include "herald/metrics.hpp"
 #include "herald/route.hpp"
 #include "herald/scheduler.hpp"
@@ -57,6 +59,15 @@ struct BusConfig {
   std::shared_ptr<Scheduler> scheduler;
   /// Null: the bus makes its own.
   std::shared_ptr<Metrics> metrics;
+  /// The config file's "webhooks" array as written (an array or null):
+  /// herald::webhooks reads it (herald/webhook_set.hpp), `herald run` runs it.
+  nlohmann::json webhooks;
+  /// The "ingress" object as written (or null): herald::admin reads it
+  /// (IngressOptions::from_json), `herald run` serves POST /v1/events with it.
+  nlohmann::json ingress;
+  /// How the process logs (herald/log.hpp), applied by make_bus; unset:
+  /// left as it is (HERALD_LOG and HERALD_LOG_LEVEL, read at the first line).
+  std::optional<LogOptions> log;
 
   /// URL with query options: `memory://?workers=4`. Option values are
   /// percent-decoded; the query is removed from `url`.
@@ -64,7 +75,10 @@ struct BusConfig {
   /// {"url": "...", "source": "...", "max_data_bytes": N, "options": {...},
   ///  "routes": [{"match": "order.#", "publish": [...], "subscribe": [...]}],
   ///  "outbox": "sqlite:///…" or {"store": "…", "relay": false},
-  ///  "schemas": "schemas/events" or {"path": "…", "unknown": "warn"}};
+  ///  "schemas": "schemas/events" or {"path": "…", "unknown": "warn"},
+  ///  "webhooks": [{"name": "…", "pattern": "order.*", "url": "…"}, …],
+  ///  "ingress": {"token": "${INGRESS_TOKEN}", "rate_per_second": 200},
+  ///  "log": "json" or {"format": "text|json|off", "level": "debug|info|warn|error"}};
   /// unknown keys, `url` or `options` beside `routes`, and bad or shadowed
   /// routes are refused by name.
   static BusConfig from_json(const nlohmann::json& json);
@@ -76,7 +90,9 @@ struct BusConfig {
   /// _PUBLISH / _SUBSCRIBE for routes (URLs separated by spaces),
   /// HERALD_OUTBOX_STORE and HERALD_OUTBOX_RELAY (true/false), HERALD_SCHEMAS
   /// (the event catalog's folder, loaded into decode.catalog) and
-  /// HERALD_SCHEMAS_UNKNOWN (allow, warn, refuse).
+  /// HERALD_SCHEMAS_UNKNOWN (allow, warn, refuse). HERALD_LOG (text, json,
+  /// off) and HERALD_LOG_LEVEL (debug, info, warn, error) are read in both
+  /// cases and win over the file's "log".
   static BusConfig from_env();
 };
 

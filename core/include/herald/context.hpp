@@ -9,6 +9,10 @@
 
 namespace herald {
 
+namespace trace {
+struct SpanContext;
+}
+
 /// The event whose handler runs on this thread, or nullptr.
 const Envelope* current_event() noexcept;
 
@@ -21,7 +25,8 @@ std::string_view current_group() noexcept;
 std::string group_or_current(const std::string& group, const char* who);
 
 /// Sets the current event (and its subscription's group) for the life of
-/// the scope (nests).
+/// the scope (nests). Its trace context (traceparent) becomes the current
+/// one (herald/tracing.hpp), hiding an outer trace::Scope.
 class EventScope {
  public:
   explicit EventScope(const Envelope& event, const std::string* group = nullptr) noexcept;
@@ -32,11 +37,12 @@ class EventScope {
  private:
   const Envelope* previous_;
   const std::string* previous_group_;
+  const trace::SpanContext* previous_trace_;
 };
 
 /// Clears the current event (the group stays) for the life of the scope
 /// (nests): an event published inside goes out as given, without the
-/// handled event's context. For a handler that forwards the event it
+/// handled event's context (trace context included). For a handler that forwards the event it
 /// handles (Bridge), which is not an event that handler caused.
 class DetachedScope {
  public:
@@ -47,10 +53,14 @@ class DetachedScope {
 
  private:
   const Envelope* previous_;
+  const trace::SpanContext* previous_trace_;
 };
 
 /// Fills correlationid (the current event's, or its id) and causationid
-/// (the current event's id) where `event` has none. No-op outside a handler.
+/// (the current event's id) where `event` has none (no-op outside a
+/// handler), and traceparent/tracestate where it has no traceparent: a new
+/// span of the current trace context (trace::current()), or of a new trace
+/// when a tracer records (with neither, none: herald/tracing.hpp).
 void apply_context(Envelope& event) noexcept;
 
 }  // namespace herald

@@ -43,6 +43,7 @@ struct Envelope {
   std::string correlationid;
   std::string causationid;
   std::string traceparent;
+  std::string tracestate;  // W3C tracestate, beside traceparent (herald/tracing.hpp)
   std::string actor;
 
   /// Other extension attributes, kept so foreign events survive a round trip.

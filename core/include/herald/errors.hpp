@@ -1,6 +1,7 @@
 #pragma once
 // Errors herald throws. One root type; callers branch on code() and retriable().
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -94,6 +95,19 @@ class StoreError : public Error {
 class PermanentError : public Error {
  public:
   explicit PermanentError(const std::string& message) : Error(ErrorCode::handler, message, false) {}
+};
+
+/// Thrown by a handler that knows when trying again can help: a rate limit,
+/// an endpoint answering 429 or 503 with Retry-After. Retriable; the next
+/// attempt waits at least `after` (and at most the policy's max_delay).
+class RetryLaterError : public Error {
+ public:
+  RetryLaterError(const std::string& message, std::chrono::milliseconds after)
+      : Error(ErrorCode::handler, message, true), after_(after) {}
+  std::chrono::milliseconds after() const noexcept { return after_; }
+
+ private:
+  std::chrono::milliseconds after_;
 };
 
 /// Event data that does not validate against the catalog's schema for its

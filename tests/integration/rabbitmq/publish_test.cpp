@@ -2,6 +2,7 @@
 
 #include "herald/codec.hpp"
 #include "herald/errors.hpp"
+#include "herald/tracing.hpp"
 #include "raw_broker.hpp"
 
 using namespace herald;
@@ -32,6 +33,25 @@ TEST_CASE("publish returns once the broker has the event", "[rabbitmq][publish][
   CHECK(m->content_type == "application/cloudevents+json");
   CHECK(m->headers["x-herald-partitionkey"] == "A1");
   CHECK(decode(m->body) == e);
+}
+
+TEST_CASE("the trace context is an AMQP header too, beside the body's", "[rabbitmq][publish][trace]") {
+  const std::string ns = unique_name("pub");
+  auto bus = make_bus(isolated_config(ns));
+  const std::string group = ns + "-traced";
+  { auto sub = bus->subscribe({.pattern = "stock.#", .group = group}, [](const Envelope&) {}); }
+  RawBroker raw;
+  const std::string queue = "herald.it." + group;
+  const trace::SpanContext caller = trace::child_of({});
+  {
+    trace::Scope scope(caller);
+    bus->publish(Envelope::make("stock.moved", {{"sku", "A1"}}));
+  }
+  auto m = raw.get(queue);
+  REQUIRE(m);
+  const Envelope sent = decode(m->body);
+  CHECK(trace::parse_traceparent(sent.traceparent).trace_id == caller.trace_id);
+  CHECK(m->headers["traceparent"] == sent.traceparent);
 }
 
 TEST_CASE("with unroutable=error an event no queue is bound for fails with its routing key",

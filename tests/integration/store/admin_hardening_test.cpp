@@ -141,8 +141,8 @@ TEST_CASE("the admin routes answer any target with a JSON error and never throw"
         "/v1/events?aggregateType=%00&aggregateId=%FF&cursor=%80", "/v1/events/%FF", "/v1/events/%ZZ", "/\xff\xfe",
         "/v1/events?limit=" + std::string(100000, '9')}) {
     INFO(target.substr(0, 80));
-    cli::AdminReply r;
-    REQUIRE_NOTHROW(r = cli::route_admin_request("GET", target, *store, nullptr));
+    herald::admin::AdminReply r;
+    REQUIRE_NOTHROW(r = herald::admin::route_admin_request("GET", target, *store, nullptr));
     CHECK((r.status == 400 || r.status == 404));
     CHECK(r.content_type == "application/json");
     nlohmann::json body;
@@ -150,23 +150,23 @@ TEST_CASE("the admin routes answer any target with a JSON error and never throw"
     CHECK(body["error"].is_string());
     CHECK(r.body.size() < 1000);  // quoted input is cut short
   }
-  CHECK(cli::route_admin_request("POST", "/healthz", *store, nullptr).status == 405);
+  CHECK(herald::admin::route_admin_request("POST", "/healthz", *store, nullptr).status == 405);
   // '+' is a space in a query and a '+' in a path, as in a browser's form.
-  CHECK(cli::route_admin_request("GET", "/v1/events?aggregateType=a+b&aggregateId=%34%32", *store, nullptr).status == 200);
+  CHECK(herald::admin::route_admin_request("GET", "/v1/events?aggregateType=a+b&aggregateId=%34%32", *store, nullptr).status == 200);
 }
 
 TEST_CASE("the admin routes turn any exception from the store into a 500 with valid JSON", "[admin][hardening]") {
   BrokenStore store;
   for (const char* target : {"/v1/events", "/v1/events?aggregateType=order&aggregateId=1", "/v1/events/x", "/metrics"}) {
     INFO(target);
-    cli::AdminReply r;
-    REQUIRE_NOTHROW(r = cli::route_admin_request("GET", target, store, nullptr));
+    herald::admin::AdminReply r;
+    REQUIRE_NOTHROW(r = herald::admin::route_admin_request("GET", target, store, nullptr));
     CHECK(r.status == 500);
     nlohmann::json body;
     REQUIRE_NOTHROW(body = nlohmann::json::parse(r.body));
     CHECK_THAT(body["error"].get<std::string>(), Catch::Contains("broken store"));
   }
-  auto health = cli::route_admin_request("GET", "/healthz", store, nullptr);
+  auto health = herald::admin::route_admin_request("GET", "/healthz", store, nullptr);
   CHECK(health.status == 503);
   CHECK_NOTHROW(nlohmann::json::parse(health.body));
 }
@@ -233,7 +233,7 @@ TEST_CASE("herald serve keeps accepting after it runs out of file descriptors", 
 
 TEST_CASE("the HTTP admin refuses an oversize or malformed request and keeps serving", "[admin][hardening]") {
   ScratchStore scratch("sqlite");
-  cli::AdminServer admin(scratch.open(), nullptr, {.port = 0});
+  herald::admin::AdminServer admin(scratch.open(), nullptr, {.port = 0});
 
   std::string raw = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + std::string(64 * 1024, 'a') +
                     "\r\nConnection: close\r\n\r\n";
@@ -261,7 +261,7 @@ TEST_CASE("the HTTP admin refuses an oversize or malformed request and keeps ser
 TEST_CASE("the HTTP admin answers 503 beyond its connection cap and serves again once connections close",
           "[admin][hardening]") {
   ScratchStore scratch("sqlite");
-  cli::AdminServer admin(scratch.open(), nullptr, {.port = 0, .max_connections = 2});
+  herald::admin::AdminServer admin(scratch.open(), nullptr, {.port = 0, .max_connections = 2});
 
   // Two keep-alive connections, each past one request, hold both places.
   asio::io_context io;
@@ -288,7 +288,7 @@ TEST_CASE("the HTTP admin answers 503 beyond its connection cap and serves again
 
 TEST_CASE("the HTTP admin closes a connection that sends nothing within its idle timeout", "[admin][hardening]") {
   ScratchStore scratch("sqlite");
-  cli::AdminServer admin(scratch.open(), nullptr, {.port = 0, .idle_timeout = 200ms});
+  herald::admin::AdminServer admin(scratch.open(), nullptr, {.port = 0, .idle_timeout = 200ms});
 
   asio::io_context io;
   beast::tcp_stream idle(io);

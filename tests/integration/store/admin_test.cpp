@@ -60,7 +60,7 @@ TEST_CASE("the HTTP admin serves an aggregate's timeline page by page", "[admin]
     events.push_back(order_event("7", n));
   }
   store->append(events);
-  cli::AdminServer admin(store, nullptr, {.port = 0});
+  herald::admin::AdminServer admin(store, nullptr, {.port = 0});
   REQUIRE(admin.port() != 0);
 
   std::vector<int> seen;
@@ -93,7 +93,7 @@ TEST_CASE("the HTTP admin shows one event and answers 404 for an unknown id", "[
   auto store = scratch.open();
   Envelope e = order_event("42", 1);
   store->append(e);
-  cli::AdminServer admin(store, nullptr, {.port = 0});
+  herald::admin::AdminServer admin(store, nullptr, {.port = 0});
 
   auto r = get(admin.port(), "/v1/events/" + e.id);
   REQUIRE(r.status == 200);
@@ -111,7 +111,7 @@ TEST_CASE("the HTTP admin shows one event and answers 404 for an unknown id", "[
 
 TEST_CASE("the HTTP admin refuses bad parameters with 400 and a JSON error", "[admin]") {
   ScratchStore scratch("sqlite");
-  cli::AdminServer admin(scratch.open(), nullptr, {.port = 0});
+  herald::admin::AdminServer admin(scratch.open(), nullptr, {.port = 0});
   for (const char* target : {"/v1/events?limit=0", "/v1/events?limit=abc", "/v1/events?limit=100000",
                              "/v1/events?aggregateType=order", "/v1/events?cursor=zzz",
                              "/v1/events?aggregateType=order&aggregateId=1&cursor=p-1", "/v1/events?colour=blue"}) {
@@ -130,7 +130,7 @@ TEST_CASE("the HTTP admin reports health and Prometheus metrics with outbox gaug
   store->append(order_event("1", 2));
   auto metrics = std::make_shared<Metrics>();
   metrics->published("order.updated", 2);
-  cli::AdminServer admin(store, metrics, {.port = 0});
+  herald::admin::AdminServer admin(store, metrics, {.port = 0});
 
   auto health = get(admin.port(), "/healthz");
   CHECK(health.status == 200);
@@ -139,14 +139,14 @@ TEST_CASE("the HTTP admin reports health and Prometheus metrics with outbox gaug
   auto m = get(admin.port(), "/metrics");
   REQUIRE(m.status == 200);
   CHECK_THAT(m.content_type, Catch::StartsWith("text/plain"));
-  CHECK_THAT(m.body, Catch::Contains("outbox_pending 2\n"));
-  CHECK_THAT(m.body, Catch::Contains("outbox_dead 0\n"));
-  CHECK_THAT(m.body, Catch::Contains("# TYPE outbox_oldest_pending_age_seconds gauge"));
+  CHECK_THAT(m.body, Catch::Contains("herald_outbox_pending_messages 2\n"));
+  CHECK_THAT(m.body, Catch::Contains("herald_outbox_dead_messages 0\n"));
+  CHECK_THAT(m.body, Catch::Contains("# TYPE herald_outbox_oldest_pending_age_seconds gauge"));
   CHECK_THAT(m.body, Catch::Contains("order.updated"));  // the bus metrics come first
 }
 
 TEST_CASE("the HTTP admin binds loopback by default and refuses a bad address", "[admin][config]") {
   ScratchStore scratch("sqlite");
-  CHECK(cli::AdminOptions{}.address == "127.0.0.1");
-  CHECK_THROWS_AS(cli::AdminServer(scratch.open(), nullptr, {.address = "not-an-address", .port = 0}), ConfigError);
+  CHECK(herald::admin::AdminOptions{}.address == "127.0.0.1");
+  CHECK_THROWS_AS(herald::admin::AdminServer(scratch.open(), nullptr, {.address = "not-an-address", .port = 0}), ConfigError);
 }

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "flaky_store.hpp"
+#include "log_capture.hpp"
 #include "herald/config.hpp"
 #include "herald/relay.hpp"
 #include "herald/replay.hpp"
@@ -374,4 +375,16 @@ TEST_CASE("replay republishes stored events by range, type pattern and aggregate
   CHECK(ids.items().front() == events[3].id);  // same ids as stored
   // Replay does not touch delivery state.
   CHECK(store->status().pending == 40);
+}
+
+TEST_CASE("a running relay logs a transport outage through herald's log hook", "[relay][log]") {
+  LogCapture capture;
+  RelayFixture f(store_kinds().front());
+  f.store->append(order_event("order.updated", "o1", 1));
+  f.bus.go_down();
+  RelayOptions options = f.options(3);
+  options.interval = milliseconds(10);
+  Relay relay(*f.store, f.bus, options);
+  REQUIRE(wait_until([&] { return !capture.matching("herald.relay", "transport down").empty(); }));
+  CHECK(capture.matching("herald.relay", "transport down").front().level == LogLevel::warn);
 }

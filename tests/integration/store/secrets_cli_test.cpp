@@ -17,6 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 #include "child_process.hpp"
 #include "herald/config.hpp"
@@ -32,8 +33,8 @@ namespace {
 // HERALD_TEST_CLI runs another build of herald (an older one, to see the test fail).
 std::string cli() { return env_or("HERALD_TEST_CLI", HERALD_CLI); }
 
-std::string run(const std::string& args) {
-  std::string command = "env -u HERALD_STORE_URL -u HERALD_URL timeout 60 " + cli() + " " + args + " 2>&1";
+std::string run(const std::string& args, const std::string& env = {}) {
+  std::string command = "env -u HERALD_STORE_URL -u HERALD_URL " + env + " timeout 60 " + cli() + " " + args + " 2>&1";
   return run_shell(command).output;
 }
 
@@ -105,6 +106,49 @@ TEST_CASE("the CLI never prints a password given in a URL, whatever its characte
       commands.push_back("publish --url " + quoted("amqp://app:" + password + "@127.0.0.1:1") + " order.created '{}'");
     }
     for (const auto& args : commands) require_absent(run(args), password, "herald " + args);
+  }
+}
+
+TEST_CASE("log lines in text and JSON carry no password, the broker clients' lines included",
+          "[cli][secrets][log][randomized]") {
+  std::mt19937 rng(Catch::rngSeed());
+  const std::string password = random_password(rng, "?");
+  const std::string encoded = percent_encode(password);
+  struct Command {
+    std::string args;
+    std::string logger;  // a line of it must be there
+  };
+  // debug=conf,security,broker: librdkafka describes its configuration and
+  // every connection attempt (the SASL ones included).
+  const std::vector<Command> commands = {
+      {"tail --url " + quoted("kafka://app:" + encoded + "@127.0.0.1:1?kafka.debug=conf,security,broker") +
+           " '#' --seconds 1",
+       "herald.kafka"},
+      {"tail --url " + quoted("kafka://127.0.0.1:1?kafka.sasl.password=" + encoded +
+                              "&kafka.sasl.username=app&kafka.security.protocol=SASL_PLAINTEXT"
+                              "&kafka.sasl.mechanisms=PLAIN&kafka.debug=conf,security,broker") +
+           " '#' --seconds 1",
+       "herald.kafka"},
+      {"publish --url " + quoted("amqp://app:" + encoded + "@127.0.0.1:1/") + " order.created '{}'", ""},
+      {"outbox status --store " + quoted("postgresql://app:" + encoded + "@127.0.0.1:1/db"), ""},
+  };
+  for (const char* format : {"text", "json"}) {
+    for (const auto& c : commands) {
+      const std::string printed = run(c.args, std::string("HERALD_LOG=") + format + " HERALD_LOG_LEVEL=debug");
+      require_absent(printed, password, std::string("HERALD_LOG=") + format + " herald " + c.args);
+      if (!c.logger.empty()) CHECK_THAT(printed, Catch::Contains(c.logger));
+      if (std::string(format) != "json") continue;
+      // Escaped in JSON, a password could hide from the search above: read
+      // every JSON line back and search its message too.
+      std::istringstream lines(printed);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.empty() || line.front() != '{') continue;
+        INFO(line);
+        nlohmann::json j;
+        REQUIRE_NOTHROW(j = nlohmann::json::parse(line));
+        require_absent(j.at("msg").get<std::string>(), password, "a JSON line's msg");
+      }
+    }
   }
 }
 

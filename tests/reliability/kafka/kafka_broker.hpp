@@ -6,11 +6,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "broker_command.hpp"
+
 namespace herald::test {
 
-/// Runs `scripts/brokers/kafka <command>`; throws when it fails.
+/// Runs `scripts/brokers/kafka <command>` (broker_command.hpp); throws when it fails.
 inline void kafka_script(const std::string& command) {
-  const std::string line = std::string(HERALD_SOURCE_DIR) + "/scripts/brokers/kafka " + command + " >/dev/null";
+  const std::string line = broker_command("kafka") + " " + command + " >/dev/null";
   if (std::system(line.c_str()) != 0) throw std::runtime_error("'" + line + "' failed");
 }
 

@@ -11,14 +11,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "broker_command.hpp"
 #include "herald/config.hpp"
 #include "wait.hpp"
 
 namespace herald::test {
 
-/// Runs `scripts/brokers/rabbitmq <command>`; throws when it fails.
+/// Runs `scripts/brokers/rabbitmq <command>` (broker_command.hpp); throws when it fails.
 inline void rabbitmq_script(const std::string& command) {
-  const std::string line = std::string(HERALD_SOURCE_DIR) + "/scripts/brokers/rabbitmq " + command + " >/dev/null";
+  const std::string line = broker_command("rabbitmq") + " " + command + " >/dev/null";
   if (std::system(line.c_str()) != 0) throw std::runtime_error("'" + line + "' failed");
 }
 

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 
+#include "broker_command.hpp"
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
 #include "herald/relay.hpp"
@@ -297,7 +298,7 @@ TEST_CASE("a RabbitMQ outage (a proxy stopped) turns no outbox row dead, and eac
 #ifdef HERALD_TEST_WITH_POSTGRES
 TEST_CASE("a relay rides out a PostgreSQL crash and delivers every event after the restart",
           "[reliability][relay][postgres]") {
-  const std::string script = HERALD_SOURCE_DIR "/scripts/brokers/postgres";
+  const std::string script = broker_command("postgres");
   ScratchStore scratch("postgres");
   auto store = scratch.open();
   fill(*store, 2000, 20);

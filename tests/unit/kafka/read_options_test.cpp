@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "herald/errors.hpp"
+#include "client_config.hpp"
 #include "read_options.hpp"
 
 using namespace herald;
@@ -39,4 +40,38 @@ TEST_CASE("cooperative rebalancing is refused", "[kafka][unit][config]") {
   CHECK_THROWS_WITH(read_options(BusConfig::from_url(
                         "kafka://k:9092?kafka.consumer.partition.assignment.strategy=cooperative-sticky")),
                     Catch::Contains("cooperative"));
+}
+
+namespace {
+
+std::string property(rd_kafka_conf_t* conf, const char* name) {
+  char value[256];
+  std::size_t size = sizeof value;
+  if (rd_kafka_conf_get(conf, name, value, &size) != RD_KAFKA_CONF_OK) return "(unset)";
+  return value;
+}
+
+}  // namespace
+
+TEST_CASE("latency=low makes every client send at once, and pass-through properties still win",
+          "[kafka][unit][config]") {
+  CHECK_FALSE(read_options(BusConfig::from_url("kafka://k:9092")).low_latency);
+  auto low = read_options(BusConfig::from_url("kafka://k:9092?latency=low"));
+  REQUIRE(low.low_latency);
+  ClientHooks hooks(std::make_shared<Redactor>(low));
+  ConfPtr producer = make_conf(low, ClientRole::producer, hooks, {});
+  CHECK(property(producer.get(), "linger.ms") == "0");
+  CHECK(property(producer.get(), "socket.nagle.disable") == "true");
+  ConfPtr consumer = make_conf(low, ClientRole::consumer, hooks, {});
+  CHECK(property(consumer.get(), "fetch.wait.max.ms") == "10");
+
+  auto balanced = read_options(BusConfig::from_url("kafka://k:9092"));
+  ClientHooks balanced_hooks(std::make_shared<Redactor>(balanced));
+  CHECK(property(make_conf(balanced, ClientRole::producer, balanced_hooks, {}).get(), "linger.ms") == "5");
+
+  auto overridden = read_options(BusConfig::from_url("kafka://k:9092?latency=low&kafka.producer.linger.ms=2"));
+  ClientHooks overridden_hooks(std::make_shared<Redactor>(overridden));
+  CHECK(property(make_conf(overridden, ClientRole::producer, overridden_hooks, {}).get(), "linger.ms") == "2");
+
+  CHECK_THROWS_WITH(read_options(BusConfig::from_url("kafka://k:9092?latency=fast")), Catch::Contains("latency"));
 }

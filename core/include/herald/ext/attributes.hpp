@@ -81,6 +81,7 @@ inline constexpr std::array attributes{
     Attribute{.name = "correlationid", .text = &Envelope::correlationid, .legacy = {"metadata.correlation_id"}},
     Attribute{.name = "causationid", .text = &Envelope::causationid, .legacy = {"metadata.causation_id"}},
     Attribute{.name = "traceparent", .text = &Envelope::traceparent, .legacy = {"metadata.traceparent"}},
+    Attribute{.name = "tracestate", .text = &Envelope::tracestate, .legacy = {"metadata.tracestate"}},
     Attribute{.name = "actor", .text = &Envelope::actor, .legacy = {"metadata.user_id", "metadata.actor"}},
 };
 

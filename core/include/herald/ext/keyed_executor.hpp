@@ -47,7 +47,7 @@ void name_thread(const std::string& name) noexcept;
 std::string describe_current_exception() noexcept;
 }  // namespace detail
 
-/// One line on stderr: what a job of `executor` threw. What KeyedExecutor
+/// One error line (herald/log.hpp): what a job of `executor` threw. What KeyedExecutor
 /// does when no `on_error` was given, or when that threw too.
 void report_escaped(const std::string& executor, const std::string& what) noexcept;
 

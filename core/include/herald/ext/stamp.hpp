@@ -11,7 +11,9 @@ namespace herald::ext {
 
 /// Fills what an event built in code may leave empty: a UUIDv7 id, the
 /// current time, `source`, and inside a handler the context of the event
-/// being handled (correlationid, causationid, traceparent; apply_context).
+/// being handled (correlationid, causationid; apply_context), and a
+/// traceparent: a new span of the current trace context, or a new trace
+/// when a tracer records (herald/tracing.hpp).
 /// What is set already is kept.
 void stamp(Envelope& event, std::string_view source);
 

@@ -19,18 +19,25 @@
 //   });
 // \endcode
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "herald/bus.hpp"
 #include "herald/config.hpp"
 
 namespace herald {
+
+namespace ext {
+struct SettleTrace;  // core's, private: what the settle span needs (decide())
+}
 
 /// Outcome of one handler run, as core reports it to a transport.
 struct Attempt {
@@ -46,6 +53,15 @@ struct Attempt {
   /// the handler did not run, and core dead-letters it at once with reason
   /// schema_error (decide()).
   bool schema_error = false;
+  /// The handler asked for the next attempt no sooner than this
+  /// (RetryLaterError); decide() waits the longer of it and the policy's delay.
+  std::chrono::milliseconds not_before{0};
+  /// Set by core when a tracer records: decide() emits the settle span
+  /// under the run's process span. Null otherwise.
+  std::shared_ptr<const ext::SettleTrace> trace;
+  /// Set by core's invoker when the run failed and warnings are logged:
+  /// the event, for the line decide() writes about a retry. Null otherwise.
+  std::shared_ptr<const LogEvent> failed_event;
 };
 
 /// Runs a handler once with context and metrics; never throws.
@@ -101,6 +117,33 @@ class Outgoing {
   Envelope* first_;
   std::size_t size_;
   bool owned_;
+};
+
+/// What a transport knows of one delivery beyond the event, for the
+/// process span core emits around the handler (OpenTelemetry messaging
+/// attributes). Empty or negative fields are left out.
+struct DeliveryInfo {
+  std::string_view destination;  ///< topic or queue; default: the event type
+  std::string_view kafka_key;
+  std::int64_t kafka_offset = -1;
+  int partition = -1;
+  std::string_view routing_key;  ///< RabbitMQ
+};
+
+/// Makes `info` what the invoker reports for handler runs on this thread
+/// for the life of the scope (nests). A transport sets it around invoke();
+/// it costs nothing when no tracer records.
+class DeliveryScope {
+ public:
+  explicit DeliveryScope(const DeliveryInfo& info) noexcept;
+  ~DeliveryScope();
+  DeliveryScope(const DeliveryScope&) = delete;
+  DeliveryScope& operator=(const DeliveryScope&) = delete;
+  /// The innermost scope's info on this thread, or nullptr.
+  static const DeliveryInfo* current() noexcept;
+
+ private:
+  const DeliveryInfo* previous_;
 };
 
 /// The base of every transport. EventBus's public functions check and stamp

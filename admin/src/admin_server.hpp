@@ -1,6 +1,6 @@
 #pragma once
-// The HTTP admin behind `herald serve`: events, health and metrics of an
-// event store. A library so tests can start it on an ephemeral port.
+// The HTTP server of the admin endpoint (herald/admin.hpp, `herald serve`):
+// sockets, limits and timeouts around route_admin_request.
 
 #include <chrono>
 #include <cstdint>
@@ -8,10 +8,13 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
+#include "admin_routes.hpp"
 #include "herald/event_store.hpp"
 #include "herald/metrics.hpp"
 
-namespace herald::cli {
+namespace herald::admin {
 
 struct AdminOptions {
   /// Loopback unless told otherwise: the admin has no authentication.
@@ -22,8 +25,10 @@ struct AdminOptions {
   std::size_t max_connections = 128;
   /// Largest request line plus header fields; beyond it: 431 and closed.
   std::uint32_t max_header_bytes = 8 * 1024;
-  /// Largest request body (nothing served reads one); beyond it: 413 and closed.
+  /// Largest request body (no route reads one); beyond it: 413 and closed.
   std::uint64_t max_body_bytes = 64 * 1024;
+  /// Largest body of POST /v1/events when the context has an ingress.
+  std::uint64_t max_ingress_body_bytes = 1024 * 1024;
   /// A connection that does not complete a request within this time (idle
   /// between requests, or sending one slowly) is closed.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
@@ -49,12 +54,16 @@ struct AdminOptions {
 ///
 /// \code
 ///   auto metrics = std::make_shared<herald::Metrics>();   // BusConfig::metrics of the relay's bus
-///   herald::cli::AdminServer admin(herald::open_event_store(url), metrics, {.port = 0});
+///   herald::admin::AdminServer admin(herald::open_event_store(url), metrics, {.port = 0});
 ///   std::cout << "listening on " << admin.port() << '\n';
 /// \endcode
 class AdminServer {
  public:
+  /// The store-only endpoint over `store` (not null) and `metrics` (may be null).
   AdminServer(std::shared_ptr<EventStore> store, std::shared_ptr<const Metrics> metrics, AdminOptions options = {});
+  /// The endpoint over `context`, whose pointees must outlive the server
+  /// unless `keep` holds them.
+  AdminServer(AdminContext context, AdminOptions options, std::vector<std::shared_ptr<const void>> keep = {});
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -68,4 +77,4 @@ class AdminServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace herald::cli
+}  // namespace herald::admin

@@ -1,6 +1,7 @@
 #include "admin_server.hpp"
 
 #include <array>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -11,10 +12,9 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "admin_routes.hpp"
 #include "herald/errors.hpp"
 
-namespace herald::cli {
+namespace herald::admin {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -34,9 +34,9 @@ constexpr auto accept_pause = std::chrono::milliseconds(100);
 
 // What every connection shares; only the server's thread touches it.
 struct Shared {
-  std::shared_ptr<EventStore> store;
-  std::shared_ptr<const Metrics> metrics;
+  AdminContext context;
   AdminOptions options;
+  std::vector<std::shared_ptr<const void>> keep;
   std::size_t connections = 0;
   std::size_t refusals = 0;
 
@@ -89,10 +89,34 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read() {
-    parser_.emplace();
-    parser_->header_limit(shared_.options.max_header_bytes);
-    parser_->body_limit(shared_.options.max_body_bytes);
+    // The header first: the body's limit depends on the route (an ingress
+    // POST takes events, no other route reads a body).
+    header_parser_.emplace();
+    header_parser_->header_limit(shared_.options.max_header_bytes);
+    // Not boost::none: this Beast compares a declared length with the
+    // optional limit, and every length is greater than none.
+    header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(shared_.options.idle_timeout);
+    http::async_read_header(stream_, buffer_, *header_parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->guard([&] { self->on_header(ec); });
+                            });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    const auto& header = header_parser_->get();
+    auto target = header.target();
+    bool ingress = shared_.context.ingress && header.method() == http::verb::post &&
+                   std::string_view(target.data(), target.size()).substr(0, target.find('?')) == "/v1/events";
+    const std::uint64_t limit = ingress ? shared_.options.max_ingress_body_bytes : shared_.options.max_body_bytes;
+    current_limit_ = limit;
+    parser_.emplace(std::move(*header_parser_));
+    header_parser_.reset();
+    // A declared length is checked here (the limit applies to it while the
+    // header is parsed, which is over); a chunked body by the parser as it comes.
+    if (auto length = parser_->content_length(); length && *length > limit) return on_read(http::error::body_limit);
+    parser_->body_limit(limit);
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->guard([&] { self->on_read(ec); });
     });
@@ -103,7 +127,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::header_limit)
       return refuse(431, "request header larger than " + std::to_string(shared_.options.max_header_bytes) + " bytes");
     if (ec == http::error::body_limit)
-      return refuse(413, "request body larger than " + std::to_string(shared_.options.max_body_bytes) + " bytes");
+      return refuse(413, "request body larger than " + std::to_string(current_limit_) + " bytes");
     bool malformed = ec.category() == http::make_error_code(http::error::bad_target).category() &&
                      ec != http::error::end_of_stream && ec != http::error::partial_message;
     if (malformed) return refuse(400, "malformed request: " + ec.message());
@@ -114,9 +138,16 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& request = parser_->get();
     auto method = request.method_string();
     auto target = request.target();
-    AdminReply reply = route_admin_request(std::string_view(method.data(), method.size()),
-                                           std::string_view(target.data(), target.size()), *shared_.store,
-                                           shared_.metrics.get());
+    auto authorization = request[http::field::authorization];
+    AdminRequest routed{std::string_view(method.data(), method.size()), std::string_view(target.data(), target.size()),
+                        std::string_view(authorization.data(), authorization.size())};
+    for (const auto& field : request) {
+      auto name = field.name_string();
+      auto value = field.value();
+      routed.headers.emplace_back(std::string_view(name.data(), name.size()), std::string_view(value.data(), value.size()));
+    }
+    routed.body = request.body();
+    AdminReply reply = route_admin_request(routed, shared_.context);
     if (request.method() == http::verb::head) reply.body.clear();
     write(std::move(reply), request.version(), request.keep_alive());
   }
@@ -133,7 +164,9 @@ class Session : public std::enable_shared_from_this<Session> {
     response->set(http::field::server, "herald-admin");
     response->set(http::field::content_type, reply.content_type);
     response->set(http::field::cache_control, "no-store");
-    if (reply.status == 405) response->set(http::field::allow, "GET, HEAD");
+    if (reply.status == 405) response->set(http::field::allow, reply.allow);
+    if (reply.status == 401) response->set(http::field::www_authenticate, "Bearer");
+    for (const auto& [name, value] : reply.headers) response->set(name, value);
     response->keep_alive(keep_alive);
     response->body() = std::move(reply.body);
     response->prepare_payload();
@@ -174,7 +207,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Shared& shared_;
   bool refused_;
   beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::uint64_t current_limit_ = 0;
   std::array<char, 4096> scratch_{};
   std::size_t lingered_ = 0;
 };
@@ -182,19 +217,19 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 struct AdminServer::Impl {
-  Impl(std::shared_ptr<EventStore> store, std::shared_ptr<const Metrics> metrics, const AdminOptions& options)
-      : shared{std::move(store), std::move(metrics), options}, acceptor(io), pause(io) {
-    if (shared.options.max_connections == 0) throw ConfigError("serve: max_connections must be at least 1");
+  Impl(AdminContext context, const AdminOptions& options, std::vector<std::shared_ptr<const void>> keep)
+      : shared{std::move(context), options, std::move(keep)}, acceptor(io), pause(io) {
+    if (shared.options.max_connections == 0) throw ConfigError("admin: max_connections must be at least 1");
     beast::error_code ec;
     auto address = asio::ip::make_address(options.address, ec);
-    if (ec) throw ConfigError("serve: bad bind address '" + options.address + "'");
+    if (ec) throw ConfigError("admin: bad bind address '" + options.address + "'");
     tcp::endpoint endpoint(address, options.port);
     acceptor.open(endpoint.protocol(), ec);
     if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
-      throw TransportError("serve: cannot listen on " + options.address + ":" + std::to_string(options.port) + ": " +
+      throw TransportError("admin: cannot listen on " + options.address + ":" + std::to_string(options.port) + ": " +
                                ec.message(),
                            false);
     port = acceptor.local_endpoint().port();
@@ -270,8 +305,15 @@ struct AdminServer::Impl {
 
 AdminServer::AdminServer(std::shared_ptr<EventStore> store, std::shared_ptr<const Metrics> metrics,
                          AdminOptions options) {
-  if (!store) throw ConfigError("serve: store is null");
-  impl_ = std::make_unique<Impl>(std::move(store), std::move(metrics), options);
+  if (!store) throw ConfigError("admin: store is null");
+  AdminContext context;
+  context.store = store.get();
+  context.metrics = metrics.get();
+  impl_ = std::make_unique<Impl>(std::move(context), options, std::vector<std::shared_ptr<const void>>{store, metrics});
+}
+
+AdminServer::AdminServer(AdminContext context, AdminOptions options, std::vector<std::shared_ptr<const void>> keep) {
+  impl_ = std::make_unique<Impl>(std::move(context), options, std::move(keep));
 }
 
 AdminServer::~AdminServer() { stop(); }
@@ -291,4 +333,4 @@ void AdminServer::stop() {
   impl_->thread.join();
 }
 
-}  // namespace herald::cli
+}  // namespace herald::admin
