@@ -10,7 +10,8 @@
 // before its timed loop; herald encodes inside its own. Then the publish ->
 // handler latency at 1k, 10k and 50k events/s, balanced and latency=low.
 //
-//   bench_kafka [events=100000] [rounds=3]   (broker: HERALD_TEST_KAFKA_BROKERS, default 127.0.0.1:9092)
+//   bench_kafka [events=100000] [rounds=3]   (broker: HERALD_TEST_KAFKA_BROKERS, default 127.0.0.1:9092;
+//                                             HERALD_BENCH_KAFKA_LATENCY=0: the throughput rounds only)
 //
 // Goal: herald >= 90% of the baseline, producing and consuming.
 
@@ -212,9 +213,13 @@ int main(int argc, char** argv) {
                   raw_cpu, herald_cpu / raw_cpu);
       record_result("consume CPU per record", "us", herald_cpu, raw_cpu, "raw librdkafka", 0, true);
     }
-    run_latency("herald-bench." + run + "-latency.", "bench-latency-" + run);
+    // HERALD_BENCH_KAFKA_LATENCY=0 leaves the latency runs out: a profile
+    // (perf record) then holds the throughput rounds alone.
+    if (const char* l = std::getenv("HERALD_BENCH_KAFKA_LATENCY"); !l || std::string(l) != "0") {
+      run_latency("herald-bench." + run + "-latency.", "bench-latency-" + run);
+      raw_kafka_delete_topics(brokers(), {"herald-bench." + run + "-latency."});
+    }
     print_tracing("end");
-    raw_kafka_delete_topics(brokers(), {"herald-bench." + run + "-latency."});
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kafka: %s\n", e.what());

@@ -246,12 +246,23 @@ class PgEventStore final : public EventStore {
         std::vector<std::string> keys;
         for (const auto& [k, _] : by_key) keys.push_back(k);
         auto sql = state_sql(target, 3);
+        // Pending rows and dead ones apart, so that each reads its own
+        // partial index: the pending rows from the lowest one up (in the same
+        // statement, so in the same snapshot). As one condition over every
+        // row at or below `highest` the planner cannot tell that nearly all
+        // of those are delivered, and read the whole table (a sequential scan
+        // of every row ever appended, per claim).
+        const std::string in_keys = " WHERE ordering_key IN (SELECT unnest($1::text[])) AND position <= $2";
         auto pending = exec_for(
             tx, target,
             // IN (SELECT unnest(...)): `= ANY(array)` makes the planner look at
             // every key, which costs more than the query.
-            "SELECT ordering_key, position FROM " + sql.table + " WHERE ordering_key IN (SELECT unnest($1::text[])) "
-            "AND position <= $2 AND delivered_at IS NULL AND skipped_at IS NULL" + sql.target + " ORDER BY position",
+            "SELECT ordering_key, position FROM " + sql.table + in_keys +
+                " AND position >= (SELECT min(position) FROM " + sql.table +
+                " WHERE delivered_at IS NULL AND NOT dead_letter" + sql.target + ")"
+                " AND delivered_at IS NULL AND NOT dead_letter AND skipped_at IS NULL" + sql.target +
+                " UNION ALL SELECT ordering_key, position FROM " + sql.table + in_keys +
+                " AND delivered_at IS NULL AND dead_letter AND skipped_at IS NULL" + sql.target + " ORDER BY position",
             text_array(keys), static_cast<long long>(highest));
         std::map<std::string, std::size_t> next;  // index into by_key[k] of the next candidate expected
         std::set<std::string> stopped;
