@@ -9,6 +9,7 @@
 
 #include "herald/admin.hpp"
 #include "kafka_fixture.hpp"
+#include "http_request.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -17,16 +18,7 @@ namespace http = boost::beast::http;
 namespace {
 
 std::pair<int, std::string> get(std::uint16_t port, const std::string& target) {
-  boost::asio::io_context io;
-  boost::beast::tcp_stream stream(io);
-  stream.expires_after(std::chrono::seconds(60));
-  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::empty_body> request(http::verb::get, target, 11);
-  request.set(http::field::host, "127.0.0.1");
-  http::write(stream, request);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
+  auto response = http_request(port, http::verb::get, target, {}, std::chrono::seconds(60));
   return {static_cast<int>(response.result_int()), response.body()};
 }
 

@@ -24,6 +24,7 @@
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
 #include "wait.hpp"
+#include "http_request.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -34,17 +35,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string http_get(std::uint16_t port, const std::string& target) {
-  boost::asio::io_context io;
-  boost::beast::tcp_stream stream(io);
-  stream.expires_after(5s);
-  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::empty_body> request(http::verb::get, target, 11);
-  request.set(http::field::host, "127.0.0.1");
-  http::write(stream, request);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
-  return response.body();
+  return http_request(port, http::verb::get, target, {}, 5s).body();
 }
 
 // The path of a program on PATH; the test fails naming what to install.

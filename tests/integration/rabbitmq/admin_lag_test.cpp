@@ -13,6 +13,7 @@
 #include "herald/admin.hpp"
 #include "herald/errors.hpp"
 #include "raw_broker.hpp"
+#include "http_request.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -22,17 +23,7 @@ namespace {
 
 std::pair<int, std::string> call(std::uint16_t port, http::verb verb, const std::string& target,
                                  const std::string& authorization = {}) {
-  boost::asio::io_context io;
-  boost::beast::tcp_stream stream(io);
-  stream.expires_after(std::chrono::seconds(60));
-  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::empty_body> request(verb, target, 11);
-  request.set(http::field::host, "127.0.0.1");
-  if (!authorization.empty()) request.set(http::field::authorization, authorization);
-  http::write(stream, request);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
+  auto response = http_request(port, verb, target, authorization, std::chrono::seconds(60));
   return {static_cast<int>(response.result_int()), response.body()};
 }
 

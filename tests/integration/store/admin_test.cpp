@@ -11,6 +11,7 @@
 #include "admin_server.hpp"
 #include "herald/errors.hpp"
 #include "scratch_store.hpp"
+#include "http_request.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -26,18 +27,7 @@ struct Response {
 };
 
 Response get(std::uint16_t port, const std::string& target) {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::resolver resolver(io);
-  boost::beast::tcp_stream stream(io);
-  stream.connect(resolver.resolve("127.0.0.1", std::to_string(port)));
-  http::request<http::empty_body> request(http::verb::get, target, 11);
-  request.set(http::field::host, "127.0.0.1");
-  http::write(stream, request);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
-  boost::beast::error_code ec;
-  stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+  auto response = http_request(port, http::verb::get, target);
   return {static_cast<int>(response.result_int()), std::string(response[http::field::content_type]), response.body()};
 }
 

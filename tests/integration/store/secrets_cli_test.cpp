@@ -23,6 +23,7 @@
 #include "herald/config.hpp"
 #include "scratch_store.hpp"
 #include "wait.hpp"
+#include "http_request.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -56,17 +57,7 @@ std::string random_password(std::mt19937& rng, std::string_view excluded) {
 }
 
 std::string http_get(std::uint16_t port, const std::string& target) {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::resolver resolver(io);
-  boost::beast::tcp_stream stream(io);
-  stream.connect(resolver.resolve("127.0.0.1", std::to_string(port)));
-  http::request<http::empty_body> request(http::verb::get, target, 11);
-  request.set(http::field::host, "127.0.0.1");
-  http::write(stream, request);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
-  return response.body();
+  return http_request(port, http::verb::get, target).body();
 }
 
 std::string read_file(const std::string& path) {
