@@ -66,6 +66,7 @@ struct ManualScheduler::State {
   mutable std::mutex mutex;
   TimePoint now{};
   std::multimap<TimePoint, std::function<void()>> tasks;
+  std::uint64_t scheduled = 0;
 };
 
 ManualScheduler::ManualScheduler() : state_(std::make_unique<State>()) {}
@@ -79,6 +80,7 @@ Scheduler::TimePoint ManualScheduler::now() const {
 void ManualScheduler::run_after(std::chrono::milliseconds delay, std::function<void()> task) {
   std::lock_guard lock(state_->mutex);
   state_->tasks.emplace(state_->now + delay, std::move(task));
+  ++state_->scheduled;
 }
 
 void ManualScheduler::advance(std::chrono::milliseconds by) {
@@ -99,6 +101,11 @@ void ManualScheduler::advance(std::chrono::milliseconds by) {
 std::size_t ManualScheduler::pending() const {
   std::lock_guard lock(state_->mutex);
   return state_->tasks.size();
+}
+
+std::uint64_t ManualScheduler::scheduled() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->scheduled;
 }
 
 std::chrono::milliseconds ManualScheduler::next_due() const {

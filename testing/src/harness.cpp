@@ -38,7 +38,10 @@ bool Count::wait_for(std::uint64_t n, std::chrono::milliseconds timeout) const {
 }
 
 Harness::Harness(EventBus& bus, std::shared_ptr<ManualScheduler> clock)
-    : bus_(&bus), clock_(std::move(clock)), baseline_(bus.metrics().snapshot()) {}
+    : bus_(&bus),
+      clock_(std::move(clock)),
+      scheduled_before_(clock_ ? clock_->scheduled() : 0),
+      baseline_(bus.metrics().snapshot()) {}
 
 Harness::Harness(BusConfig config) {
   if (!config.scheduler && config.routes.empty() && is_memory(config.url)) {
@@ -47,6 +50,7 @@ Harness::Harness(BusConfig config) {
   }
   owned_ = make_bus(config);
   bus_ = owned_.get();
+  if (clock_) scheduled_before_ = clock_->scheduled();
   baseline_ = bus_->metrics().snapshot();
 }
 
@@ -148,6 +152,13 @@ int Harness::applications(const std::string& group, const std::string& id) const
 
 void Harness::advance(std::chrono::milliseconds by) {
   if (!clock_) throw std::logic_error("herald::testing::Harness::advance: the bus runs in real time (no ManualScheduler)");
+  // A worker counts a retry before it hands the retry's timer to the clock;
+  // moving the clock in between would leave that timer behind, due a whole
+  // delay after the move. Every retry makes one timer.
+  const auto retries = since_start([](const MetricsSnapshot& s) { return sum_consumers(s, "", "", &Consumer::retried); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (clock_->scheduled() - scheduled_before_ < retries && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   clock_->advance(by);
 }
 

@@ -50,12 +50,15 @@ TEST_CASE("retries follow simulated time until the event is dead-lettered", "[te
                                h.handler("payments", [](const Envelope&) { throw std::domain_error("card declined"); }));
   h.bus().publish(Envelope::make("order.created"));
   REQUIRE(h.failed("order.created", "payments").wait_for(1, seconds(5)));
+  // The failure is counted before the retry is decided: wait for that too.
+  REQUIRE(h.retried("order.created", "payments").wait_for(1, seconds(5)));
   CHECK(h.retried("order.created", "payments").count() == 1);
   // Nothing happens until the clock moves: no real second passes here.
   CHECK_FALSE(h.failed("order.created", "payments").wait_for(2, milliseconds(50)));
 
   h.advance(seconds(1));
   REQUIRE(h.failed("order.created", "payments").wait_for(2, seconds(5)));
+  REQUIRE(h.retried("order.created", "payments").wait_for(2, seconds(5)));
   CHECK(h.retried("order.created", "payments").count() == 2);
   CHECK(h.dead_letters("payments").count() == 0);
 

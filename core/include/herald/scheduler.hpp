@@ -3,6 +3,7 @@
 // so tests of backoff run in simulated time.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -33,6 +34,9 @@ class ManualScheduler final : public Scheduler {
   void advance(std::chrono::milliseconds by);
   /// Number of tasks waiting.
   std::size_t pending() const;
+  /// Tasks given to run_after so far, run or not (a test harness tells by it
+  /// that a retry it saw counted is waiting on the clock).
+  std::uint64_t scheduled() const;
   /// Delay of the earliest waiting task from now (or -1ms when none).
   std::chrono::milliseconds next_due() const;
 

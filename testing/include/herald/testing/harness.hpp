@@ -85,8 +85,11 @@ class Harness {
   /// Successful runs of the wrapped handler of `group` for event `id`.
   int applications(const std::string& group, const std::string& id) const;
 
-  /// Moves simulated time on, running the retries that fall due. Throws
-  /// std::logic_error without a ManualScheduler (brokers keep real time).
+  /// Moves simulated time on, running the retries that fall due. A retry
+  /// already counted (retried()) is waited for, up to a second, until its
+  /// timer is on the clock: the clock never moves past a retry that is
+  /// being scheduled. Throws std::logic_error without a ManualScheduler
+  /// (brokers keep real time).
   void advance(std::chrono::milliseconds by);
   bool simulated_time() const noexcept { return clock_ != nullptr; }
   /// Waits until `count` reaches `n` (false when `timeout` of real time
@@ -105,6 +108,7 @@ class Harness {
   std::unique_ptr<EventBus> owned_;
   EventBus* bus_;
   std::shared_ptr<ManualScheduler> clock_;
+  std::uint64_t scheduled_before_ = 0;  // clock_->scheduled() when the harness started
   MetricsSnapshot baseline_;
   struct Runs {
     int applied = 0;
