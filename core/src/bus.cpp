@@ -12,6 +12,7 @@
 #include "herald/ext/stamp.hpp"
 #include "herald/ext/transport.hpp"
 #include "herald/pattern.hpp"
+#include "counter_cache.hpp"
 #include "message_spans.hpp"
 #include "otlp_env.hpp"
 
@@ -211,15 +212,8 @@ class CountingInvoker {
 
  private:
   ConsumerCounters& counters_for(const std::string& type) {
-    thread_local std::uint64_t cached_owner = 0;
-    thread_local std::string cached_type;
-    thread_local ConsumerCounters* cached = nullptr;
-    if (cached_owner == id_ && cached_type == type) return *cached;
-    ConsumerCounters& c = metrics_->consumer(type, group_);
-    cached_owner = id_;
-    cached_type = type;
-    cached = &c;
-    return c;
+    return detail::cached_counter<ConsumerCounters, CountingInvoker>(
+        id_, type, [&]() -> ConsumerCounters& { return metrics_->consumer(type, group_); });
   }
 
   static inline std::atomic<std::uint64_t> next_id_{1};

@@ -1,6 +1,7 @@
 #include "herald/metrics.hpp"
 
 #include "herald/ext/delivery.hpp"
+#include "counter_cache.hpp"
 
 #include <map>
 #include <mutex>
@@ -79,30 +80,8 @@ struct Metrics::Impl {
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
 Metrics::~Metrics() = default;
 
-namespace {
-
-// Counters are never removed, so a per-thread pointer to the last one used
-// stays valid for the life of its Metrics (told apart by a unique id).
-template <class Counter, class Find>
-Counter& cached_counter(std::uint64_t owner, const std::string& type, Find&& find) {
-  struct Cached {
-    std::uint64_t owner = 0;
-    std::string type;
-    void* counter = nullptr;
-  };
-  thread_local Cached cached;
-  if (cached.owner == owner && cached.type == type) return *static_cast<Counter*>(cached.counter);
-  Counter& c = find();
-  cached.owner = owner;
-  cached.type = type;
-  cached.counter = &c;
-  return c;
-}
-
-}  // namespace
-
 void Metrics::published(const std::string& type, std::uint64_t n) {
-  auto& p = cached_counter<Impl::Published>(impl_->id, type, [&]() -> Impl::Published& {
+  auto& p = detail::cached_counter<Impl::Published, Metrics>(impl_->id, type, [&]() -> Impl::Published& {
     {
       std::shared_lock lock(impl_->mutex);
       auto it = impl_->published.find(type);
@@ -119,7 +98,7 @@ void Metrics::published(const std::string& type, std::uint64_t n) {
 void Metrics::published(const std::string& type, std::chrono::nanoseconds took) {
   published(type, 1);
   // The slot exists now and the cache points at it.
-  auto& p = cached_counter<Impl::Published>(impl_->id, type, [&]() -> Impl::Published& {
+  auto& p = detail::cached_counter<Impl::Published, Metrics>(impl_->id, type, [&]() -> Impl::Published& {
     std::shared_lock lock(impl_->mutex);
     return *impl_->published.at(type);
   });
