@@ -125,6 +125,7 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   void take(MessagePtr message);
   /// Decodes on the lane; false when the type is not for this subscription.
   bool decode(Item& item);
+  void fill_origin(Item& item) const;
   void dispatch();
   void drop_pending();
   void apply_pauses();

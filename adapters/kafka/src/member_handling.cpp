@@ -33,14 +33,20 @@ bool GroupMember::decode(Item& item) {
       if (const HeaderView* h = find_header(headers, name)) return std::string(h->value);
       return std::nullopt;
     });
-  if (item.state.origin_topic.empty()) {
-    item.state.origin_topic = partition.retry_topic && !item.event.type.empty()
-                                  ? bus_->naming.event_topic(item.event.type)
-                                  : partition.topic;
-    item.state.origin_partition = partition.id;
-    item.state.origin_offset = item.offset;
-  }
   return true;
+}
+
+// Where the record first arrived, for its retry and dead-letter headers:
+// filled when a record fails, not for every record (a copy of the topic
+// name each, where nearly all succeed).
+void GroupMember::fill_origin(Item& item) const {
+  if (!item.state.origin_topic.empty()) return;  // read from a retry topic's headers
+  const Partition& partition = *item.partition;
+  item.state.origin_topic = partition.retry_topic && !item.event.type.empty()
+                                ? bus_->naming.event_topic(item.event.type)
+                                : partition.topic;
+  item.state.origin_partition = partition.id;
+  item.state.origin_offset = item.offset;
 }
 
 void GroupMember::run_lane(std::size_t lane, LaneTask& task) {
@@ -119,6 +125,7 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
     }
   }
   // Verdicts reached without running the handler.
+  if (!item->decode_error.empty() || exhausted(spec_.retry, item->state)) fill_origin(*item);
   if (!item->decode_error.empty()) {
     refuse(DeadLetterReason::decode_error, item->state, counters(item->event.type), item->decode_error);
     dead_letter(item, DeadLetterReason::decode_error);
@@ -149,6 +156,7 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
     finish();
     return Outcome::done;
   }
+  fill_origin(*item);
   const Verdict verdict = decide(spec_.retry, item->state, result, counters(item->event.type));
   if (verdict.kind == Verdict::Kind::dead_letter) {
     dead_letter(item, verdict.reason);
