@@ -17,11 +17,13 @@ namespace {
 // for their next attempt, ones claimed by a relay, and dead ones not skipped
 // (a dead row overtaken would arrive out of order once retried). The literal
 // terms repeat the WHERE of herald_events_held and herald_events_dead so
-// SQLite uses those (small) indexes.
+// SQLite can use those (small) indexes; INDEXED BY makes it: left to choose,
+// it read the held rows through herald_events_pending, every pending row
+// per claim (22 ms of a 1,000-row claim over 50,000 pending rows; 2.3 ms now).
 constexpr const char* claim_sql = R"sql(
 WITH blocked AS (
   SELECT ordering_key, min(position) AS first FROM (
-    SELECT ordering_key, position FROM herald_events
+    SELECT ordering_key, position FROM herald_events INDEXED BY herald_events_held
     WHERE delivered_at IS NULL AND dead_letter = 0 AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
       AND ordering_key <> '' AND (next_attempt_at > ?1 OR lease_until > ?1)
     UNION ALL
@@ -40,7 +42,7 @@ ORDER BY e.position LIMIT ?2
 constexpr const char* claim_delivery_sql = R"sql(
 WITH blocked AS (
   SELECT ordering_key, min(position) AS first FROM (
-    SELECT ordering_key, position FROM herald_deliveries
+    SELECT ordering_key, position FROM herald_deliveries INDEXED BY herald_deliveries_held
     WHERE target = ?3 AND delivered_at IS NULL AND dead_letter = 0 AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
       AND ordering_key <> '' AND (next_attempt_at > ?1 OR lease_until > ?1)
     UNION ALL
