@@ -223,9 +223,18 @@ class PgEventStore final : public EventStore {
       pqxx::work tx(c);
       relay_commit(tx);
       const std::string& target = request.target;
+      // The candidates are the first pending rows in position order, read
+      // through the pending index until the limit. Without fresh statistics
+      // (a table just filled, a backlog after an outage) the planner expects
+      // a few pending rows and instead reads all of them, joins them to the
+      // held keys by hash and sorts them: 20-39 ms for a 1,000-row claim over
+      // 50,000 pending rows, against 1.5 ms for the ordered scan. These three
+      // settings leave it only the ordered scan, for this statement.
+      tx.exec("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off");
       auto candidates = target.empty()
                             ? tx.exec_params(candidates_sql, now, static_cast<long long>(request.limit))
                             : tx.exec_params(delivery_candidates_sql, now, static_cast<long long>(request.limit), target);
+      tx.exec("RESET enable_bitmapscan; RESET enable_hashjoin; RESET enable_mergejoin");
       if (candidates.empty()) return std::vector<StoredEvent>{};
       // A candidate is also held back while an earlier pending row of its key
       // is not a candidate: another relay is claiming that row right now
