@@ -202,7 +202,10 @@ class KafkaBus final : public ext::Transport {
         throw;
       }
     }
-    delivery.wait();
+    if (events.size() > 1)
+      services_->producer->wait_sent(delivery);
+    else
+      delivery.wait();  // one event: linger.ms lets the publishers of one event each batch together
     if (std::size_t failed = delivery.failed()) {
       std::string more = failed > 1 ? " (" + std::to_string(failed) + " of " + std::to_string(events.size()) +
                                           " events not delivered)"

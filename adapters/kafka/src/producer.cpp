@@ -126,7 +126,15 @@ void Producer::poll_loop() {
   // close() ends the poll at once (a yield on the main queue); the timeout
   // only bounds a wait whose wake-up got lost.
   while (!stop_.load(std::memory_order_acquire)) {
-    if (rd_kafka_poll(rk_.get(), 1000) <= 0) continue;
+    if (senders_.load(std::memory_order_acquire) > 0) {
+      // rd_kafka_flush serves reports as rd_kafka_poll does, and while it
+      // runs the broker threads send what is queued without waiting out
+      // linger.ms. It returns at once when nothing is outstanding (the
+      // sender is about to wake): poll briefly then rather than spin.
+      if (rd_kafka_flush(rk_.get(), 10) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_poll(rk_.get(), 1);
+    } else if (rd_kafka_poll(rk_.get(), 1000) <= 0) {
+      continue;
+    }
     // The reports served freed room in the queue (librdkafka frees it once
     // a report's callback returned): publishers waiting for room try again.
     // No notification per report on the hot path: one per poll, and only
@@ -209,6 +217,15 @@ void Producer::produce(const std::string& topic, std::int32_t partition, const O
                        std::unique_ptr<CallbackDelivery> delivery) {
   produce(topic, partition, record, *delivery);
   (void)delivery.release();  // freed by its own on_report
+}
+
+void Producer::wait_sent(BatchDelivery& delivery) {
+  if (senders_.fetch_add(1, std::memory_order_acq_rel) == 0) {
+    // Cut the poll thread's wait short: it flushes from now on.
+    if (QueuePtr main{rd_kafka_queue_get_main(rk_.get())}) rd_kafka_queue_yield(main.get());
+  }
+  delivery.wait();
+  senders_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 bool Producer::wait_idle(std::chrono::milliseconds timeout) {

@@ -85,6 +85,12 @@ class Producer final : public ClientHooks {
   void produce(const std::string& topic, std::int32_t partition, const OutRecord& record,
                std::unique_ptr<CallbackDelivery> delivery);
 
+  /// Waits for every report of `delivery`, with linger.ms over for the
+  /// records queued meanwhile: a batch published whole is a batch already,
+  /// and its caller sends nothing more until the reports are in, so waiting
+  /// for more records to join it would only delay it.
+  void wait_sent(BatchDelivery& delivery);
+
   /// Records produced and not yet reported.
   std::size_t outstanding() const noexcept { return outstanding_.load(std::memory_order_acquire); }
   /// Waits until outstanding() == 0; false on timeout.
@@ -109,6 +115,7 @@ class Producer final : public ClientHooks {
   std::condition_variable room_;    // reports were served: room in the queue
   std::atomic<std::uint64_t> served_{0};  // polls that served reports (or other events)
   std::atomic<int> room_waiters_{0};      // publishers waiting on room_
+  std::atomic<int> senders_{0};           // publishers in wait_sent(): the poll thread flushes
   std::atomic<bool> closed_{false};
   std::atomic<bool> stop_{false};
   std::thread poller_;

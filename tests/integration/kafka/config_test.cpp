@@ -166,3 +166,17 @@ TEST_CASE("without a broker subscribe gives up after its timeout", "[kafka][subs
   auto bus = make_bus(c);
   CHECK_THROWS_AS(bus->subscribe({.pattern = "order.*", .group = "nobody"}, [](const Envelope&) {}), TimeoutError);
 }
+
+TEST_CASE("a publish of several events is sent at once, not after linger.ms", "[kafka][config][latency]") {
+  // A batch is a batch already, and its caller waits for the reports: with
+  // a linger of a minute the publish would take a minute if the producer
+  // waited for more records to join it. One event does wait out the
+  // linger (publishers of one event each batch together); it is not timed.
+  KafkaFixture f({{"kafka.producer.linger.ms", "60000"}});
+  std::vector<Envelope> batch;
+  for (int i = 0; i < 3; ++i) batch.push_back(Envelope::make("order.lingered", {{"n", i}}));
+  f.bus->publish(std::vector<Envelope>(batch));  // topic creation and metadata out of the way
+  auto start = std::chrono::steady_clock::now();
+  f.bus->publish(std::move(batch));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+}
