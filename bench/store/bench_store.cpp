@@ -89,13 +89,16 @@ class Scratch {
 double appends_per_second(const std::string& kind, int batch, int total) {
   Scratch scratch(kind);
   auto store = open_event_store(scratch.url());
-  std::vector<Envelope> events;
-  for (int n = 0; n < total; ++n) events.push_back(sample_event(n));
-  auto start = SteadyClock::now();
+  // The batches are made before the clock starts, as the baseline's rows
+  // are: copying them inside the timed loop charged herald for the bench's
+  // own copies.
+  std::vector<std::vector<Envelope>> chunks;
   for (int i = 0; i < total; i += batch) {
-    std::vector<Envelope> chunk(events.begin() + i, events.begin() + std::min(total, i + batch));
-    store->append(chunk);
+    chunks.emplace_back();
+    for (int n = i; n < std::min(total, i + batch); ++n) chunks.back().push_back(sample_event(n));
   }
+  auto start = SteadyClock::now();
+  for (auto& chunk : chunks) store->append(chunk);
   return total / seconds_since(start);
 }
 
