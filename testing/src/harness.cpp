@@ -152,13 +152,24 @@ int Harness::applications(const std::string& group, const std::string& id) const
 
 void Harness::advance(std::chrono::milliseconds by) {
   if (!clock_) throw std::logic_error("herald::testing::Harness::advance: the bus runs in real time (no ManualScheduler)");
-  // A worker counts a retry before it hands the retry's timer to the clock;
-  // moving the clock in between would leave that timer behind, due a whole
-  // delay after the move. Every retry makes one timer.
-  const auto retries = since_start([](const MetricsSnapshot& s) { return sum_consumers(s, "", "", &Consumer::retried); });
+  // A worker counts a failed attempt, then decides on it: a retry (counted,
+  // then its timer handed to the clock) or a dead letter. Moving the clock
+  // before a retry's timer is on it leaves that timer behind, due a whole
+  // delay after the move. So wait until every failure counted is decided
+  // and every retry has its timer (one each); a caller that waited only for
+  // the failure could otherwise move the clock too early.
+  auto ready = [&] {
+    MetricsSnapshot now = bus_->metrics().snapshot();
+    auto since = [&](std::uint64_t Consumer::*field) -> std::uint64_t {
+      const auto n = sum_consumers(now, "", "", field), before = sum_consumers(baseline_, "", "", field);
+      return n > before ? n - before : 0;
+    };
+    const auto retries = since(&Consumer::retried);
+    return retries + since(&Consumer::dead_lettered) >= since(&Consumer::failed_attempts) &&
+           clock_->scheduled() - scheduled_before_ >= retries;
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (clock_->scheduled() - scheduled_before_ < retries && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!ready() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   clock_->advance(by);
 }
 

@@ -70,12 +70,13 @@ bool first_deliveries_in_order(AppConnection& app) {
 const std::map<std::string, std::string> helper_env{
     {"HERALD_OUTBOX_INTERVAL_MS", "20"}, {"HERALD_OUTBOX_BATCH_SIZE", "100"}, {"HERALD_OUTBOX_LEASE_MS", "10000"}};
 
-// total_events over 50 aggregates in the store, and the consumer's tables
-// (what the relay helper's consumer writes) beside them.
+// total_events over `aggregates` aggregates in the store, and the
+// consumer's tables (what the relay helper's consumer writes) beside them.
 struct FilledStore : RelayFixture {
-  explicit FilledStore(const std::string& store_kind) : RelayFixture(store_kind), app(scratch.connect()) {
+  explicit FilledStore(const std::string& store_kind, int aggregates = 50)
+      : RelayFixture(store_kind), app(scratch.connect()) {
     make_consumer_tables(*app, kind);
-    fill(*store, total_events, 50);
+    fill(*store, total_events, aggregates);
   }
   std::unique_ptr<AppConnection> app;
 };
@@ -155,7 +156,12 @@ TEST_CASE("a relay killed with SIGKILL while publishing to RabbitMQ loses no eve
 #endif
 
 TEST_CASE("two relay processes on one store deliver no event twice and miss none", "[reliability][relay][lease]") {
-  FilledStore f(GENERATE(from_range(store_kinds())));
+  // More aggregates than a batch holds rows (100): a relay holding a batch
+  // then holds back only some keys, and the other relay can claim the rest.
+  // With 50, every batch held every key, and the other relay got rows only
+  // in the moments between one batch's mark and the next claim: once the
+  // claim got fast, one relay could take them all.
+  FilledStore f(GENERATE(from_range(store_kinds())), 1000);
 
   {
     RelayProcess a(f.scratch.url(), "relay-a", helper_env);
