@@ -158,15 +158,14 @@ void Harness::advance(std::chrono::milliseconds by) {
   // delay after the move. So wait until every failure counted is decided
   // and every retry has its timer (one each); a caller that waited only for
   // the failure could otherwise move the clock too early.
+  auto since = [&](std::uint64_t Consumer::*field) {
+    return since_start([&](const MetricsSnapshot& s) { return sum_consumers(s, "", "", field); });
+  };
   auto ready = [&] {
-    MetricsSnapshot now = bus_->metrics().snapshot();
-    auto since = [&](std::uint64_t Consumer::*field) -> std::uint64_t {
-      const auto n = sum_consumers(now, "", "", field), before = sum_consumers(baseline_, "", "", field);
-      return n > before ? n - before : 0;
-    };
+    // The failures first: the verdicts read after them can only have grown.
+    const auto failures = since(&Consumer::failed_attempts);
     const auto retries = since(&Consumer::retried);
-    return retries + since(&Consumer::dead_lettered) >= since(&Consumer::failed_attempts) &&
-           clock_->scheduled() - scheduled_before_ >= retries;
+    return retries + since(&Consumer::dead_lettered) >= failures && clock_->scheduled() - scheduled_before_ >= retries;
   };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (!ready() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -125,13 +125,14 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
     }
   }
   // Verdicts reached without running the handler.
-  if (!item->decode_error.empty() || exhausted(spec_.retry, item->state)) fill_origin(*item);
   if (!item->decode_error.empty()) {
+    fill_origin(*item);
     refuse(DeadLetterReason::decode_error, item->state, counters(item->event.type), item->decode_error);
     dead_letter(item, DeadLetterReason::decode_error);
     return Outcome::done;
   }
   if (exhausted(spec_.retry, item->state)) {  // from a retry topic, under a policy lowered since
+    fill_origin(*item);
     refuse(DeadLetterReason::max_attempts, item->state, counters(item->event.type));
     dead_letter(item, DeadLetterReason::max_attempts);
     return Outcome::done;

@@ -220,12 +220,14 @@ void Producer::produce(const std::string& topic, std::int32_t partition, const O
 }
 
 void Producer::wait_sent(BatchDelivery& delivery) {
-  if (senders_.fetch_add(1, std::memory_order_acq_rel) == 0) {
-    // Cut the poll thread's wait short: it flushes from now on.
-    if (QueuePtr main{rd_kafka_queue_get_main(rk_.get())}) rd_kafka_queue_yield(main.get());
-  }
+  if (senders_.fetch_add(1, std::memory_order_acq_rel) == 0) wake_poller();  // it flushes from now on
   delivery.wait();
   senders_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Producer::wake_poller() {
+  // A yield on the main queue ends the poll thread's rd_kafka_poll at once.
+  if (QueuePtr main{rd_kafka_queue_get_main(rk_.get())}) rd_kafka_queue_yield(main.get());
 }
 
 bool Producer::wait_idle(std::chrono::milliseconds timeout) {
@@ -248,7 +250,7 @@ void Producer::close(std::chrono::milliseconds timeout) {
     wait_idle(std::chrono::seconds(5));
   }
   stop_.store(true, std::memory_order_release);
-  if (QueuePtr main{rd_kafka_queue_get_main(rk_.get())}) rd_kafka_queue_yield(main.get());
+  wake_poller();
   if (poller_.joinable()) poller_.join();
   rd_kafka_poll(rk_.get(), 0);  // reports that raced with the stop
 }

@@ -104,6 +104,8 @@ class Producer final : public ClientHooks {
   static void delivery_report(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
   rd_kafka_topic_t* topic_handle(const std::string& topic);
   void poll_loop();
+  /// Cuts the poll thread's current wait short.
+  void wake_poller();
   [[noreturn]] void fail_fatal(const std::string& topic);
 
   KafkaPtr rk_;

@@ -85,11 +85,12 @@ class Harness {
   /// Successful runs of the wrapped handler of `group` for event `id`.
   int applications(const std::string& group, const std::string& id) const;
 
-  /// Moves simulated time on, running the retries that fall due. A retry
-  /// already counted (retried()) is waited for, up to a second, until its
-  /// timer is on the clock: the clock never moves past a retry that is
-  /// being scheduled. Throws std::logic_error without a ManualScheduler
-  /// (brokers keep real time).
+  /// Moves simulated time on, running the retries that fall due. First it
+  /// waits, up to a second, until every failure counted (failed()) is
+  /// decided (retried or dead-lettered) and every retry has its timer on
+  /// the clock: the clock never moves past a retry that is being scheduled.
+  /// Throws std::logic_error without a ManualScheduler (brokers keep real
+  /// time).
   void advance(std::chrono::milliseconds by);
   bool simulated_time() const noexcept { return clock_ != nullptr; }
   /// Waits until `count` reaches `n` (false when `timeout` of real time
