@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -220,8 +221,8 @@ TEST_CASE("the admin endpoint bounds request size and connections", "[admin][end
   auto big = call(endpoint->port(), http::verb::post, "/v1/dead-letters/billing/purge", "Bearer t", std::string(4096, 'x'));
   CHECK(big.status == 413);
 
-  // Refused connections linger a moment (the one before may still hold the
-  // slot or a refusal's place); beyond as many refusals as connections the
+  // A connection that ended lingers a moment and keeps its slot (or its
+  // refusal's place) meanwhile; beyond as many refusals as connections the
   // server drops new ones unanswered: a dropped attempt only means "not yet".
   auto healthz = [&]() -> int {
     try {
@@ -230,12 +231,31 @@ TEST_CASE("the admin endpoint bounds request size and connections", "[admin][end
       return 0;
     }
   };
-  // One idle connection holds the only slot: the next is answered 503.
+  // One connection holds the only slot once it has been answered 200 and
+  // kept alive (the 413's connection may still hold it while it lingers, so
+  // the first tries can be refused): then the next is answered 503.
   boost::asio::io_context io;
-  boost::beast::tcp_stream idle(io);
-  idle.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), endpoint->port()));
+  std::optional<boost::beast::tcp_stream> idle;
+  auto hold_slot = [&] {
+    try {
+      idle.emplace(io);
+      idle->expires_after(10s);
+      idle->connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), endpoint->port()));
+      http::request<http::empty_body> request(http::verb::get, "/healthz", 11);
+      request.set(http::field::host, "127.0.0.1");
+      request.keep_alive(true);
+      http::write(*idle, request);
+      boost::beast::flat_buffer buffer;
+      http::response<http::string_body> response;
+      http::read(*idle, buffer, response);
+      return response.result_int() == 200 && response.keep_alive();
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  REQUIRE(wait_until(hold_slot, 10s));
   CHECK(wait_until([&] { return healthz() == 503; }, 5s));
-  idle.close();
+  idle->close();
   CHECK(wait_until([&] { return healthz() == 200; }, 10s));
 }
 
