@@ -57,7 +57,18 @@ TEST_CASE("a RabbitMQ → Kafka bridge carries every event once, ids kept, order
     }
   run.rabbit->publish(published);
 
-  REQUIRE(on_kafka.wait_for(published.size(), std::chrono::seconds(60)));
+  if (!on_kafka.wait_for(published.size(), std::chrono::seconds(60))) {
+    // Where it stopped: which keys (so which partitions) came short, and
+    // whether the bridge forwarded what the reader did not see.
+    std::map<std::string, int> per_key_seen;
+    for (const auto& got : on_kafka.items()) ++per_key_seen[got.partitionkey];
+    std::string seen;
+    for (const auto& [key, n] : per_key_seen) seen += " " + key + "=" + std::to_string(n);
+    const auto counts = bridge.counts();
+    FAIL("the reader saw " << on_kafka.size() << " of " << published.size() << " within 60 s; per key:" << seen
+                           << "; bridge forwarded " << counts.forwarded << ", failed " << counts.failed
+                           << ", refused " << counts.refused << ", skipped " << counts.skipped_loop);
+  }
   REQUIRE(run.kafka->flush(std::chrono::seconds(30)));
   REQUIRE(bridge.stop(std::chrono::seconds(30)));
 
