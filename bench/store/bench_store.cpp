@@ -1,5 +1,6 @@
 // Event store and relay throughput.
-//   bench_store [relay_events]        (default 50000)
+//   bench_store [relay_events [only]]   (default 50000; `only`: run the rows
+//                                        whose label contains it, e.g. "sqlite -> kafka")
 //
 // Appends per second in transactions of 1 and of 100 events, on SQLite
 // (beside plain sqlite3 inserts of the same rows) and PostgreSQL
@@ -184,8 +185,14 @@ RelayResult relay_rate(const std::string& kind, EventBus& bus, int total, const 
   return result;
 }
 
+std::string& only() {
+  static std::string filter;
+  return filter;
+}
+
 template <class F>
 void row(const char* label, F&& f) {
+  if (std::string(label).find(only()) == std::string::npos) return;
   try {
     f();
   } catch (const std::exception& e) {
@@ -199,9 +206,10 @@ int main(int argc, char** argv) {
   bench_name() = "store";
   int relay_events = argc > 1 ? std::atoi(argv[1]) : 50'000;
   if (relay_events <= 0) {
-    std::fprintf(stderr, "usage: bench_store [relay_events]\n");
+    std::fprintf(stderr, "usage: bench_store [relay_events [only]]\n");
     return 2;
   }
+  if (argc > 2) only() = argv[2];
   std::vector<std::string> kinds{"sqlite"};
 #ifdef HERALD_BENCH_WITH_POSTGRES
   kinds.push_back("postgres");

@@ -9,13 +9,12 @@
 #include <cstdlib>
 #include <optional>
 #include <random>
-#include <set>
 #include <thread>
 
 #include "herald/errors.hpp"
-#include "herald/ext/delivery.hpp"
 #include "herald/ext/store.hpp"
 #include "herald/log.hpp"
+#include "relay_batches.hpp"
 
 namespace herald {
 
@@ -42,146 +41,10 @@ std::string make_owner() {
   return std::string(host) + ":" + std::to_string(getpid()) + ":" + suffix;
 }
 
-Timestamp clock_now(const RelayOptions& o) { return o.clock ? o.clock() : now_micros(); }
-
-// A failure that may be the transport's as a whole (broker unreachable,
-// timed out, closed) rather than this event's: it must not spend the row's
-// attempts. Whether it was is told by the next row tried (one_by_one).
-bool maybe_transport_wide(const std::exception& ex) {
-  auto* e = dynamic_cast<const Error*>(&ex);
-  if (!e) return false;
-  return e->retriable() || e->code() == ErrorCode::closed;
-}
-
-// Dead rows show in the bus metrics as group "outbox" (herald_dead_letters_total{reason="max_attempts"}).
-constexpr const char* relay_group = "outbox";
-
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-class BatchDelivery {
- public:
-  BatchDelivery(EventStore& store, EventBus& bus, const RelayOptions& options, RelayStats& stats)
-      : store_(store), bus_(bus), options_(options), stats_(stats) {}
-
-  /// Delivers claimed `rows`, which stay ours until `lease_end`. Returns
-  /// false when the transport was found down (nothing more to try now).
-  bool deliver(std::vector<StoredEvent>& rows, SteadyTime lease_end) {
-    Timestamp now = clock_now(options_);
-    bool published = false;
-    {
-      std::vector<Envelope> events;
-      events.reserve(rows.size());
-      for (const auto& r : rows) events.push_back(r.event);
-      try {
-        ++stats_.publish_calls;
-        bus_.publish(std::move(events));
-        published = true;
-      } catch (...) {
-        // The batch call does not say which events were accepted: find out
-        // one by one, in order (those accepted already go out twice;
-        // consumers are idempotent).
-      }
-    }
-    if (!published) return one_by_one(rows, now, lease_end);
-    std::vector<std::int64_t> positions;
-    positions.reserve(rows.size());
-    for (const auto& r : rows) positions.push_back(r.position);
-    mark_delivered(positions, lease_end);
-    stats_.delivered += rows.size();
-    return true;
-  }
-
- private:
-  bool one_by_one(std::vector<StoredEvent>& rows, Timestamp now, SteadyTime lease_end) {
-    std::set<std::string> blocked;  // ordering keys with a failed row in this batch
-    std::vector<std::int64_t> delivered, untried;
-    std::vector<DeliveryFailure> failures;
-    // Rows that failed in a way the transport as a whole may have caused:
-    // charged to the row only when a later row (of another key) gets through.
-    std::vector<std::pair<const StoredEvent*, std::string>> suspects;
-    std::optional<std::string> down;
-    for (auto& row : rows) {
-      std::string key = ordering_key(row.event);
-      if (down || (!key.empty() && blocked.count(key))) {
-        untried.push_back(row.position);
-        continue;
-      }
-      try {
-        ++stats_.publish_calls;
-        bus_.publish(row.event);
-        delivered.push_back(row.position);
-        for (const auto& [suspect, error] : suspects) failures.push_back(failure(*suspect, error, now));
-        suspects.clear();
-      } catch (const std::exception& ex) {
-        if (!key.empty()) blocked.insert(key);
-        if (!maybe_transport_wide(ex)) {
-          failures.push_back(failure(row, ex.what(), now));
-        } else {
-          if (!suspects.empty()) down = ex.what();  // two rows in a row: the transport is down
-          suspects.emplace_back(&row, ex.what());
-        }
-      } catch (...) {
-        if (!key.empty()) blocked.insert(key);
-        failures.push_back(failure(row, "unknown exception (not derived from std::exception)", now));
-      }
-    }
-    // Suspects that nothing after them cleared are presumed the transport's:
-    // they keep their attempts and the relay backs off.
-    if (!suspects.empty()) {
-      if (!down) down = suspects.back().second;
-      for (const auto& [suspect, error] : suspects) untried.push_back(suspect->position);
-    }
-    if (!delivered.empty()) mark_delivered(delivered, lease_end);
-    stats_.delivered += delivered.size();
-    if (!failures.empty()) store_.mark_failed(failures, options_.target);
-    if (!untried.empty()) store_.release(untried, options_.owner, options_.target);
-    if (down) {
-      ++stats_.transport_failures;
-      stats_.transport_error = *down;
-    }
-    return !down;
-  }
-
-  // The rows are published: publishing them again because the store failed
-  // would send them twice, so only the mark is retried, while the lease
-  // keeps them ours. Past it the pass fails and the rows go out again after
-  // their lease (at least once).
-  void mark_delivered(const std::vector<std::int64_t>& positions, SteadyTime lease_end) {
-    auto delay = std::chrono::milliseconds(10);
-    while (true) {
-      try {
-        store_.mark_delivered(positions, clock_now(options_), options_.target);
-        return;
-      } catch (const std::exception&) {
-        if (std::chrono::steady_clock::now() + delay >= lease_end) throw;
-      }
-      ++stats_.mark_retries;
-      std::this_thread::sleep_for(delay);
-      delay = std::min(delay * 2, std::chrono::milliseconds(1000));
-    }
-  }
-
-  DeliveryFailure failure(const StoredEvent& row, const std::string& error, Timestamp now) {
-    int attempts = row.delivery_attempts + 1;
-    DeliveryFailure f;
-    f.position = row.position;
-    f.error = error;
-    f.dead = !options_.retry.should_retry(attempts);
-    f.next_attempt_at = now + std::chrono::duration_cast<std::chrono::microseconds>(options_.retry.delay_after(attempts));
-    ++stats_.failed;
-    if (f.dead) {
-      ++stats_.dead_lettered;
-      bus_.metrics().consumer(row.event.type, relay_group).count_dead_letter(
-          static_cast<std::size_t>(DeadLetterReason::max_attempts));
-    }
-    return f;
-  }
-
-  EventStore& store_;
-  EventBus& bus_;
-  const RelayOptions& options_;
-  RelayStats& stats_;
-};
+// Batches per pass of a running Relay: its stats are updated after each
+// pass, and the next batch can be claimed while one is published only
+// within a pass.
+constexpr std::size_t batches_per_pass = 16;
 
 }  // namespace
 
@@ -220,27 +83,10 @@ RelayStats& RelayStats::operator+=(const RelayStats& o) noexcept {
 
 RelayStats relay_pass(EventStore& store, EventBus& bus, const RelayOptions& options, std::size_t max_batches) {
   options.validate();
-  RelayOptions named;
-  const RelayOptions* o = &options;
-  if (options.owner.empty()) {
-    named = options;
-    named.owner = make_owner();
-    o = &named;
-  }
-  RelayStats stats;
-  stats.passes = 1;
-  BatchDelivery delivery(store, bus, *o, stats);
-  for (std::size_t batch = 0; batch < max_batches; ++batch) {
-    LeaseRequest request{.now = clock_now(*o), .lease = o->lease, .owner = o->owner, .limit = o->batch_size,
-                         .target = o->target};
-    auto lease_end = std::chrono::steady_clock::now() + o->lease;
-    auto rows = store.claim(request);
-    stats.claimed += rows.size();
-    if (rows.empty()) break;
-    if (!delivery.deliver(rows, lease_end)) break;  // the transport is down: the caller backs off
-    if (rows.size() < o->batch_size) break;
-  }
-  return stats;
+  if (!options.owner.empty()) return detail::run_batches(store, bus, options, max_batches, nullptr);
+  RelayOptions named = options;
+  named.owner = make_owner();
+  return detail::run_batches(store, bus, named, max_batches, nullptr);
 }
 
 Relay::Relay(EventStore& store, EventBus& bus, RelayOptions options)
@@ -314,8 +160,14 @@ void Relay::run() {
     RelayStats pass;
     bool more = false;
     try {
-      pass = relay_pass(store_, bus_, options_, 1);
-      more = pass.claimed >= options_.batch_size && pass.transport_failures == 0;
+      // Several batches a pass, so that the next can be claimed while one
+      // is published; a stop is still seen between batches.
+      pass = detail::run_batches(store_, bus_, options_, batches_per_pass, [&] {
+        std::lock_guard lock(mutex_);
+        return !stopping_;
+      });
+      // Only a pass's last batch can be short: a full one means more waits.
+      more = pass.claimed > 0 && pass.claimed % options_.batch_size == 0 && pass.transport_failures == 0;
     } catch (...) {
       pass.passes = 1;
       pass.store_errors = 1;

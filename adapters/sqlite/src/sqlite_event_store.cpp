@@ -35,6 +35,7 @@ WHERE e.delivered_at IS NULL AND e.dead_letter = 0
   AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?1)
   AND (e.lease_until IS NULL OR e.lease_until <= ?1)
   AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = e.ordering_key AND k.first < e.position)
+  AND e.position NOT IN (SELECT value FROM json_each(?3))
 ORDER BY e.position LIMIT ?2
 )sql";
 
@@ -54,6 +55,7 @@ WHERE d.target = ?3 AND d.delivered_at IS NULL AND d.dead_letter = 0
   AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?1)
   AND (d.lease_until IS NULL OR d.lease_until <= ?1)
   AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = d.ordering_key AND k.first < d.position)
+  AND d.position NOT IN (SELECT value FROM json_each(?4))
 ORDER BY d.position LIMIT ?2
 )sql";
 
@@ -69,6 +71,13 @@ StateSql state_sql(const std::string& target) {
 }
 void bind_target(Statement& s, const std::string& target) {
   if (!target.empty()) s.bind(9, target);
+}
+// Positions as a JSON array, for json_each: one statement for a batch.
+std::string json_positions(const std::vector<std::int64_t>& positions) {
+  std::string list = "[";
+  for (auto p : positions) list += std::to_string(p) + ',';
+  if (list.size() > 1) list.pop_back();
+  return list + "]";
 }
 std::vector<StoredEvent> with_target(std::vector<StoredEvent> rows, const std::string& target) {
   for (auto& r : rows) r.target = target;
@@ -172,6 +181,9 @@ class SqliteEventStore final : public EventStore {
     return out;
   }
 
+  // Claims run under the store's lock, beside marks from another thread.
+  bool claims_past_in_flight() const noexcept override { return true; }
+
   std::vector<StoredEvent> claim(const LeaseRequest& request) override {
     if (request.owner.empty()) throw ConfigError("claim: owner must not be empty");
     std::int64_t now = to_micros(request.now);
@@ -193,14 +205,17 @@ class SqliteEventStore final : public EventStore {
     // The relay lease covers the rows too: while it holds, no other relay
     // claims, so rows need no lease of their own (that would be an UPDATE of
     // every row of every batch).
+    // Rows in flight carry no lease here, so they hold no key back: they
+    // are only passed over.
+    const std::string in_flight = json_positions(request.in_flight);
     std::vector<StoredEvent> rows;
     if (request.target.empty()) {
       ResetGuard reset(claim_);
-      claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit));
+      claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, in_flight);
       rows = read_rows(claim_);
     } else {
       Statement deliveries(db_.get(), claim_delivery_sql);
-      deliveries.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, request.target);
+      deliveries.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, request.target).bind(4, in_flight);
       rows = with_target(read_rows(deliveries), request.target);
     }
     tx.commit();
@@ -210,9 +225,7 @@ class SqliteEventStore final : public EventStore {
   using EventStore::mark_delivered;
   void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
     if (positions.empty()) return;
-    std::string list = "[";
-    for (auto p : positions) list += std::to_string(p) + ',';
-    list.back() = ']';
+    const std::string list = json_positions(positions);
     std::lock_guard lock(mutex_);
     if (target.empty()) {
       delivered_.bind(1, to_micros(at)).bind(2, list);

@@ -116,6 +116,13 @@ struct LeaseRequest {
   /// Whose deliveries: a target named at append (AppendOptions::targets),
   /// or empty for the event rows (every event appended without targets).
   std::string target;
+  /// Rows this owner claimed and is still publishing (their positions):
+  /// they are not claimed again and do not hold their keys back, so the
+  /// next batch can be claimed while they are in flight. Honoured only by
+  /// stores whose claims_past_in_flight() is true; the caller publishes the
+  /// rows claimed so only after the in-flight ones were published, and drops
+  /// (releases) those of a key that failed among them.
+  std::vector<std::int64_t> in_flight;
 };
 
 /// The outcome of a failed publish for one claimed row.
@@ -222,6 +229,10 @@ class EventStore {
   /// held back and leased on their own: nothing of one target waits for
   /// another's.
   virtual std::vector<StoredEvent> claim(const LeaseRequest& request) = 0;
+  /// True when claim() honours LeaseRequest::in_flight, and claims may run
+  /// on another thread while rows are marked: a relay then claims the next
+  /// batch while the current one is published.
+  virtual bool claims_past_in_flight() const noexcept { return false; }
   /// Marks rows (the deliveries of `target`, "" for the event rows)
   /// delivered and ends their lease. The same `target` goes with the
   /// following calls.
