@@ -95,6 +95,13 @@ inline void print_ratio(const std::string& label, double herald, double baseline
               verdict(ratio, goal).c_str());
 }
 
+inline double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const std::size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
 /// The median of per-round ratios herald/baseline: each round measures both
 /// on the same broker state, so its ratio is fair where a best-of-N pairs a
 /// lucky round of one with an ordinary round of the other.
@@ -102,12 +109,11 @@ inline void print_round_ratios(const std::string& label, std::vector<double> rat
                                const std::string& baseline_name = "baseline") {
   if (ratios.empty()) return;
   std::sort(ratios.begin(), ratios.end());
-  const double median = ratios.size() % 2 ? ratios[ratios.size() / 2]
-                                          : (ratios[ratios.size() / 2 - 1] + ratios[ratios.size() / 2]) / 2;
+  const double mid = median(ratios);
   // A ratio of ratios: herald's figure is the median ratio against a baseline of 1.
-  record_result(label + " (median of per-round ratios)", "ratio", median, 1.0, baseline_name, goal);
+  record_result(label + " (median of per-round ratios)", "ratio", mid, 1.0, baseline_name, goal);
   std::printf("  %-44s median of %zu round ratios %5.2fx (rounds %.2f-%.2fx) %s\n", label.c_str(), ratios.size(),
-              median, ratios.front(), ratios.back(), verdict(median, goal).c_str());
+              mid, ratios.front(), ratios.back(), verdict(mid, goal).c_str());
 }
 
 }  // namespace herald::bench

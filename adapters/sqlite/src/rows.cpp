@@ -25,17 +25,23 @@ std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vec
     // An event with targets is handed to them: its row is done, theirs are pending.
     std::optional<std::int64_t> handed;
     if (!targets[i].empty()) handed = created;
+    // The strings live until the reset: bound without SQLite's copies.
+    const std::string key = ordering_key(e);
+    const std::string metadata = encode_metadata(e);
     ResetGuard reset(insert);
-    insert.bind(1, e.id)
-        .bind(2, e.type)
-        .bind(3, e.aggregatetype)
-        .bind(4, e.aggregateid)
-        .bind(5, ordering_key(e))
-        .bind_or_null(6, e.data)
-        .bind(7, encode_metadata(e))
+    insert.bind_unowned(1, e.id)
+        .bind_unowned(2, e.type)
+        .bind_unowned(3, e.aggregatetype)
+        .bind_unowned(4, e.aggregateid)
+        .bind_unowned(5, key)
         .bind(8, to_micros(e.time))
         .bind(9, created)
         .bind(10, handed);
+    if (e.data.empty())
+      insert.bind_null(6);
+    else
+      insert.bind_unowned(6, e.data);
+    insert.bind_unowned(7, metadata);
     try {
       insert.step();
     } catch (const StoreError&) {
@@ -47,7 +53,6 @@ std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vec
     if (targets[i].empty()) continue;
     if (!deliver)
       deliver.emplace(db, "INSERT INTO herald_deliveries(target, position, ordering_key) VALUES (?1, ?2, ?3)");
-    const std::string key = ordering_key(e);
     for (const auto& target : targets[i]) {
       ResetGuard reset_delivery(*deliver);
       deliver->bind(1, target).bind(2, positions.back()).bind(3, key).run();

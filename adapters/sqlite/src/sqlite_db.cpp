@@ -36,6 +36,11 @@ Statement& Statement::bind(int i, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::bind_unowned(int i, std::string_view text) {
+  check(db_, sqlite3_bind_text(stmt_.get(), i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC), "bind");
+  return *this;
+}
+
 Statement& Statement::bind(int i, std::int64_t value) {
   check(db_, sqlite3_bind_int64(stmt_.get(), i, value), "bind");
   return *this;

@@ -34,6 +34,9 @@ class Statement {
   Statement& operator=(Statement&&) noexcept = default;
 
   Statement& bind(int i, std::string_view text);
+  /// Binds `text` without a copy: it must outlive the statement's next
+  /// reset (a row's strings bound for one step).
+  Statement& bind_unowned(int i, std::string_view text);
   Statement& bind(int i, std::int64_t value);
   Statement& bind_null(int i);
   /// Binds NULL for an empty text.

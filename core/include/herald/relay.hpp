@@ -120,7 +120,8 @@ class Relay {
   void wake();
   /// Finishes the pass in progress and joins the thread. Idempotent.
   void stop();
-  /// Totals so far. Thread-safe.
+  /// Totals of the passes ended so far (a pass is up to 16 batches; its
+  /// counts show when it ends). Thread-safe.
   RelayStats stats() const;
   /// Blocks until a pass that began after this call has finished, or
   /// `timeout`; returns false on timeout or when stopped.
