@@ -34,14 +34,11 @@ std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vec
         .bind_unowned(3, e.aggregatetype)
         .bind_unowned(4, e.aggregateid)
         .bind_unowned(5, key)
+        .bind_unowned_or_null(6, e.data)
+        .bind_unowned(7, metadata)
         .bind(8, to_micros(e.time))
         .bind(9, created)
         .bind(10, handed);
-    if (e.data.empty())
-      insert.bind_null(6);
-    else
-      insert.bind_unowned(6, e.data);
-    insert.bind_unowned(7, metadata);
     try {
       insert.step();
     } catch (const StoreError&) {

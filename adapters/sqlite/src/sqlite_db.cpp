@@ -51,7 +51,9 @@ Statement& Statement::bind_null(int i) {
   return *this;
 }
 
-Statement& Statement::bind_or_null(int i, std::string_view text) { return text.empty() ? bind_null(i) : bind(i, text); }
+Statement& Statement::bind_unowned_or_null(int i, std::string_view text) {
+  return text.empty() ? bind_null(i) : bind_unowned(i, text);
+}
 
 Statement& Statement::bind(int i, const std::optional<std::int64_t>& value) {
   return value ? bind(i, *value) : bind_null(i);

@@ -39,8 +39,8 @@ class Statement {
   Statement& bind_unowned(int i, std::string_view text);
   Statement& bind(int i, std::int64_t value);
   Statement& bind_null(int i);
-  /// Binds NULL for an empty text.
-  Statement& bind_or_null(int i, std::string_view text);
+  /// Binds NULL for an empty text, else `text` as bind_unowned does.
+  Statement& bind_unowned_or_null(int i, std::string_view text);
   Statement& bind(int i, const std::optional<std::int64_t>& value);
   /// Steps once: true when a row is available.
   bool step();
