@@ -343,6 +343,7 @@ RawRate raw_kafka_consume(const RawKafkaConfig& config, std::size_t count) {
           fail("consume from " + config.topic + " (" + rd_kafka_message_errstr(msg.get()) + ")", msg->err);
       }
     }
+    if (received == 0 && config.on_first_record) config.on_first_record();
     last = Clock::now();
     if (received == 0) first = last;
     last_progress = last;
@@ -377,6 +378,7 @@ RawRate raw_kafka_consume(const RawKafkaConfig& config, std::size_t count) {
   RawRate rate;
   rate.messages = received;
   rate.seconds = received > 1 ? seconds_between(first, last) : 0;
+  if (config.on_last_record) config.on_last_record();
 
   // Final synchronous commit of the stored offsets, outside the timed part.
   if (rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), nullptr, 0); err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {

@@ -4,6 +4,7 @@
 // broker, topic layout and producer settings.
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -28,6 +29,9 @@ struct RawKafkaConfig {
   // Parse every value as JSON (nlohmann) before storing its offset: what a
   // hand-written consumer does before its handler sees the event.
   bool parse_values = false;
+  // Called as the first record arrives and once the last is consumed, while
+  // the consumer's threads still run: the benchmark reads their CPU time.
+  std::function<void()> on_first_record, on_last_record;
 };
 
 struct RawKafkaMessage { std::string key; std::string value; std::vector<std::pair<std::string, std::string>> headers; };
