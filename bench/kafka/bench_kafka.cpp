@@ -89,24 +89,9 @@ struct Rates {
   double produce = 0, consume = 0;
   double consume_parsed = 0;  // the baseline only: raw librdkafka + nlohmann parse of every value
   double consume_cpu_us = 0;  // CPU time per consumed record (every thread of the process)
-  // From the first record consumed to the last: CPU seconds by thread, and
-  // the machine's idle share (does the consumer wait, or lack CPU?).
-  std::map<std::string, double> consume_threads;
-  double consume_idle = 0;
-};
-
-// Snapshots at the first and the last record of a consume phase.
-struct PhaseCpu {
-  ThreadCpu threads;
-  MachineCpu machine;
-  void first() {
-    threads = ThreadCpu::now();
-    machine = MachineCpu::now();
-  }
-  void last(Rates& r) const {
-    r.consume_threads = ThreadCpu::now().since(threads);
-    r.consume_idle = machine.idle_share_until(MachineCpu::now());
-  }
+  // From the first record consumed to the last: CPU by thread, and the
+  // machine's idle share (does the consumer wait, or lack CPU?).
+  PhaseCpu consume_phase;
 };
 
 Rates run_raw(const std::vector<Envelope>& events, const std::string& topic) {
@@ -123,9 +108,8 @@ Rates run_raw(const std::vector<Envelope>& events, const std::string& topic) {
   Rates r;
   r.produce = raw_kafka_produce(cfg, messages).per_second();
   const double cpu0 = cpu_seconds();
-  PhaseCpu phase;
-  cfg.on_first_record = [&] { phase.first(); };
-  cfg.on_last_record = [&] { phase.last(r); };
+  cfg.on_first_record = [&] { r.consume_phase.first(); };
+  cfg.on_last_record = [&] { r.consume_phase.last(); };
   r.consume = raw_kafka_consume(cfg, events.size()).per_second();
   cfg.on_first_record = cfg.on_last_record = nullptr;
   r.consume_cpu_us = (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(events.size());
@@ -154,7 +138,6 @@ Rates run_herald(const std::vector<Envelope>& events, const std::string& prefix,
   std::condition_variable all_done;
   SteadyClock::time_point first{}, last{};
   const double cpu0 = cpu_seconds();
-  PhaseCpu phase;
   // HERALD_BENCH_KAFKA_CONCURRENCY: the subscription's lanes (default 1, as a subscription's).
   const int lanes = std::max(1, std::atoi(env_or("HERALD_BENCH_KAFKA_CONCURRENCY", "1").c_str()));
   auto sub = bus->subscribe({.pattern = "order.*", .group = group, .concurrency = lanes, .start = StartFrom::earliest},
@@ -162,13 +145,13 @@ Rates run_herald(const std::vector<Envelope>& events, const std::string& prefix,
     std::size_t n = handled.fetch_add(1) + 1;
     if (n == 1) {
       std::lock_guard lock(mutex);  // with two lanes, the last record's may read the snapshot next
-      phase.first();
+      r.consume_phase.first();
       first = SteadyClock::now();
     }
     if (n == expected) {
       std::lock_guard lock(mutex);
       last = SteadyClock::now();
-      phase.last(r);
+      r.consume_phase.last();
       all_done.notify_all();
     }
   });
@@ -222,8 +205,8 @@ int main(int argc, char** argv) {
                   " consume CPU per record raw %.2f us herald %.2f us\n",
                   round + 1, raw.produce, her.produce, raw.consume, raw.consume_parsed, her.consume, raw.consume_cpu_us,
                   her.consume_cpu_us);
-      print_thread_cpu("raw", raw.consume_threads, events.size(), raw.consume_idle);
-      print_thread_cpu("herald", her.consume_threads, events.size(), her.consume_idle);
+      raw.consume_phase.print("raw", events.size());
+      her.consume_phase.print("herald", events.size());
       cpu_raw.push_back(raw.consume_cpu_us);
       cpu_herald.push_back(her.consume_cpu_us);
       best_raw.produce = std::max(best_raw.produce, raw.produce);

@@ -28,6 +28,7 @@
 #include "raw_rabbitmq.hpp"
 #include "rate_latency.hpp"
 #include "stats.hpp"
+#include "thread_cpu.hpp"
 
 using namespace herald;
 using namespace herald::bench;
@@ -72,6 +73,7 @@ BusConfig herald_config(const std::string& name) {
 
 struct Rates {
   double publish = 0, consume = 0;
+  PhaseCpu consume_phase;  // first delivery to last: CPU by thread, the machine's idle share
 };
 
 Rates run_raw(const std::vector<Envelope>& events) {
@@ -86,9 +88,12 @@ Rates run_raw(const std::vector<Envelope>& events) {
     ids.push_back(e.id);
   }
   raw_rabbitmq_prepare(cfg);
-  RawRate pub = raw_rabbitmq_publish(cfg, bodies, keys, ids);
-  RawRate sub = raw_rabbitmq_consume(cfg, events.size());
-  return {pub.per_second(), sub.per_second()};
+  Rates r;
+  r.publish = raw_rabbitmq_publish(cfg, bodies, keys, ids).per_second();
+  cfg.on_first_message = [&] { r.consume_phase.first(); };
+  cfg.on_last_message = [&] { r.consume_phase.last(); };
+  r.consume = raw_rabbitmq_consume(cfg, events.size()).per_second();
+  return r;
 }
 
 Rates run_herald(std::vector<Envelope> events) {
@@ -105,11 +110,16 @@ Rates run_herald(std::vector<Envelope> events) {
   SteadyClock::time_point first{}, last{};
   std::mutex mutex;
   std::condition_variable done;
+  Rates r;
   auto sub = bus->subscribe({.pattern = "order.*", .group = "throughput"}, [&](const Envelope&) {
     std::size_t k = handled.fetch_add(1) + 1;
-    if (k == 1) first = SteadyClock::now();
+    if (k == 1) {
+      r.consume_phase.first();
+      first = SteadyClock::now();
+    }
     if (k == n) {
       last = SteadyClock::now();
+      r.consume_phase.last();
       std::lock_guard lock(mutex);
       done.notify_all();
     }
@@ -117,7 +127,9 @@ Rates run_herald(std::vector<Envelope> events) {
   std::unique_lock lock(mutex);
   if (!done.wait_for(lock, std::chrono::seconds(300), [&] { return handled.load() >= n; }))
     throw std::runtime_error("herald: handled " + std::to_string(handled.load()) + " of " + std::to_string(n));
-  return {n / publish_seconds, n / std::chrono::duration<double>(last - first).count()};
+  r.publish = n / publish_seconds;
+  r.consume = n / std::chrono::duration<double>(last - first).count();
+  return r;
 }
 
 // Publish -> handler latency at 1k, 10k and 50k events/s.
@@ -155,6 +167,8 @@ int main(int argc, char** argv) {
       std::printf("  round %d: publish herald %8.0f/s raw %8.0f/s (%.2fx) | consume herald %8.0f/s raw %8.0f/s (%.2fx)\n",
                   r, her.publish, raw.publish, her.publish / raw.publish, her.consume, raw.consume,
                   her.consume / raw.consume);
+      raw.consume_phase.print("raw", n);
+      her.consume_phase.print("herald", n);
       hp.push_back(her.publish);
       hc.push_back(her.consume);
       rp.push_back(raw.publish);

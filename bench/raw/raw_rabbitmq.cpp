@@ -321,6 +321,7 @@ RawRate raw_rabbitmq_consume(const RawRabbitConfig& cfg, std::size_t count) {
     const amqp_rpc_reply_t reply = amqp_consume_message(conn, &envelope, &timeout, 0);
 
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+      if (received == 0 && cfg.on_first_message) cfg.on_first_message();
       last = Clock::now();
       if (received == 0) first = last;
       ++received;
@@ -355,6 +356,7 @@ RawRate raw_rabbitmq_consume(const RawRabbitConfig& cfg, std::size_t count) {
     session.check(reply, what);
   }
 
+  if (cfg.on_last_message) cfg.on_last_message();
   if (unacked > 0) {
     const int rc = amqp_basic_ack(conn, kChannel, last_tag, /*multiple=*/1);
     if (rc != AMQP_STATUS_OK) session.fail_status("basic.ack", rc);

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct RawRabbitConfig {
   int confirm_window = 256;  // publishes in flight before waiting for confirms
   int prefetch = 256;        // basic.qos prefetch count for the consumer
   int ack_batch = 64;        // ack with multiple=true every N messages
+  // Called as the first message arrives and once the last is consumed,
+  // before the connection closes: the benchmark reads CPU time there.
+  std::function<void()> on_first_message, on_last_message;
 };
 
 // Publishes every body (persistent, delivery_mode 2, content_type

@@ -3,9 +3,9 @@
 // any to spare. A rate alone cannot tell a consumer that waits from one
 // that is out of CPU: these two can. Linux only (/proc).
 //
-//   ThreadCpu before = ThreadCpu::now();  MachineCpu m0 = MachineCpu::now();
-//   ... the phase ...
-//   print_thread_cpu("herald", ThreadCpu::now().since(before), records, m0.idle_share_until(MachineCpu::now()));
+//   PhaseCpu phase;
+//   phase.first();  ... the phase ...  phase.last();
+//   phase.print("herald", records);   // "herald us of CPU per record by thread: ...; machine idle 25%"
 
 #include <dirent.h>
 
@@ -86,6 +86,26 @@ struct MachineCpu {
   }
 };
 
+/// A consume phase from its first record to its last: `first()` and
+/// `last()` are called where those records arrive (any thread; the caller
+/// orders the two calls), `print` reports the span.
+struct PhaseCpu {
+  ThreadCpu threads;
+  MachineCpu machine;
+  std::map<std::string, double> seconds;  // CPU seconds by thread name, after last()
+  double idle = 0;                        // the machine's idle share, after last()
+
+  void first() {
+    threads = ThreadCpu::now();
+    machine = MachineCpu::now();
+  }
+  void last() {
+    seconds = ThreadCpu::now().since(threads);
+    idle = machine.idle_share_until(MachineCpu::now());
+  }
+  void print(const char* label, std::size_t records) const;
+};
+
 /// One line: microseconds of CPU per record on each busy thread, and the
 /// machine's idle share meanwhile.
 inline void print_thread_cpu(const char* label, const std::map<std::string, double>& seconds, std::size_t records,
@@ -100,6 +120,10 @@ inline void print_thread_cpu(const char* label, const std::map<std::string, doub
   }
   std::printf("    %-8s us of CPU per record by thread:%s; machine idle %.0f%%\n", label, line.str().c_str(),
               idle_share * 100);
+}
+
+inline void PhaseCpu::print(const char* label, std::size_t records) const {
+  print_thread_cpu(label, seconds, records, idle);
 }
 
 }  // namespace herald::bench

@@ -1,5 +1,7 @@
 #include "io_loop.hpp"
 
+#include "herald/ext/keyed_executor.hpp"
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -84,6 +86,7 @@ void IoLoop::set_error(const std::string& why) {
 
 void IoLoop::run() {
   thread_id_.store(std::this_thread::get_id());
+  ext::detail::name_thread("herald-" + role_);  // herald-consumer, herald-publishe(r), herald-admin
   // At start every host gets one try before the error is reported.
   bool ok = false;
   for (std::size_t i = 0; i < settings_.endpoint.hosts.size() && !ok && !stopping_.load(); ++i) ok = try_connect();
