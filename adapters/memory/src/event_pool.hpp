@@ -6,6 +6,13 @@
 // capacity; their shared_ptr control blocks come from a free list too. Each
 // thread moves envelopes and blocks to and from the shared lists in batches,
 // so the pool's lock is taken once per batch, not per event.
+//
+// There is one pool per process, never destroyed (EventPool::shared()). A
+// pool per bus had to be kept alive by every event it lent (an event can
+// outlive its bus in a scheduler's callback): a shared_ptr in each control
+// block's allocator, whose count the publisher raised and the worker
+// lowered, three to four times per event, on one cache line both threads
+// wrote. A pool that never dies needs no count.
 
 #include <atomic>
 #include <cstddef>
@@ -18,10 +25,13 @@
 
 namespace herald::memory {
 
-class EventPool : public std::enable_shared_from_this<EventPool> {
+class EventPool {
  public:
-  ~EventPool() {
-    for (void* block : blocks_) ::operator delete(block);
+  /// The process's pool. Never destroyed: threads give their stashes back
+  /// when they end, which may be after static destructors have run.
+  static EventPool& shared() {
+    static EventPool* const pool = new EventPool;
+    return *pool;
   }
 
   /// A shared copy of `source` (moved from when `movable`).
@@ -37,10 +47,7 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
     }
     if (movable) *e = std::move(source);
     else *e = source;
-    // The allocator, kept in the control block until after the block is
-    // freed, holds the pool alive; the deleter runs before that and needs no
-    // reference of its own (each would be another contended count).
-    return std::shared_ptr<const Envelope>(e.release(), Recycle{this}, BlockAllocator<Envelope>{shared_from_this()});
+    return std::shared_ptr<const Envelope>(e.release(), Recycle{this}, BlockAllocator<Envelope>{this});
   }
 
  private:
@@ -49,7 +56,7 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
 
   // What one thread took from or gave back to one pool, not yet moved.
   struct Stash {
-    std::shared_ptr<EventPool> pool;
+    EventPool* pool = nullptr;
     std::vector<std::unique_ptr<Envelope>> envelopes;
     std::vector<void*> blocks;
     ~Stash() { give_all_back(); }
@@ -69,9 +76,9 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
 
   static Stash& stash_for(EventPool* pool) {
     thread_local Stash stash;
-    if (stash.pool.get() != pool) {
+    if (stash.pool != pool) {
       stash.give_all_back();
-      stash.pool = pool->shared_from_this();
+      stash.pool = pool;
     }
     return stash;
   }
@@ -109,14 +116,14 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
   template <class T>
   struct BlockAllocator {
     using value_type = T;
-    std::shared_ptr<EventPool> pool;
-    BlockAllocator(std::shared_ptr<EventPool> p) : pool(std::move(p)) {}
+    EventPool* pool;
+    BlockAllocator(EventPool* p) : pool(p) {}
     template <class U>
     BlockAllocator(const BlockAllocator<U>& other) : pool(other.pool) {}
     T* allocate(std::size_t n) {
       std::size_t bytes = n * sizeof(T);
       if (bytes == pool->block_size_.load(std::memory_order_relaxed)) {
-        Stash& stash = stash_for(pool.get());
+        Stash& stash = stash_for(pool);
         if (stash.blocks.empty()) pool->refill(stash.blocks, pool->blocks_);
         if (!stash.blocks.empty()) {
           void* b = stash.blocks.back();
@@ -134,7 +141,7 @@ class EventPool : public std::enable_shared_from_this<EventPool> {
         ::operator delete(p);
         return;
       }
-      Stash& stash = stash_for(pool.get());
+      Stash& stash = stash_for(pool);
       stash.blocks.push_back(p);
       pool->spill(stash.blocks, pool->blocks_);
     }

@@ -34,10 +34,14 @@ struct Group;
 
 /// Where one event goes inside one group. `event` points into `owner`, or,
 /// for an inline delivery that never waits, at the publisher's own envelope.
+/// `group` is not counted: a group lives as long as the broker (the route
+/// table never drops one), and everything that runs a task holds the broker.
+/// A count per task was raised on the publisher's thread and lowered on the
+/// worker's, a cache line the two threads passed back and forth per event.
 struct Task {
   const Envelope* event = nullptr;
   EventPtr owner;
-  std::shared_ptr<Group> group;
+  Group* group = nullptr;
   std::shared_ptr<const std::vector<MemberPtr>> members;  // members whose pattern matched
   DeliveryState state;
   // In its group's `unfinished` count. An inline delivery on the publisher's

@@ -22,8 +22,8 @@ namespace herald::memory {
 
 void InProcessBroker::submit(Task t) {
   const std::string& key = t.event->partitionkey;
-  auto group = t.group;
-  group->unfinished.fetch_add(1, std::memory_order_relaxed);
+  Group& group = *t.group;
+  group.unfinished.fetch_add(1, std::memory_order_relaxed);
   if (key.empty()) {
     dispatch(group, Work{std::move(t), {}, false});
     return;
@@ -31,39 +31,40 @@ void InProcessBroker::submit(Task t) {
   bool start = false;
   std::string k = key;
   {
-    std::lock_guard lock(group->keys_mutex);
-    auto& q = group->keys[k];
+    std::lock_guard lock(group.keys_mutex);
+    auto& q = group.keys[k];
     start = q.empty();
     q.push_back(std::move(t));
   }
   if (start) dispatch(group, Work{{}, std::move(k), true});
 }
 
-void InProcessBroker::execute(const std::shared_ptr<Group>& group, Work& w) {
+void InProcessBroker::execute(Group& group, Work& w) {
   if (w.keyed) run_key(group, w.key);
   else run_unkeyed(std::move(w.task));
 }
 
-void InProcessBroker::dispatch(const std::shared_ptr<Group>& group, Work w) {
+void InProcessBroker::dispatch(Group& group, Work w) {
   if (options_.inline_dispatch) {
     execute(group, w);
     return;
   }
   {
-    std::lock_guard lock(group->work_mutex);
-    if (group->running >= group->limit.load()) {
-      group->backlog.push_back(std::move(w));
-      group->backlog_size.fetch_add(1, std::memory_order_release);
+    std::lock_guard lock(group.work_mutex);
+    if (group.running >= group.limit.load()) {
+      group.backlog.push_back(std::move(w));
+      group.backlog_size.fetch_add(1, std::memory_order_release);
       return;
     }
-    ++group->running;
+    ++group.running;
   }
   post_work(group, std::move(w));
 }
 
-void InProcessBroker::post_work(const std::shared_ptr<Group>& group, Work w) {
+void InProcessBroker::post_work(Group& group, Work w) {
   auto holder = std::make_shared<Work>(std::move(w));
-  boost::asio::post(pool_, [self = shared_from_this(), group, holder] { self->work(group, std::move(*holder)); });
+  // The broker (self) keeps the group.
+  boost::asio::post(pool_, [self = shared_from_this(), group = &group, holder] { self->work(*group, std::move(*holder)); });
 }
 
 // Runs `first`, then the group's backlog on this same worker, keeping the
@@ -71,7 +72,7 @@ void InProcessBroker::post_work(const std::shared_ptr<Group>& group, Work w) {
 // giving the slot back: waking a sleeping worker for every event would cost
 // more than the handler. After a budget it re-posts itself so other groups
 // get their turn.
-void InProcessBroker::work(const std::shared_ptr<Group>& group, Work first) {
+void InProcessBroker::work(Group& group, Work first) {
   std::deque<Work> local;
   local.push_back(std::move(first));
   std::size_t done = 0;
@@ -84,32 +85,32 @@ void InProcessBroker::work(const std::shared_ptr<Group>& group, Work first) {
     if (done >= 4096) break;
     // One spinner per group: several would only take the CPU from the
     // publisher they are waiting for.
-    if (!group->spinning.exchange(true, std::memory_order_acq_rel)) {
+    if (!group.spinning.exchange(true, std::memory_order_acq_rel)) {
       auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-      for (unsigned i = 1; group->backlog_size.load(std::memory_order_acquire) == 0 && !closed_.load(std::memory_order_relaxed); ++i) {
+      for (unsigned i = 1; group.backlog_size.load(std::memory_order_acquire) == 0 && !closed_.load(std::memory_order_relaxed); ++i) {
         if (i % 16 != 0) continue;
         if (std::chrono::steady_clock::now() >= spin_until) break;  // the clock is not free either
         std::this_thread::yield();  // a publisher sharing this core gets to run
       }
-      group->spinning.store(false, std::memory_order_release);
+      group.spinning.store(false, std::memory_order_release);
     }
-    std::lock_guard lock(group->work_mutex);
+    std::lock_guard lock(group.work_mutex);
     // Over the limit (a member left): give the slot back; others carry on.
-    if (group->backlog.empty() || group->running > group->limit.load()) {
-      --group->running;
+    if (group.backlog.empty() || group.running > group.limit.load()) {
+      --group.running;
       return;
     }
-    local.swap(group->backlog);
-    group->backlog_size.store(0, std::memory_order_release);
+    local.swap(group.backlog);
+    group.backlog_size.store(0, std::memory_order_release);
   }
-  std::lock_guard lock(group->work_mutex);
-  if (group->backlog.empty()) {
-    --group->running;
+  std::lock_guard lock(group.work_mutex);
+  if (group.backlog.empty()) {
+    --group.running;
     return;
   }
-  Work next = std::move(group->backlog.front());
-  group->backlog.pop_front();
-  group->backlog_size.fetch_sub(1, std::memory_order_release);
+  Work next = std::move(group.backlog.front());
+  group.backlog.pop_front();
+  group.backlog_size.fetch_sub(1, std::memory_order_release);
   post_work(group, std::move(next));
 }
 

@@ -88,8 +88,8 @@ void InProcessBroker::run_unkeyed(Task t) {
   wait_then(
       delay,
       [self, holder] {
-        auto group = holder->group;  // the Work below takes the task
-        group->waiting.fetch_sub(1, std::memory_order_relaxed);
+        Group& group = *holder->group;  // the Work below takes the task
+        group.waiting.fetch_sub(1, std::memory_order_relaxed);
         self->dispatch(group, Work{std::move(*holder), {}, false});
       },
       [self, holder] {
@@ -98,49 +98,49 @@ void InProcessBroker::run_unkeyed(Task t) {
       });
 }
 
-void InProcessBroker::run_key(const std::shared_ptr<Group>& group, const std::string& key) {
+void InProcessBroker::run_key(Group& group, const std::string& key) {
   // Bounded batch so one busy key cannot hog a worker thread.
   for (int batch = 0; batch < 64; ++batch) {
     Task* head;
     {
-      std::lock_guard lock(group->keys_mutex);
-      head = &group->keys[key].front();  // deque references survive push_back
+      std::lock_guard lock(group.keys_mutex);
+      head = &group.keys[key].front();  // deque references survive push_back
     }
     std::chrono::milliseconds delay{};
     if (attempt(*head, delay) == Outcome::retry) {
       auto self = shared_from_this();
-      group->waiting.fetch_add(1, std::memory_order_relaxed);  // the head; those behind it are pending
+      group.waiting.fetch_add(1, std::memory_order_relaxed);  // the head; those behind it are pending
       wait_then(
           delay,
-          [self, group, key] {
-            group->waiting.fetch_sub(1, std::memory_order_relaxed);
-            self->dispatch(group, Work{{}, key, true});
+          [self, g = &group, key] {
+            g->waiting.fetch_sub(1, std::memory_order_relaxed);
+            self->dispatch(*g, Work{{}, key, true});
           },
-          [self, group, key] {
-            group->waiting.fetch_sub(1, std::memory_order_relaxed);
-            self->abandon_key(group, key);
+          [self, g = &group, key] {
+            g->waiting.fetch_sub(1, std::memory_order_relaxed);
+            self->abandon_key(*g, key);
           });
       return;
     }
-    std::lock_guard lock(group->keys_mutex);
-    auto it = group->keys.find(key);
+    std::lock_guard lock(group.keys_mutex);
+    auto it = group.keys.find(key);
     it->second.pop_front();
     if (it->second.empty()) {
-      group->keys.erase(it);
+      group.keys.erase(it);
       return;
     }
   }
   dispatch(group, Work{{}, key, true});
 }
 
-void InProcessBroker::abandon_key(const std::shared_ptr<Group>& group, const std::string& key) {
+void InProcessBroker::abandon_key(Group& group, const std::string& key) {
   std::deque<Task> tasks;
   {
-    std::lock_guard lock(group->keys_mutex);
-    auto it = group->keys.find(key);
-    if (it == group->keys.end()) return;
+    std::lock_guard lock(group.keys_mutex);
+    auto it = group.keys.find(key);
+    if (it == group.keys.end()) return;
     tasks = std::move(it->second);
-    group->keys.erase(it);
+    group.keys.erase(it);
   }
   for (auto& t : tasks) abandon(t);
 }

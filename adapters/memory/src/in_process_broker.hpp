@@ -63,10 +63,10 @@ class InProcessBroker : public std::enable_shared_from_this<InProcessBroker> {
  private:
   // Group executor (group_executor.cpp).
   void submit(Task t);
-  void dispatch(const std::shared_ptr<Group>& group, Work w);
-  void post_work(const std::shared_ptr<Group>& group, Work w);
-  void work(const std::shared_ptr<Group>& group, Work first);
-  void execute(const std::shared_ptr<Group>& group, Work& w);
+  void dispatch(Group& group, Work w);
+  void post_work(Group& group, Work w);
+  void work(Group& group, Work first);
+  void execute(Group& group, Work& w);
 
   // Handling (handling.cpp).
   enum class Outcome { done, retry };
@@ -74,14 +74,14 @@ class InProcessBroker : public std::enable_shared_from_this<InProcessBroker> {
   /// `delay` set) and the dead-letter store.
   Outcome attempt(Task& t, std::chrono::milliseconds& delay);
   void run_unkeyed(Task t);
-  void run_key(const std::shared_ptr<Group>& group, const std::string& key);
+  void run_key(Group& group, const std::string& key);
   /// Waits `delay` on the scheduler, then runs `resume`; if the bus closes
   /// first, `abandon` dead-letters what was waiting.
   void wait_then(std::chrono::milliseconds delay, std::function<void()> resume, std::function<void()> abandon);
   void finish_dead(Task& t, DeadLetterReason reason);
   /// A task that waited for a retry when the bus closed.
   void abandon(Task& t);
-  void abandon_key(const std::shared_ptr<Group>& group, const std::string& key);
+  void abandon_key(Group& group, const std::string& key);
   ConsumerCounters& counters(const Task& t) { return metrics_->consumer(t.event->type, t.group->name); }
 
   MemoryOptions options_;
@@ -96,7 +96,7 @@ class InProcessBroker : public std::enable_shared_from_this<InProcessBroker> {
 
   std::atomic<bool> closed_{false};
   DeadLetterStore dead_letters_;
-  std::shared_ptr<EventPool> events_ = std::make_shared<EventPool>();
+  EventPool& events_ = EventPool::shared();
   boost::asio::thread_pool pool_;
 };
 
