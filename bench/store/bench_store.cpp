@@ -32,6 +32,7 @@
 #include "herald/relay.hpp"
 #include "herald/sqlite/outbox.hpp"
 #include "stats.hpp"
+#include "thread_cpu.hpp"
 
 using namespace herald;
 using namespace herald::bench;
@@ -154,6 +155,8 @@ double raw_sqlite_appends_per_second(int batch, int total) {
 
 struct RelayResult {
   double per_second = 0;
+  double cpu_us = 0;  // this process's CPU (every thread) per event relayed
+  double idle = 0;    // the machine's idle share meanwhile (the broker's JVM, the disk's waits)
   RelayStats stats;
 };
 
@@ -172,6 +175,8 @@ RelayResult relay_rate(const std::string& kind, EventBus& bus, int total, const 
   options.owner = "bench";
   RelayResult result;
   std::size_t before = received ? received() : 0;
+  const double cpu0 = cpu_seconds();
+  const MachineCpu machine0 = MachineCpu::now();
   auto start = SteadyClock::now();
   while (store->count_pending() > 0) result.stats += relay_pass(*store, bus, options);
   if (!bus.flush(std::chrono::seconds(60))) throw std::runtime_error("the transport did not take every event in 60 s");
@@ -181,6 +186,8 @@ RelayResult relay_rate(const std::string& kind, EventBus& bus, int total, const 
     }
   }
   result.per_second = total / seconds_since(start);
+  result.cpu_us = (cpu_seconds() - cpu0) * 1e6 / total;
+  result.idle = machine0.idle_share_until(MachineCpu::now());
   if (result.stats.delivered != static_cast<std::uint64_t>(total))
     throw std::runtime_error("relay delivered " + std::to_string(result.stats.delivered) + " of " + std::to_string(total));
   return result;
@@ -197,13 +204,24 @@ constexpr int relay_rounds = 3;
 
 struct RoundsRate {
   double median = 0, low = 0, high = 0;
+  double cpu_us = 0, idle = 0;  // medians of the rounds'
 };
 
 RoundsRate relay_rounds_rate(const std::string& kind, EventBus& bus, int total,
                              const std::function<std::size_t()>& received) {
-  std::vector<double> rates;
-  for (int r = 0; r < relay_rounds; ++r) rates.push_back(relay_rate(kind, bus, total, received).per_second);
-  return {median(rates), *std::min_element(rates.begin(), rates.end()), *std::max_element(rates.begin(), rates.end())};
+  std::vector<double> rates, cpu, idle;
+  for (int r = 0; r < relay_rounds; ++r) {
+    RelayResult one = relay_rate(kind, bus, total, received);
+    rates.push_back(one.per_second);
+    cpu.push_back(one.cpu_us);
+    idle.push_back(one.idle);
+  }
+  return {median(rates), *std::min_element(rates.begin(), rates.end()), *std::max_element(rates.begin(), rates.end()),
+          median(cpu), median(idle)};
+}
+
+void print_relay_cpu(const RoundsRate& r) {
+  std::printf("  %-34s CPU %.2f us per event (all threads), machine idle %.0f%% (medians)\n", "", r.cpu_us, r.idle * 100);
 }
 
 template <class F>
@@ -277,6 +295,7 @@ int main(int argc, char** argv) {
       auto r = relay_rounds_rate(kind, *bus, relay_events, [&] { return handled.load(); });
       record_result("relay: " + label, "events/s", r.median, 0, "", 0);
       std::printf("  %-34s %12.0f events/s  (rounds %.0f-%.0f)\n", label.c_str(), r.median, r.low, r.high);
+      print_relay_cpu(r);
     });
   }
 #ifdef HERALD_BENCH_WITH_KAFKA
@@ -295,6 +314,7 @@ int main(int argc, char** argv) {
       record_result("relay: " + label, "events/s", r.median, 0, "", goal);
       std::printf("  %-34s %12.0f events/s  (rounds %.0f-%.0f; goal >= %.0f/s: %s)\n", label.c_str(), r.median, r.low,
                   r.high, goal, r.median >= goal ? "met" : "NOT met");
+      print_relay_cpu(r);
     });
   }
 #else
