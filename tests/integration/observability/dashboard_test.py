@@ -31,6 +31,7 @@ import urllib.request
 try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:
@@ -117,13 +118,23 @@ def main():
             chrome.add_argument(flag)
         chrome.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         browser = webdriver.Chrome(service=DriverService(executable_path=driver_path), options=chrome)
-        wait = WebDriverWait(browser, DEADLINE)
+        # The page redraws its tables on every poll: an element found a moment
+        # ago may be replaced before it is read. A condition that meets such an
+        # element is tried again, and text_at looks the element up again.
+        wait = WebDriverWait(browser, DEADLINE, ignored_exceptions=(StaleElementReferenceException,))
         browser.get(base)
 
+        def text_at(css):
+            for _ in range(50):
+                try:
+                    found = browser.find_elements(By.CSS_SELECTOR, css)
+                    return found[0].text if found else None
+                except StaleElementReferenceException:
+                    continue
+            fail("%s was redrawn under every one of 50 reads" % css)
+
         def cell(group, field):
-            found = browser.find_elements(
-                By.CSS_SELECTOR, 'tr[data-group="%s"] td[data-field="%s"] [data-value]' % (group, field))
-            return found[0].text if found else None
+            return text_at('tr[data-group="%s"] td[data-field="%s"] [data-value]' % (group, field))
 
         # Two polls: the first gives totals, the second rates.
         wait.until(lambda b: int(b.find_element(By.TAG_NAME, "body").get_attribute("data-polls") or 0) >= 2)
@@ -146,12 +157,12 @@ def main():
                 fail("billing %s: the page shows %r, /metrics says %s" % (field, shown, value))
         if expect["deadLetters"] != 4 or expect["deadHeld"] != 4:
             fail("billing should have dead-lettered four payments: %s" % expect)
-        reasons = browser.find_element(By.CSS_SELECTOR, 'tr[data-group="billing"] td[data-field="deadLetters"] .sub').text
+        reasons = text_at('tr[data-group="billing"] td[data-field="deadLetters"] .sub') or ""
         for reason in ("max_attempts 3", "non_retriable 1"):
             if reason not in reasons:
                 fail("dead letters by reason %r lack %r" % (reasons, reason))
         dead_rows = total(series, "herald_outbox_dead_messages")
-        outbox_dead = browser.find_element(By.CSS_SELECTOR, '#outbox [data-field="dead"]').text
+        outbox_dead = text_at('#outbox [data-field="dead"]')
         if outbox_dead != str(int(dead_rows)):
             fail("outbox dead: the page shows %r, /metrics says %s" % (outbox_dead, dead_rows))
 
