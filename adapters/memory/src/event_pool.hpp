@@ -36,7 +36,7 @@ class EventPool {
 
   /// A shared copy of `source` (moved from when `movable`).
   std::shared_ptr<const Envelope> copy(Envelope& source, bool movable) {
-    Stash& stash = stash_for(this);
+    Stash& stash = this_thread();
     if (stash.envelopes.empty()) refill(stash.envelopes, envelopes_);
     std::unique_ptr<Envelope> e;
     if (!stash.envelopes.empty()) {
@@ -47,39 +47,34 @@ class EventPool {
     }
     if (movable) *e = std::move(source);
     else *e = source;
-    return std::shared_ptr<const Envelope>(e.release(), Recycle{this}, BlockAllocator<Envelope>{this});
+    return std::shared_ptr<const Envelope>(e.release(), Recycle{}, BlockAllocator<Envelope>{});
   }
 
  private:
+  EventPool() = default;  // shared() is the only one: a thread's stash belongs to it
+
   static constexpr std::size_t batch = 32;
   static constexpr std::size_t max_kept = 4096;
 
-  // What one thread took from or gave back to one pool, not yet moved.
+  // What one thread took from or gave back to the pool, not yet moved;
+  // given back when the thread ends.
   struct Stash {
-    EventPool* pool = nullptr;
     std::vector<std::unique_ptr<Envelope>> envelopes;
     std::vector<void*> blocks;
-    ~Stash() { give_all_back(); }
-    void give_all_back() {
-      if (!pool) return;
-      std::lock_guard lock(pool->mutex_);
+    ~Stash() {
+      EventPool& pool = shared();
+      std::lock_guard lock(pool.mutex_);
       for (auto& e : envelopes)
-        if (pool->envelopes_.size() < max_kept) pool->envelopes_.push_back(std::move(e));
+        if (pool.envelopes_.size() < max_kept) pool.envelopes_.push_back(std::move(e));
       for (void* b : blocks) {
-        if (pool->blocks_.size() < max_kept) pool->blocks_.push_back(b);
+        if (pool.blocks_.size() < max_kept) pool.blocks_.push_back(b);
         else ::operator delete(b);
       }
-      envelopes.clear();
-      blocks.clear();
     }
   };
 
-  static Stash& stash_for(EventPool* pool) {
+  static Stash& this_thread() {
     thread_local Stash stash;
-    if (stash.pool != pool) {
-      stash.give_all_back();
-      stash.pool = pool;
-    }
     return stash;
   }
 
@@ -104,11 +99,11 @@ class EventPool {
   }
 
   struct Recycle {
-    EventPool* pool;
     void operator()(const Envelope* e) const {
-      Stash& stash = stash_for(pool);
+      Stash& stash = this_thread();
       stash.envelopes.emplace_back(const_cast<Envelope*>(e));
-      pool->spill(stash.envelopes, pool->envelopes_);
+      EventPool& pool = shared();
+      pool.spill(stash.envelopes, pool.envelopes_);
     }
   };
 
@@ -116,15 +111,15 @@ class EventPool {
   template <class T>
   struct BlockAllocator {
     using value_type = T;
-    EventPool* pool;
-    BlockAllocator(EventPool* p) : pool(p) {}
+    BlockAllocator() = default;
     template <class U>
-    BlockAllocator(const BlockAllocator<U>& other) : pool(other.pool) {}
+    BlockAllocator(const BlockAllocator<U>&) {}
     T* allocate(std::size_t n) {
       std::size_t bytes = n * sizeof(T);
-      if (bytes == pool->block_size_.load(std::memory_order_relaxed)) {
-        Stash& stash = stash_for(pool);
-        if (stash.blocks.empty()) pool->refill(stash.blocks, pool->blocks_);
+      EventPool& pool = shared();
+      if (bytes == pool.block_size_.load(std::memory_order_relaxed)) {
+        Stash& stash = this_thread();
+        if (stash.blocks.empty()) pool.refill(stash.blocks, pool.blocks_);
         if (!stash.blocks.empty()) {
           void* b = stash.blocks.back();
           stash.blocks.pop_back();
@@ -135,18 +130,19 @@ class EventPool {
     }
     void deallocate(T* p, std::size_t n) {
       std::size_t bytes = n * sizeof(T);
+      EventPool& pool = shared();
       std::size_t expected = 0;
-      pool->block_size_.compare_exchange_strong(expected, bytes);  // the first size seen is the one kept
-      if (bytes != pool->block_size_.load()) {
+      pool.block_size_.compare_exchange_strong(expected, bytes);  // the first size seen is the one kept
+      if (bytes != pool.block_size_.load()) {
         ::operator delete(p);
         return;
       }
-      Stash& stash = stash_for(pool);
+      Stash& stash = this_thread();
       stash.blocks.push_back(p);
-      pool->spill(stash.blocks, pool->blocks_);
+      pool.spill(stash.blocks, pool.blocks_);
     }
     template <class U>
-    bool operator==(const BlockAllocator<U>& o) const { return pool == o.pool; }
+    bool operator==(const BlockAllocator<U>&) const { return true; }  // one pool
   };
 
   std::mutex mutex_;
