@@ -228,9 +228,7 @@ int main(int argc, char** argv) {
     print_round_ratios("consume (handler, committed)", consume_ratios, 0.90, "raw librdkafka");
     print_round_ratios("consume vs raw + nlohmann parse", parsed_ratios, 0, "raw librdkafka + nlohmann::json parse");
     {
-      std::sort(cpu_raw.begin(), cpu_raw.end());
-      std::sort(cpu_herald.begin(), cpu_herald.end());
-      const double raw_cpu = cpu_raw[cpu_raw.size() / 2], herald_cpu = cpu_herald[cpu_herald.size() / 2];
+      const double raw_cpu = median(cpu_raw), herald_cpu = median(cpu_herald);
       std::printf("  consume CPU per record (median round): herald %.2f us, raw librdkafka %.2f us (%.2fx)\n", herald_cpu,
                   raw_cpu, herald_cpu / raw_cpu);
       record_result("consume CPU per record", "us", herald_cpu, raw_cpu, "raw librdkafka", 0, true);

@@ -103,27 +103,20 @@ struct PhaseCpu {
     seconds = ThreadCpu::now().since(threads);
     idle = machine.idle_share_until(MachineCpu::now());
   }
-  void print(const char* label, std::size_t records) const;
-};
-
-/// One line: microseconds of CPU per record on each busy thread, and the
-/// machine's idle share meanwhile.
-inline void print_thread_cpu(const char* label, const std::map<std::string, double>& seconds, std::size_t records,
-                             double idle_share) {
-  std::ostringstream line;
-  for (const auto& [name, s] : seconds) {
-    const double us = s * 1e6 / static_cast<double>(records);
-    if (us < 0.01) continue;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, " %s %.2f", name.c_str(), us);
-    line << buf;
+  /// One line: microseconds of CPU per record on each busy thread, and the
+  /// machine's idle share meanwhile.
+  void print(const char* label, std::size_t records) const {
+    std::ostringstream line;
+    for (const auto& [name, s] : seconds) {
+      const double us = s * 1e6 / static_cast<double>(records);
+      if (us < 0.01) continue;
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " %s %.2f", name.c_str(), us);
+      line << buf;
+    }
+    std::printf("    %-8s us of CPU per record by thread:%s; machine idle %.0f%%\n", label, line.str().c_str(),
+                idle * 100);
   }
-  std::printf("    %-8s us of CPU per record by thread:%s; machine idle %.0f%%\n", label, line.str().c_str(),
-              idle_share * 100);
-}
-
-inline void PhaseCpu::print(const char* label, std::size_t records) const {
-  print_thread_cpu(label, seconds, records, idle);
-}
+};
 
 }  // namespace herald::bench
