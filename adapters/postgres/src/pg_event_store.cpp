@@ -1,9 +1,7 @@
 // The PostgreSQL event store. Several relays may claim from one store at
-// once: rows are claimed with FOR UPDATE SKIP LOCKED and held by a lease.
+// once: each batch claimed is leased by one row of herald_claims.
 
 #include <algorithm>
-#include <map>
-#include <set>
 
 #include "herald/ext/store.hpp"
 #include "herald/postgres/outbox.hpp"
@@ -14,48 +12,40 @@ namespace herald::postgres {
 
 namespace {
 
-// Candidates: due, unleased pending rows in position order whose ordering key
-// has no earlier row held (waiting for a retry, claimed by a relay, or dead
-// and not skipped: a dead row overtaken would arrive out of order once
-// retried). Rows another relay is claiming right now are locked and skipped.
-constexpr const char* candidates_sql = R"sql(
-WITH blocked AS (
-  SELECT ordering_key, min(position) AS first FROM (
-    SELECT ordering_key, position FROM herald_events
-    WHERE delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
-      AND ordering_key <> '' AND (next_attempt_at > )sql" HERALD_PG_TS("$1") R"sql( OR lease_until > )sql" HERALD_PG_TS("$1") R"sql()
-    UNION ALL
-    SELECT ordering_key, position FROM herald_events
-    WHERE dead_letter AND skipped_at IS NULL AND ordering_key <> '') held
-  GROUP BY ordering_key)
-SELECT e.position, e.ordering_key FROM herald_events e
-WHERE e.delivered_at IS NULL AND NOT e.dead_letter
-  AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= )sql" HERALD_PG_TS("$1") R"sql()
-  AND (e.lease_until IS NULL OR e.lease_until <= )sql" HERALD_PG_TS("$1") R"sql()
-  AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = e.ordering_key AND k.first < e.position)
-ORDER BY e.position LIMIT $2
-FOR UPDATE OF e SKIP LOCKED
-)sql";
-
-// candidates_sql for one target's deliveries ($3).
-constexpr const char* delivery_candidates_sql = R"sql(
-WITH blocked AS (
-  SELECT ordering_key, min(position) AS first FROM (
-    SELECT ordering_key, position FROM herald_deliveries
-    WHERE target = $3 AND delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)
-      AND ordering_key <> '' AND (next_attempt_at > )sql" HERALD_PG_TS("$1") R"sql( OR lease_until > )sql" HERALD_PG_TS("$1") R"sql()
-    UNION ALL
-    SELECT ordering_key, position FROM herald_deliveries
-    WHERE target = $3 AND dead_letter AND skipped_at IS NULL AND ordering_key <> '') held
-  GROUP BY ordering_key)
-SELECT d.position, d.ordering_key FROM herald_deliveries d
-WHERE d.target = $3 AND d.delivered_at IS NULL AND NOT d.dead_letter
-  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= )sql" HERALD_PG_TS("$1") R"sql()
-  AND (d.lease_until IS NULL OR d.lease_until <= )sql" HERALD_PG_TS("$1") R"sql()
-  AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = d.ordering_key AND k.first < d.position)
-ORDER BY d.position LIMIT $2
-FOR UPDATE OF d SKIP LOCKED
-)sql";
+// The claim's one query, for the event rows or (`deliveries`) one target's
+// ($4): due pending rows in position order, at most $2, passing over those
+// in a live batch claimed by any relay (herald_claims; the claimer's own
+// are $3, in flight: passed over, but holding no key back) and those whose
+// ordering key has an earlier row held: waiting for a retry, in another
+// relay's batch, or dead and not skipped (a dead row overtaken would arrive
+// out of order once retried). `lease_until` is only set by relays before
+// schema 4 (per-row leases), still honoured while one runs.
+std::string make_claim_sql(bool deliveries) {
+  const std::string table = deliveries ? "herald_deliveries" : "herald_events";
+  const std::string row = deliveries ? "d" : "e";
+  const std::string of_target = deliveries ? " AND target = $4" : "";
+  const std::string now = HERALD_PG_TS("$1");
+  const std::string from = deliveries ? "herald_deliveries d JOIN herald_events e ON e.position = d.position"
+                                      : "herald_events e";
+  return "WITH others AS (SELECT unnest(positions) AS position FROM herald_claims WHERE target = $4),"
+         " blocked AS (SELECT ordering_key, min(position) AS first FROM ("
+         " SELECT ordering_key, position FROM " + table +
+         " WHERE delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL)"
+         " AND ordering_key <> '' AND (next_attempt_at > " + now + " OR lease_until > " + now + ")" + of_target +
+         " UNION ALL SELECT ordering_key, position FROM " + table +
+         " WHERE dead_letter AND skipped_at IS NULL AND ordering_key <> ''" + of_target +
+         " UNION ALL SELECT c.ordering_key, c.position FROM " + table + " c JOIN others o ON c.position = o.position"
+         " WHERE c.delivered_at IS NULL AND NOT c.dead_letter AND c.ordering_key <> ''" +
+         (deliveries ? " AND c.target = $4" : "") + ") held GROUP BY ordering_key)"
+         " SELECT " + (deliveries ? HERALD_PG_DELIVERY_COLUMNS : HERALD_PG_ROW_COLUMNS) + " FROM " + from +
+         " WHERE " + row + ".delivered_at IS NULL AND NOT " + row + ".dead_letter" + (deliveries ? " AND d.target = $4" : "") +
+         " AND (" + row + ".next_attempt_at IS NULL OR " + row + ".next_attempt_at <= " + now + ")"
+         " AND (" + row + ".lease_until IS NULL OR " + row + ".lease_until <= " + now + ")"
+         " AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = " + row + ".ordering_key AND k.first < " + row +
+         ".position)"
+         " AND " + row + ".position NOT IN (SELECT position FROM others UNION ALL SELECT unnest($3::bigint[]))"
+         " ORDER BY " + row + ".position LIMIT $2";
+}
 
 // The statements that differ between the event rows and a target's
 // deliveries only in the table and a last parameter, the target.
@@ -215,14 +205,29 @@ class PgEventStore final : public EventStore {
     });
   }
 
+  // Claims wait for each other, not for marks: a claim may run while the
+  // batch claimed before it is published and the one before that is marked.
+  bool claims_past_in_flight() const noexcept override { return true; }
+
   std::vector<StoredEvent> claim(const LeaseRequest& request) override {
     if (request.owner.empty()) throw ConfigError("claim: owner must not be empty");
+    static const std::string event_rows_sql = make_claim_sql(false), deliveries_sql = make_claim_sql(true);
     auto now = static_cast<long long>(to_micros(request.now));
     auto until = now + static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(request.lease).count());
+    const std::string& target = request.target;
     return pool_.with("claim", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       relay_commit(tx);
-      const std::string& target = request.target;
+      // A relay leases a batch with one row of herald_claims (its positions),
+      // not by updating each row of it. Claims of one target therefore run
+      // one after the other, whichever relay makes them: the lock is held
+      // to the commit, and under READ COMMITTED each statement after it sees
+      // the batch the claim before committed.
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('herald claim ' || current_schema() || ' ' || $1))", target);
+      // The owner's previous batch is replaced by what it still has in
+      // flight; batches whose relay stopped renewing them are let go.
+      tx.exec_params("DELETE FROM herald_claims WHERE target = $1 AND (owner = $2 OR until <= " HERALD_PG_TS("$3") ")",
+                     target, request.owner, now);
       // The candidates are the first pending rows in position order, read
       // through the pending index until the limit. Without fresh statistics
       // (a table just filled, a backlog after an outage) the planner expects
@@ -231,76 +236,17 @@ class PgEventStore final : public EventStore {
       // 50,000 pending rows, against 1.5 ms for the ordered scan. These three
       // settings leave it only the ordered scan, for this statement.
       tx.exec("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off");
-      auto candidates = target.empty()
-                            ? tx.exec_params(candidates_sql, now, static_cast<long long>(request.limit))
-                            : tx.exec_params(delivery_candidates_sql, now, static_cast<long long>(request.limit), target);
+      auto r = tx.exec_params(target.empty() ? event_rows_sql : deliveries_sql, now,
+                              static_cast<long long>(request.limit), bigint_array(request.in_flight), target);
       tx.exec("RESET enable_bitmapscan; RESET enable_hashjoin; RESET enable_mergejoin");
-      if (candidates.empty()) return std::vector<StoredEvent>{};
-      // A candidate is also held back while an earlier pending row of its key
-      // is not a candidate: another relay is claiming that row right now
-      // (SKIP LOCKED passed it over), so ours would overtake it.
-      std::vector<std::int64_t> positions;
-      std::map<std::string, std::vector<std::int64_t>> by_key;
-      std::int64_t highest = 0;
-      for (const auto& row : candidates) {
-        auto position = row[0].as<std::int64_t>();
-        auto key = row[1].as<std::string>();
-        highest = std::max(highest, position);
-        if (key.empty())
-          positions.push_back(position);
-        else
-          by_key[key].push_back(position);
-      }
-      if (!by_key.empty()) {
-        std::vector<std::string> keys;
-        for (const auto& [k, _] : by_key) keys.push_back(k);
-        auto sql = state_sql(target, 3);
-        // Pending rows and dead ones apart, so that each reads its own
-        // partial index: the pending rows from the lowest one up (in the same
-        // statement, so in the same snapshot). As one condition over every
-        // row at or below `highest` the planner cannot tell that nearly all
-        // of those are delivered, and read the whole table (a sequential scan
-        // of every row ever appended, per claim).
-        const std::string in_keys = " WHERE ordering_key IN (SELECT unnest($1::text[])) AND position <= $2";
-        auto pending = exec_for(
-            tx, target,
-            // IN (SELECT unnest(...)): `= ANY(array)` makes the planner look at
-            // every key, which costs more than the query.
-            "SELECT ordering_key, position FROM " + sql.table + in_keys +
-                " AND position >= (SELECT min(position) FROM " + sql.table +
-                " WHERE delivered_at IS NULL AND NOT dead_letter" + sql.target + ")"
-                " AND delivered_at IS NULL AND NOT dead_letter AND skipped_at IS NULL" + sql.target +
-                " UNION ALL SELECT ordering_key, position FROM " + sql.table + in_keys +
-                " AND delivered_at IS NULL AND dead_letter AND skipped_at IS NULL" + sql.target + " ORDER BY position",
-            text_array(keys), static_cast<long long>(highest));
-        std::map<std::string, std::size_t> next;  // index into by_key[k] of the next candidate expected
-        std::set<std::string> stopped;
-        for (const auto& row : pending) {
-          auto key = row[0].as<std::string>();
-          if (stopped.count(key)) continue;
-          auto position = row[1].as<std::int64_t>();
-          auto& mine = by_key[key];
-          auto& i = next[key];
-          if (i < mine.size() && mine[i] == position) {
-            positions.push_back(position);
-            ++i;
-          } else {
-            stopped.insert(key);  // a pending (or dead) row that is not ours: the rest of the key waits
-          }
-        }
-      }
-      if (positions.empty()) return std::vector<StoredEvent>{};
-      auto r = target.empty()
-                   ? tx.exec_params("UPDATE herald_events SET lease_owner = $1, lease_until = " HERALD_PG_TS("$2")
-                                    " WHERE position = ANY($3::bigint[]) RETURNING " HERALD_PG_ROW_COLUMNS,
-                                    request.owner, until, bigint_array(positions))
-                   : tx.exec_params("UPDATE herald_deliveries d SET lease_owner = $1, lease_until = " HERALD_PG_TS("$2")
-                                    " FROM herald_events e WHERE e.position = d.position AND d.target = $4"
-                                    " AND d.position = ANY($3::bigint[]) RETURNING " HERALD_PG_DELIVERY_COLUMNS,
-                                    request.owner, until, bigint_array(positions), target);
-      tx.commit();
       auto rows = with_target(read_rows(r), target);
-      std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
+      std::vector<std::int64_t> held = request.in_flight;
+      for (const auto& row : rows) held.push_back(row.position);
+      if (!held.empty())
+        tx.exec_params("INSERT INTO herald_claims(target, owner, until, positions) VALUES ($1, $2, " HERALD_PG_TS("$3")
+                       ", $4::bigint[])",
+                       target, request.owner, until, bigint_array(held));
+      tx.commit();
       return rows;
     });
   }
@@ -350,14 +296,20 @@ class PgEventStore final : public EventStore {
   using EventStore::release;
   void release(const std::vector<std::int64_t>& positions, const std::string& owner, const std::string& target) override {
     if (positions.empty()) return;
-    auto sql = state_sql(target, 3);
     pool_.with("release", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       relay_commit(tx);
-      exec_for(tx, target,
-               "UPDATE " + sql.table + " SET lease_owner = NULL, lease_until = NULL "
-               "WHERE position = ANY($1::bigint[]) AND lease_owner = $2" + sql.target,
-               bigint_array(positions), owner);
+      tx.exec_params("UPDATE herald_claims SET positions = ARRAY(SELECT p FROM unnest(positions) p "
+                     "WHERE p <> ALL($1::bigint[])) WHERE target = $2 AND owner = $3",
+                     bigint_array(positions), target, owner);
+      tx.commit();
+    });
+  }
+
+  void stand_down(const std::string& owner) override {
+    pool_.with("stand down", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      tx.exec_params("DELETE FROM herald_claims WHERE owner = $1", owner);
       tx.commit();
     });
   }

@@ -15,8 +15,8 @@ namespace {
 // `skipped_at` (an operator gave up on the dead row).
 // payload and metadata are `json`, not `jsonb`, so the text reads back as it
 // was written and an Envelope round-trips exactly. Indexes are few on
-// purpose: the relay updates every row twice (lease, delivered) and those
-// updates cannot be HOT, so each index costs on every delivery.
+// purpose: the relay updates every row as it is delivered and that update
+// cannot be HOT, so each index costs on every delivery.
 constexpr const char* migrations[] = {
     // 1: the event table, idempotency marks.
     R"sql(
@@ -87,6 +87,19 @@ CREATE INDEX herald_deliveries_pending ON herald_deliveries(target, position)
 CREATE INDEX herald_deliveries_held ON herald_deliveries(target, ordering_key, position)
   WHERE delivered_at IS NULL AND NOT dead_letter AND (next_attempt_at IS NOT NULL OR lease_until IS NOT NULL);
 CREATE INDEX herald_deliveries_dead ON herald_deliveries(target, position) WHERE dead_letter AND skipped_at IS NULL;
+)sql",
+    // 4: a relay leases each batch it claims with one row here (`target` ''
+    // for the event rows), in place of a lease written into each row of it:
+    // that was an update of every row, on top of the delivered mark.
+    // `lease_owner`/`lease_until` stay for relays of earlier versions.
+    R"sql(
+CREATE TABLE herald_claims (
+  target    text        NOT NULL,
+  owner     text        NOT NULL,
+  until     timestamptz NOT NULL,
+  positions bigint[]    NOT NULL,
+  PRIMARY KEY (target, owner)
+);
 )sql",
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));

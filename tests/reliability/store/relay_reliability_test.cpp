@@ -178,7 +178,7 @@ TEST_CASE("two relay processes on one store deliver no event twice and miss none
   CHECK(f.app->scalar("SELECT count(*) FROM effects") == total_events);
   CHECK(first_deliveries_in_order(*f.app));
   if (f.kind == "postgres") {
-    // Row claiming with SKIP LOCKED: both relays share the work.
+    // Each batch is leased by a row of herald_claims: both relays share the work.
     CHECK(by_a > 0);
     CHECK(by_b > 0);
   } else {
