@@ -1,14 +1,15 @@
 // The relay's batches. Where the store allows it
 // (EventStore::claims_past_in_flight), the store's side of a batch runs
-// beside the transport's: while batch N is published, a second thread
-// records batch N-1's outcome and then claims batch N+1, passing over N's
-// rows (LeaseRequest::in_flight). A key's rows still go out in order:
+// beside the transport's: while batch N is published, batch N-1's outcome
+// is recorded and batch N+1 claimed, side by side, passing over the rows of
+// N and N-1 (LeaseRequest::in_flight). A key's rows still go out in order:
 // batches are published one after the other, and the rows of N+1 whose key
-// did not get through in N are released, not published (N+1 was claimed
-// before N's failures were recorded).
+// did not get through in N or N-1 are released, not published (N+1 was
+// claimed before those failures were recorded).
 
 #include "relay_batches.hpp"
 
+#include <exception>
 #include <future>
 #include <optional>
 #include <set>
@@ -225,12 +226,30 @@ void drop_held(EventStore& store, const RelayOptions& o, Claimed& batch, const s
 
 using Ahead = std::future<std::pair<Settled, Claimed>>;
 
-// Settles `prior` (when set), then claims the batch after `in_flight`.
+// Settles `prior` (when set) and claims the batch after `in_flight` at once,
+// on two threads: where the store has several connections (PostgreSQL) the
+// two run side by side, so a batch costs the store the longer of the two,
+// not their sum. The claim passes over `prior`'s rows as over those in
+// flight: their outcome may not be recorded yet when it reads.
 Ahead start_ahead(EventStore& store, const RelayOptions& o, std::optional<Outcome> prior,
                   std::vector<std::int64_t> in_flight) {
   return std::async(std::launch::async, [&store, &o, prior = std::move(prior), in_flight = std::move(in_flight)]() mutable {
-    Settled settled = prior ? settle(store, o, *prior) : Settled{};
-    return std::pair{settled, claim_batch(store, o, std::move(in_flight))};
+    std::future<Settled> settling;
+    if (prior) {
+      for (const auto* part : {&prior->delivered, &prior->untried}) in_flight.insert(in_flight.end(), part->begin(), part->end());
+      for (const auto& f : prior->failures) in_flight.push_back(f.position);
+      settling = std::async(std::launch::async, [&store, &o, &prior] { return settle(store, o, *prior); });
+    }
+    std::exception_ptr claim_failed;
+    Claimed claimed;
+    try {
+      claimed = claim_batch(store, o, std::move(in_flight));
+    } catch (...) {
+      claim_failed = std::current_exception();
+    }
+    Settled settled = settling.valid() ? settling.get() : Settled{};
+    if (claim_failed) std::rethrow_exception(claim_failed);
+    return std::pair{settled, std::move(claimed)};
   });
 }
 
@@ -264,7 +283,11 @@ RelayStats run_batches(EventStore& store, EventBus& bus, const RelayOptions& o, 
     if (current.count == 0) break;
     const bool last = batch >= max_batches || current.count < o.batch_size || (go_on && !go_on());
     Ahead ahead;
+    // Keys held back by the batch before this one: the batch claimed ahead
+    // may have been claimed before that batch's failures were recorded.
+    std::set<std::string> held_before;
     if (pipelined && !last) {
+      if (unsettled) held_before = unsettled->held_keys;
       ahead = start_ahead(store, o, std::move(unsettled), positions_of(current.rows));
       unsettled.reset();
     } else if (unsettled) {
@@ -300,7 +323,8 @@ RelayStats run_batches(EventStore& store, EventBus& bus, const RelayOptions& o, 
       current = claim_batch(store, o, {});
       continue;
     }
-    drop_held(store, o, *next, unsettled->held_keys);
+    held_before.insert(unsettled->held_keys.begin(), unsettled->held_keys.end());
+    drop_held(store, o, *next, held_before);
     current = std::move(*next);
   }
   if (unsettled) add(settle(store, o, *unsettled));

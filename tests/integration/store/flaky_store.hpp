@@ -1,8 +1,10 @@
 #pragma once
 // An event store in front of a real one whose mark_delivered fails the first
-// N times (like SQLITE_BUSY or a dropped PostgreSQL connection), for relay tests.
+// N times (like SQLITE_BUSY or a dropped PostgreSQL connection), and which
+// can hold a mark_failed back, for relay tests.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "herald/errors.hpp"
@@ -16,6 +18,10 @@ class FlakyMarkStore final : public EventStore {
 
   /// How many mark_delivered calls failed on purpose.
   int mark_failures() const { return failed_.load(); }
+  /// How many claims returned.
+  int claims() const { return claims_.load(); }
+  /// Runs before each mark_failed reaches the store (set before use).
+  std::function<void()> before_mark_failed;
 
   using EventStore::append;
   std::vector<std::int64_t> append(std::vector<Envelope>& events, const AppendOptions& options) override {
@@ -42,7 +48,12 @@ class FlakyMarkStore final : public EventStore {
   OutboxStatus backlog(const std::string& target) override { return inner_->backlog(target); }
   std::uint64_t count_pending(const std::string& target) override { return inner_->count_pending(target); }
   std::vector<std::string> delivery_targets() override { return inner_->delivery_targets(); }
-  std::vector<StoredEvent> claim(const LeaseRequest& request) override { return inner_->claim(request); }
+  std::vector<StoredEvent> claim(const LeaseRequest& request) override {
+    auto rows = inner_->claim(request);
+    ++claims_;
+    return rows;
+  }
+  bool claims_past_in_flight() const noexcept override { return inner_->claims_past_in_flight(); }
   void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
     if (left_.fetch_sub(1) > 0) {
       ++failed_;
@@ -51,6 +62,7 @@ class FlakyMarkStore final : public EventStore {
     inner_->mark_delivered(positions, at, target);
   }
   void mark_failed(const std::vector<DeliveryFailure>& failures, const std::string& target) override {
+    if (before_mark_failed) before_mark_failed();
     inner_->mark_failed(failures, target);
   }
   void stand_down(const std::string& owner) override { inner_->stand_down(owner); }
@@ -70,6 +82,7 @@ class FlakyMarkStore final : public EventStore {
   std::shared_ptr<EventStore> inner_;
   std::atomic<int> left_;
   std::atomic<int> failed_{0};
+  std::atomic<int> claims_{0};
 };
 
 }  // namespace herald::test

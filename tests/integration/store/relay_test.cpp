@@ -225,6 +225,43 @@ TEST_CASE("a key that fails in one batch has none of its later rows published fr
   CHECK(f.store->status().pending == 0);
 }
 
+TEST_CASE("a key that fails in one batch has none of its later rows published from a batch claimed before the failure "
+          "was recorded",
+          "[relay][retry]") {
+  // Batch 1's outcome is recorded while batch 3 is claimed (and batch 2
+  // published). The store here holds batch 1's failure back until batch 3
+  // is claimed, so the claim cannot have seen it.
+  RelayFixture f(GENERATE(from_range(store_kinds())));
+  FlakyMarkStore store(f.store, 0);
+  REQUIRE(store.claims_past_in_flight());
+  store.before_mark_failed = [&] { wait_until([&] { return store.claims() >= 3; }, seconds(10)); };
+  std::vector<Envelope> events;
+  for (int n = 0; n < 30; ++n) {
+    bool c = n == 4 || n == 20 || n == 25;  // order c: in batches 1 and 3, not 2
+    events.push_back(order_event("order.updated", c ? "c" : "k" + std::to_string(n), n));
+  }
+  f.store->append(events);
+  f.bus.refuse([poison = events[4].id](const Envelope& e) -> std::optional<std::string> {
+    if (e.id == poison) return "refused: order c's first row is poison";
+    return std::nullopt;
+  });
+  auto options = f.options();
+  options.batch_size = 10;
+  auto stats = relay_pass(store, f.bus, options);
+  CHECK(store.claims() >= 3);
+  CHECK(stats.failed == 1);
+  CHECK(f.recorder.by_order().count("c") == 0);
+  CHECK(f.recorder.distinct() == 27);
+  CHECK(f.store->get(events[20].id).pending());
+  CHECK(f.store->get(events[20].id).delivery_attempts == 0);
+
+  f.bus.heal();
+  f.clock.advance(seconds(1));
+  relay_pass(store, f.bus, options);
+  CHECK(f.recorder.by_order()["c"] == std::vector<int>{4, 20, 25});
+  CHECK(f.recorder.distinct() == 30);
+}
+
 TEST_CASE("a transport outage spends no row's attempts: no row goes dead and every aggregate resumes in order",
           "[relay][retry][outage]") {
   RelayFixture f(GENERATE(from_range(store_kinds())));
