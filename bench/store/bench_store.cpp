@@ -2,9 +2,9 @@
 //   bench_store [relay_events [only]]   (default 50000; `only`: run the rows
 //                                        whose label contains it, e.g. "sqlite -> kafka")
 //
-// Appends per second in transactions of 1 and of 100 events, on SQLite
-// (beside plain sqlite3 inserts of the same rows) and PostgreSQL
-// (HERALD_BENCH_PG_URL, default the test server); relay throughput from each
+// Appends per second in transactions of 1 and of 100 events, on SQLite and
+// PostgreSQL (HERALD_BENCH_PG_URL, default the test server), beside plain
+// sqlite3 / libpq inserts of the same rows; relay throughput from each
 // store to the memory transport and, when built with herald::kafka, to Kafka
 // (HERALD_BENCH_KAFKA, default 127.0.0.1:9092; HERALD_BENCH_KAFKA_OPTIONS
 // appends URL options, e.g. "&latency=low"). Goals: SQLite -> Kafka
@@ -23,6 +23,8 @@
 #include <string>
 
 #ifdef HERALD_BENCH_WITH_POSTGRES
+#include <libpq-fe.h>
+
 #include <pqxx/pqxx>
 #endif
 
@@ -84,6 +86,7 @@ class Scratch {
   }
   const std::string& url() const { return url_; }
   const std::string& path() const { return path_; }
+  const std::string& schema() const { return schema_; }
 
  private:
   std::string kind_, url_, path_, schema_, base_;
@@ -105,24 +108,30 @@ double appends_per_second(const std::string& kind, int batch, int total) {
   return total / seconds_since(start);
 }
 
-// The same rows through plain sqlite3: one prepared INSERT, the strings
-// encoded beforehand (herald's append also validates and encodes them).
+// A baseline's rows: the columns herald writes, encoded before the clock
+// starts (herald's append also validates and encodes them).
+struct RawRow {
+  std::string id, type, agg_type, agg_id, key, payload, metadata;
+  std::int64_t time;
+};
+std::vector<RawRow> raw_rows(int total) {
+  std::vector<RawRow> rows;
+  for (int n = 0; n < total; ++n) {
+    Envelope e = sample_event(n);
+    rows.push_back({e.id, e.type, e.aggregatetype, e.aggregateid, ordering_key(e), e.data, encode_metadata(e),
+                    to_micros(e.time)});
+  }
+  return rows;
+}
+
+// The same rows through plain sqlite3: one prepared INSERT.
 double raw_sqlite_appends_per_second(int batch, int total) {
   Scratch scratch("sqlite");
   open_event_store(scratch.url());  // the same table and indexes
   sqlite3* db = nullptr;
   sqlite3_open(scratch.path().c_str(), &db);
   sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr);
-  struct Row {
-    std::string id, type, agg_type, agg_id, key, payload, metadata;
-    std::int64_t time;
-  };
-  std::vector<Row> rows;
-  for (int n = 0; n < total; ++n) {
-    Envelope e = sample_event(n);
-    rows.push_back({e.id, e.type, e.aggregatetype, e.aggregateid, ordering_key(e), e.data, encode_metadata(e),
-                    to_micros(e.time)});
-  }
+  auto rows = raw_rows(total);
   sqlite3_stmt* insert = nullptr;
   sqlite3_prepare_v2(db,
                      "INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
@@ -132,7 +141,7 @@ double raw_sqlite_appends_per_second(int batch, int total) {
   for (int i = 0; i < total; i += batch) {
     sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     for (int j = i; j < std::min(total, i + batch); ++j) {
-      const Row& r = rows[static_cast<std::size_t>(j)];
+      const RawRow& r = rows[static_cast<std::size_t>(j)];
       sqlite3_bind_text(insert, 1, r.id.c_str(), -1, SQLITE_STATIC);
       sqlite3_bind_text(insert, 2, r.type.c_str(), -1, SQLITE_STATIC);
       sqlite3_bind_text(insert, 3, r.agg_type.c_str(), -1, SQLITE_STATIC);
@@ -152,6 +161,47 @@ double raw_sqlite_appends_per_second(int batch, int total) {
   sqlite3_close(db);
   return rate;
 }
+
+#ifdef HERALD_BENCH_WITH_POSTGRES
+// The same rows through plain libpq, as a hand-written outbox inserts them:
+// one prepared INSERT a row, `batch` rows a transaction.
+double raw_libpq_appends_per_second(int batch, int total) {
+  Scratch scratch("postgres");
+  open_event_store(scratch.url());  // the same table and indexes
+  std::string base = env_or("HERALD_BENCH_PG_URL", "postgresql://herald:herald@127.0.0.1:5432/herald");
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(base.substr(0, base.find('?')).c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) throw std::runtime_error("raw libpq: cannot connect");
+  auto run = [&](PGresult* r) {
+    auto status = PQresultStatus(r);
+    std::string error = PQresultErrorMessage(r);
+    PQclear(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw std::runtime_error("raw libpq: " + error);
+  };
+  run(PQexec(conn.get(), ("SET search_path = " + scratch.schema()).c_str()));
+  run(PQprepare(conn.get(), "insert",
+                "INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
+                "occurred_at, created_at) VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, "
+                "timestamptz 'epoch' + $8::bigint * interval '1 microsecond', "
+                "timestamptz 'epoch' + $9::bigint * interval '1 microsecond') RETURNING position",
+                9, nullptr));
+  auto rows = raw_rows(total);
+  std::vector<std::string> times;
+  for (const auto& r : rows) times.push_back(std::to_string(r.time));
+  auto start = SteadyClock::now();
+  for (int i = 0; i < total; i += batch) {
+    if (batch > 1) run(PQexec(conn.get(), "BEGIN"));
+    for (int j = i; j < std::min(total, i + batch); ++j) {
+      const RawRow& r = rows[static_cast<std::size_t>(j)];
+      const std::string& t = times[static_cast<std::size_t>(j)];
+      const char* values[9] = {r.id.c_str(), r.type.c_str(), r.agg_type.c_str(), r.agg_id.c_str(), r.key.c_str(),
+                               r.payload.c_str(), r.metadata.c_str(), t.c_str(), t.c_str()};
+      run(PQexecPrepared(conn.get(), "insert", 9, values, nullptr, nullptr, 0));
+    }
+    if (batch > 1) run(PQexec(conn.get(), "COMMIT"));
+  }
+  return total / seconds_since(start);
+}
+#endif
 
 struct RelayResult {
   double per_second = 0;
@@ -252,34 +302,36 @@ int main(int argc, char** argv) {
   std::printf("appends (each batch one transaction of the store's own)\n");
   for (const auto& kind : kinds) {
     for (int batch : {1, 100}) {
-      int total = batch == 1 ? 2'000 : (kind == "sqlite" ? 20'000 : 50'000);
+      int total = batch == 1 ? 2'000 : 20'000;
       std::string label = kind + ", " + std::to_string(batch) + " per transaction";
       row(label.c_str(), [&] {
-        if (kind == "sqlite") {
-          // Rounds, each herald and raw sqlite3 in turn (the first one
-          // alternating): the disk's pace moves between runs by more than
-          // the difference measured, so only a round's own pair compares.
-          constexpr int rounds = 9;
-          std::vector<double> rates, raws, ratios;
-          for (int r = 0; r < rounds; ++r) {
-            double rate = 0, raw = 0;
-            if (r % 2) raw = raw_sqlite_appends_per_second(batch, total);
-            rate = appends_per_second(kind, batch, total);
-            if (r % 2 == 0) raw = raw_sqlite_appends_per_second(batch, total);
-            rates.push_back(rate);
-            raws.push_back(raw);
-            ratios.push_back(rate / raw);
-          }
-          const double rate = median(rates), raw = median(raws);
-          record_result("append: " + label, "events/s", rate, raw, "raw sqlite3 inserts", 0);
-          std::printf("  %-34s herald %12.0f/s   raw sqlite3 %12.0f/s   (medians of %d rounds)\n", label.c_str(), rate,
-                      raw, rounds);
-          print_round_ratios("append: " + label, ratios, batch > 1 ? 0.9 : 0, "raw sqlite3 inserts");
-        } else {
-          double rate = appends_per_second(kind, batch, total);
-          record_result("append: " + label, "events/s", rate, 0, "", 0);
-          std::printf("  %-34s herald %12.0f/s\n", label.c_str(), rate);
+        // Rounds, each herald and the raw client in turn (the first one
+        // alternating): the disk's pace moves between runs by more than
+        // the difference measured, so only a round's own pair compares.
+        std::function<double(int, int)> raw_appends = raw_sqlite_appends_per_second;
+        std::string raw_name = "raw sqlite3";
+#ifdef HERALD_BENCH_WITH_POSTGRES
+        if (kind == "postgres") {
+          raw_appends = raw_libpq_appends_per_second;
+          raw_name = "raw libpq";
         }
+#endif
+        const int rounds = kind == "sqlite" ? 9 : 5;
+        std::vector<double> rates, raws, ratios;
+        for (int r = 0; r < rounds; ++r) {
+          double rate = 0, raw = 0;
+          if (r % 2) raw = raw_appends(batch, total);
+          rate = appends_per_second(kind, batch, total);
+          if (r % 2 == 0) raw = raw_appends(batch, total);
+          rates.push_back(rate);
+          raws.push_back(raw);
+          ratios.push_back(rate / raw);
+        }
+        const double rate = median(rates), raw = median(raws);
+        record_result("append: " + label, "events/s", rate, raw, raw_name + " inserts", 0);
+        std::printf("  %-34s herald %12.0f/s   %-11s %12.0f/s   (medians of %d rounds)\n", label.c_str(), rate,
+                    raw_name.c_str(), raw, rounds);
+        print_round_ratios("append: " + label, ratios, batch > 1 ? 0.9 : 0, raw_name + " inserts");
       });
     }
   }

@@ -32,7 +32,7 @@ constexpr const char* insert_deliveries_sql =
 }  // namespace
 
 std::vector<std::int64_t> insert_events(pqxx::transaction_base& tx, std::vector<Envelope>& events,
-                                        const AppendOptions& options) {
+                                        const AppendOptions& options, Statements statements) {
   // Validate all first: an invalid event must not leave half a batch behind.
   for (auto& e : events) prepare_for_append(e, options);
   const auto targets = targets_of(events, options);
@@ -45,10 +45,21 @@ std::vector<std::int64_t> insert_events(pqxx::transaction_base& tx, std::vector<
   auto insert = [&] {
     if (events.size() == 1) {
       const Envelope& e = events[0];
-      auto r = tx.exec_params(insert_one_sql, e.id, e.type, e.aggregatetype, e.aggregateid, ordering_key(e),
-                              e.data.empty() ? nullptr : e.data.c_str(), encode_metadata(e),
-                              static_cast<long long>(to_micros(e.time)), static_cast<long long>(created),
-                              static_cast<bool>(handed[0]));
+      auto insert_one = [&](auto&& exec) {
+        return exec(e.id, e.type, e.aggregatetype, e.aggregateid, ordering_key(e),
+                    e.data.empty() ? nullptr : e.data.c_str(), encode_metadata(e),
+                    static_cast<long long>(to_micros(e.time)), static_cast<long long>(created),
+                    static_cast<bool>(handed[0]));
+      };
+      pqxx::result r;
+      if (statements == Statements::prepared) {
+        // pqxx sends the statement to the server on its first use on a
+        // connection; the same definition again is a no-op.
+        tx.conn().prepare("herald_insert_one", insert_one_sql);
+        r = insert_one([&](auto&&... args) { return tx.exec_prepared("herald_insert_one", args...); });
+      } else {
+        r = insert_one([&](auto&&... args) { return tx.exec_params(insert_one_sql, args...); });
+      }
       positions.push_back(r[0][0].as<std::int64_t>());
       return;
     }

@@ -22,11 +22,17 @@
 
 namespace herald::postgres {
 
+/// How insert_events sends a single event's INSERT: as a prepared statement
+/// only on herald's own connections, whose search_path never changes (a
+/// statement prepared on an application's connection would keep the schema
+/// of its first use).
+enum class Statements { unnamed, prepared };
+
 /// Prepares (id, time, source, context) and inserts `events` through `tx`;
 /// and a delivery per target of each (AppendOptions::targets); returns their
 /// positions. One round trip whatever the number of events (two with targets).
 std::vector<std::int64_t> insert_events(pqxx::transaction_base& tx, std::vector<Envelope>& events,
-                                        const AppendOptions& options);
+                                        const AppendOptions& options, Statements statements = Statements::unnamed);
 
 /// The row (columns HERALD_PG_ROW_COLUMNS).
 StoredEvent read_row(const pqxx::row& row);
