@@ -35,6 +35,8 @@ TEST_CASE("a member under back-pressure lets a new member join at once and nothi
     e.partitionkey = "job-" + std::to_string(i);
     events.push_back(std::move(e));
   }
+  std::vector<std::string> events_ids;
+  for (const auto& e : events) events_ids.push_back(e.id);
   first_bus->publish(std::move(events));
 
   std::mutex mutex;
@@ -65,7 +67,18 @@ TEST_CASE("a member under back-pressure lets a new member join at once and nothi
   std::printf("second member joined a group under back-pressure in %lld ms\n", static_cast<long long>(joined.count()));
   CHECK(joined < std::chrono::seconds(5));
 
-  REQUIRE(wait_until([&] { return handled() == static_cast<std::size_t>(total); }, std::chrono::seconds(90)));
+  const bool all = wait_until([&] { return handled() == static_cast<std::size_t>(total); }, std::chrono::seconds(90));
+  if (!all) {
+    // Which records never came (CI failed here once, 2026-11-27): their
+    // indexes tell a partition's tail (revoked mid-flight) from a gap.
+    std::lock_guard lock(mutex);
+    std::string missing;
+    for (int i = 0; i < total; ++i)
+      if (!runs.count(events_ids[static_cast<std::size_t>(i)])) missing += std::to_string(i) + ' ';
+    UNSCOPED_INFO("handled " << runs.size() << " of " << total << ", by the second member " << by_second
+                             << "; never handled: " << missing);
+  }
+  REQUIRE(all);
   REQUIRE(first_bus->flush(deadline));
   REQUIRE(second_bus->flush(deadline));
   std::lock_guard lock(mutex);
