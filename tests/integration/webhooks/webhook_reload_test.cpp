@@ -26,7 +26,11 @@ nlohmann::json entry(const std::string& name, const std::string& url, const std:
 }
 
 // Publishes one event every 2 ms (a steady flow, not synchronisation) and
-// remembers when each was published relative to the test's marks.
+// remembers when each was published relative to the test's marks. An id is
+// recorded before its publish starts: an event counted after a mark was
+// then surely published after it (recorded after the publish returned, an
+// event published just before a webhook was added could be counted after
+// the mark, and was waited for in vain: CI failed so once).
 struct Publisher {
   EventBus& bus;
   std::atomic<bool> stop{false};
@@ -39,11 +43,11 @@ struct Publisher {
       for (int n = 0; !stop; ++n) {
         Envelope e = Envelope::make("order.paid", {{"n", n}});
         e.partitionkey = "order-" + std::to_string(n % 5);
-        bus.publish(e);
         {
           std::lock_guard lock(mutex);
           ids.push_back(e.id);
         }
+        bus.publish(e);
         std::this_thread::sleep_for(2ms);
       }
     });
