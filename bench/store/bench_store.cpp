@@ -76,7 +76,7 @@ class Scratch {
 #ifdef HERALD_BENCH_WITH_POSTGRES
     if (!schema_.empty()) {
       try {
-        pqxx::connection c(base_.substr(0, base_.find('?')));
+        pqxx::connection c(server_url());
         pqxx::nontransaction n(c);
         n.exec("DROP SCHEMA IF EXISTS " + n.quote_name(schema_) + " CASCADE");
       } catch (const std::exception&) {
@@ -87,6 +87,8 @@ class Scratch {
   const std::string& url() const { return url_; }
   const std::string& path() const { return path_; }
   const std::string& schema() const { return schema_; }
+  /// The PostgreSQL server's URL without herald's options (for libpq itself).
+  std::string server_url() const { return base_.substr(0, base_.find('?')); }
 
  private:
   std::string kind_, url_, path_, schema_, base_;
@@ -168,8 +170,7 @@ double raw_sqlite_appends_per_second(int batch, int total) {
 double raw_libpq_appends_per_second(int batch, int total) {
   Scratch scratch("postgres");
   open_event_store(scratch.url());  // the same table and indexes
-  std::string base = env_or("HERALD_BENCH_PG_URL", "postgresql://herald:herald@127.0.0.1:5432/herald");
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(base.substr(0, base.find('?')).c_str()), &PQfinish);
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(scratch.server_url().c_str()), &PQfinish);
   if (PQstatus(conn.get()) != CONNECTION_OK) throw std::runtime_error("raw libpq: cannot connect");
   auto run = [&](PGresult* r) {
     auto status = PQresultStatus(r);
