@@ -58,10 +58,14 @@ std::vector<std::int64_t> insert_events(sqlite3* db, Statement& insert, std::vec
   return positions;
 }
 
-StoredEvent read_row(const Statement& s) {
-  StoredEvent r;
+namespace {
+
+UndecodedRow read_undecoded(const Statement& s) {
+  UndecodedRow u;
+  StoredEvent& r = u.row;
   r.position = s.integer(0);
-  r.event = decode_stored(s.text(1), s.text(2));
+  u.metadata = std::string(s.text(1));
+  u.payload = std::string(s.text(2));
   r.created_at = from_micros(s.integer(3));
   if (auto t = s.optional_integer(4)) r.delivered_at = from_micros(*t);
   r.delivery_attempts = static_cast<int>(s.integer(5));
@@ -69,13 +73,39 @@ StoredEvent read_row(const Statement& s) {
   r.dead_letter = s.integer(7) != 0;
   r.last_error = std::string(s.text(8));
   if (auto t = s.optional_integer(9)) r.skipped_at = from_micros(*t);
-  return r;
+  return u;
 }
+
+StoredEvent decode_row(UndecodedRow&& u) {
+  u.row.event = decode_stored(u.metadata, {});
+  u.row.event.data = std::move(u.payload);
+  return std::move(u.row);
+}
+
+}  // namespace
+
+StoredEvent read_row(const Statement& s) { return decode_row(read_undecoded(s)); }
 
 std::vector<StoredEvent> read_rows(Statement& s) {
   std::vector<StoredEvent> rows;
   while (s.step()) rows.push_back(read_row(s));
   return rows;
+}
+
+std::vector<UndecodedRow> read_undecoded_rows(Statement& s) {
+  std::vector<UndecodedRow> rows;
+  while (s.step()) rows.push_back(read_undecoded(s));
+  return rows;
+}
+
+std::vector<StoredEvent> decode_rows(std::vector<UndecodedRow>&& rows, const std::string& target) {
+  std::vector<StoredEvent> out;
+  out.reserve(rows.size());
+  for (auto& u : rows) {
+    out.push_back(decode_row(std::move(u)));
+    out.back().target = target;
+  }
+  return out;
 }
 
 }  // namespace herald::sqlite

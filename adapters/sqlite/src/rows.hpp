@@ -33,4 +33,17 @@ StoredEvent read_row(const Statement& s);
 /// Every row the statement still steps to.
 std::vector<StoredEvent> read_rows(Statement& s);
 
+/// A row as read, its event not decoded yet. A claim copies its rows' text
+/// under the store's lock and decodes them after releasing it: the decode
+/// is as much of a claim as the query, and needs no connection.
+struct UndecodedRow {
+  StoredEvent row;  // every field but the event
+  std::string metadata;
+  std::string payload;
+};
+/// Every row the statement still steps to, undecoded.
+std::vector<UndecodedRow> read_undecoded_rows(Statement& s);
+/// The rows' events decoded; `target` set on each (empty: the event rows').
+std::vector<StoredEvent> decode_rows(std::vector<UndecodedRow>&& rows, const std::string& target);
+
 }  // namespace herald::sqlite

@@ -188,38 +188,41 @@ class SqliteEventStore final : public EventStore {
     if (request.owner.empty()) throw ConfigError("claim: owner must not be empty");
     std::int64_t now = to_micros(request.now);
     std::int64_t until = now + std::chrono::duration_cast<std::chrono::microseconds>(request.lease).count();
-    std::lock_guard lock(mutex_);
-    Transaction tx(db_.get());
-    // One relay at a time on a SQLite store (per target): the others stand
-    // by until the holder's lease runs out (it renews it on every claim).
-    const std::string lease_name = request.target.empty() ? "relay" : "relay:" + request.target;
-    {
-      Statement holder(db_.get(), "SELECT owner, until FROM herald_relay_lease WHERE name = ?1");
-      holder.bind(1, lease_name);
-      if (holder.step() && holder.text(0) != request.owner && holder.integer(1) > now) return {};
-    }
-    Statement take(db_.get(),
-                   "INSERT INTO herald_relay_lease(name, owner, until) VALUES (?3, ?1, ?2) "
-                   "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until");
-    take.bind(1, request.owner).bind(2, until).bind(3, lease_name).run();
-    // The relay lease covers the rows too: while it holds, no other relay
-    // claims, so rows need no lease of their own (that would be an UPDATE of
-    // every row of every batch).
     // Rows in flight carry no lease here, so they hold no key back: they
     // are only passed over.
     const std::string in_flight = json_positions(request.in_flight);
-    std::vector<StoredEvent> rows;
-    if (request.target.empty()) {
-      ResetGuard reset(claim_);
-      claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, in_flight);
-      rows = read_rows(claim_);
-    } else {
-      Statement deliveries(db_.get(), claim_delivery_sql);
-      deliveries.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, request.target).bind(4, in_flight);
-      rows = with_target(read_rows(deliveries), request.target);
+    std::vector<UndecodedRow> rows;
+    {
+      std::lock_guard lock(mutex_);
+      Transaction tx(db_.get());
+      // One relay at a time on a SQLite store (per target): the others stand
+      // by until the holder's lease runs out (it renews it on every claim).
+      const std::string lease_name = request.target.empty() ? "relay" : "relay:" + request.target;
+      {
+        Statement holder(db_.get(), "SELECT owner, until FROM herald_relay_lease WHERE name = ?1");
+        holder.bind(1, lease_name);
+        if (holder.step() && holder.text(0) != request.owner && holder.integer(1) > now) return {};
+      }
+      Statement take(db_.get(),
+                     "INSERT INTO herald_relay_lease(name, owner, until) VALUES (?3, ?1, ?2) "
+                     "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until");
+      take.bind(1, request.owner).bind(2, until).bind(3, lease_name).run();
+      // The relay lease covers the rows too: while it holds, no other relay
+      // claims, so rows need no lease of their own (that would be an UPDATE of
+      // every row of every batch).
+      if (request.target.empty()) {
+        ResetGuard reset(claim_);
+        claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, in_flight);
+        rows = read_undecoded_rows(claim_);
+      } else {
+        Statement deliveries(db_.get(), claim_delivery_sql);
+        deliveries.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, request.target).bind(4, in_flight);
+        rows = read_undecoded_rows(deliveries);
+      }
+      tx.commit();
     }
-    tx.commit();
-    return rows;
+    // Outside the lock: the relay's other thread records the last batch meanwhile.
+    return decode_rows(std::move(rows), request.target);
   }
 
   using EventStore::mark_delivered;
