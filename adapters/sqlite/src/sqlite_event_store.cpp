@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 
+#include "checkpointer.hpp"
 #include "herald/errors.hpp"
 #include "herald/ext/store.hpp"
 #include "rows.hpp"
@@ -103,7 +104,9 @@ class SqliteEventStore final : public EventStore {
                 true),
         release_(db_.get(),
                  "UPDATE herald_events SET lease_owner = NULL, lease_until = NULL WHERE position = ?1 AND lease_owner = ?2",
-                 true) {}
+                 true) {
+    if (options.path != ":memory:") checkpointer_ = std::make_unique<Checkpointer>(db_.get(), options);
+  }
 
   using EventStore::append;
   std::vector<std::int64_t> append(std::vector<Envelope>& events, const AppendOptions& options) override {
@@ -382,6 +385,7 @@ class SqliteEventStore final : public EventStore {
   std::mutex mutex_;
   DbHandle db_;
   Statement insert_, claim_, delivered_, failed_, release_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // none for :memory: (no WAL)
 };
 
 }  // namespace
