@@ -1,6 +1,7 @@
 // The SQLite event store: one connection, serialised by a mutex; WAL mode
 // lets other processes (a relay, the CLI) read and write the same file.
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 
@@ -32,11 +33,10 @@ WITH blocked AS (
     WHERE dead_letter = 1 AND skipped_at IS NULL AND ordering_key <> '')
   GROUP BY ordering_key)
 SELECT )sql" HERALD_SQLITE_ROW_COLUMNS R"sql( FROM herald_events e
-WHERE e.delivered_at IS NULL AND e.dead_letter = 0
+WHERE NOT herald_in_flight(e.position) AND e.delivered_at IS NULL AND e.dead_letter = 0
   AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?1)
   AND (e.lease_until IS NULL OR e.lease_until <= ?1)
   AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = e.ordering_key AND k.first < e.position)
-  AND e.position NOT IN (SELECT value FROM json_each(?3))
 ORDER BY e.position LIMIT ?2
 )sql";
 
@@ -52,11 +52,10 @@ WITH blocked AS (
     WHERE target = ?3 AND dead_letter = 1 AND skipped_at IS NULL AND ordering_key <> '')
   GROUP BY ordering_key)
 SELECT )sql" HERALD_SQLITE_DELIVERY_COLUMNS R"sql( FROM herald_deliveries d JOIN herald_events e ON e.position = d.position
-WHERE d.target = ?3 AND d.delivered_at IS NULL AND d.dead_letter = 0
+WHERE NOT herald_in_flight(d.position) AND d.target = ?3 AND d.delivered_at IS NULL AND d.dead_letter = 0
   AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?1)
   AND (d.lease_until IS NULL OR d.lease_until <= ?1)
   AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = d.ordering_key AND k.first < d.position)
-  AND d.position NOT IN (SELECT value FROM json_each(?4))
 ORDER BY d.position LIMIT ?2
 )sql";
 
@@ -80,6 +79,32 @@ std::string json_positions(const std::vector<std::int64_t>& positions) {
   if (list.size() > 1) list.pop_back();
   return list + "]";
 }
+// The positions a claim passes over (the relay's rows in flight), read by
+// the claim statements as herald_in_flight(position). A sorted list held
+// here, where a JSON array bound to the statement was parsed into a
+// temporary table at every claim (0.6 ms of 1.5, in the sqlite3 shell).
+class InFlight {
+ public:
+  explicit InFlight(sqlite3* db) {
+    check(db,
+          sqlite3_create_function_v2(db, "herald_in_flight", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, this, &InFlight::call,
+                                     nullptr, nullptr, nullptr),
+          "create function herald_in_flight");
+  }
+  InFlight(const InFlight&) = delete;  // SQLite holds its address
+  InFlight& operator=(const InFlight&) = delete;
+
+  /// For the next claim; `sorted` in increasing order. The caller holds the store's lock.
+  void set(std::vector<std::int64_t> sorted) { positions_ = std::move(sorted); }
+
+ private:
+  static void call(sqlite3_context* ctx, int, sqlite3_value** argv) {
+    const auto& positions = static_cast<const InFlight*>(sqlite3_user_data(ctx))->positions_;
+    sqlite3_result_int(ctx, std::binary_search(positions.begin(), positions.end(), sqlite3_value_int64(argv[0])));
+  }
+  std::vector<std::int64_t> positions_;
+};
+
 std::vector<StoredEvent> with_target(std::vector<StoredEvent> rows, const std::string& target) {
   for (auto& r : rows) r.target = target;
   return rows;
@@ -90,6 +115,7 @@ class SqliteEventStore final : public EventStore {
   explicit SqliteEventStore(const SqliteOptions& options)
       : describe_("sqlite:" + (options.path == ":memory:" ? std::string(":memory:") : "//" + options.path)),
         db_(open_database(options)),
+        in_flight_(db_.get()),
         insert_(db_.get(), insert_sql, true),
         claim_(db_.get(), claim_sql, true),
         // One statement for the whole batch: the positions come as a JSON array.
@@ -193,7 +219,8 @@ class SqliteEventStore final : public EventStore {
     std::int64_t until = now + std::chrono::duration_cast<std::chrono::microseconds>(request.lease).count();
     // Rows in flight carry no lease here, so they hold no key back: they
     // are only passed over.
-    const std::string in_flight = json_positions(request.in_flight);
+    std::vector<std::int64_t> in_flight = request.in_flight;
+    std::sort(in_flight.begin(), in_flight.end());
     std::vector<UndecodedRow> rows;
     {
       std::lock_guard lock(mutex_);
@@ -213,13 +240,14 @@ class SqliteEventStore final : public EventStore {
       // The relay lease covers the rows too: while it holds, no other relay
       // claims, so rows need no lease of their own (that would be an UPDATE of
       // every row of every batch).
+      in_flight_.set(std::move(in_flight));
       if (request.target.empty()) {
         ResetGuard reset(claim_);
-        claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, in_flight);
+        claim_.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit));
         rows = read_undecoded_rows(claim_);
       } else {
         Statement deliveries(db_.get(), claim_delivery_sql);
-        deliveries.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, request.target).bind(4, in_flight);
+        deliveries.bind(1, now).bind(2, static_cast<std::int64_t>(request.limit)).bind(3, request.target);
         rows = read_undecoded_rows(deliveries);
       }
       tx.commit();
@@ -384,6 +412,7 @@ class SqliteEventStore final : public EventStore {
   std::string describe_;
   std::mutex mutex_;
   DbHandle db_;
+  InFlight in_flight_;  // before the statements that call it
   Statement insert_, claim_, delivered_, failed_, release_;
   std::unique_ptr<Checkpointer> checkpointer_;  // none for :memory: (no WAL)
 };
