@@ -11,9 +11,10 @@ Checkpointer::Checkpointer(sqlite3* db, const SqliteOptions& options) : db_(db) 
   if (rc != SQLITE_OK) fail(own_.get(), rc, "open '" + options.path + "' for checkpoints");
   // A connection opens the WAL at its first read; until then it has none to checkpoint.
   exec(own_.get(), "SELECT count(*) FROM sqlite_master");
-  // Replaces SQLite's automatic checkpoint on this connection (one hook per connection).
-  sqlite3_wal_hook(db_, &Checkpointer::on_commit, this);
   thread_ = std::thread([this] { loop(); });
+  // Last, once nothing here can throw: replaces SQLite's automatic
+  // checkpoint on this connection (one hook per connection).
+  sqlite3_wal_hook(db_, &Checkpointer::on_commit, this);
 }
 
 Checkpointer::~Checkpointer() {
