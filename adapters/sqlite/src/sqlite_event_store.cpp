@@ -72,13 +72,21 @@ StateSql state_sql(const std::string& target) {
 void bind_target(Statement& s, const std::string& target) {
   if (!target.empty()) s.bind(9, target);
 }
-// Positions as a JSON array, for json_each: one statement for a batch.
-std::string json_positions(const std::vector<std::int64_t>& positions) {
-  std::string list = "[";
-  for (auto p : positions) list += std::to_string(p) + ',';
-  if (list.size() > 1) list.pop_back();
-  return list + "]";
+// Sorted positions as runs of consecutive ones, [first, last] each: a
+// batch marked delivered is mostly one run, a range SQLite walks along its
+// primary key (a JSON array of 1,000 positions cost a third of the mark).
+std::vector<std::pair<std::int64_t, std::int64_t>> runs_of(std::vector<std::int64_t> positions) {
+  std::sort(positions.begin(), positions.end());
+  std::vector<std::pair<std::int64_t, std::int64_t>> runs;
+  for (auto p : positions) {
+    if (!runs.empty() && p <= runs.back().second + 1)
+      runs.back().second = std::max(runs.back().second, p);
+    else
+      runs.emplace_back(p, p);
+  }
+  return runs;
 }
+
 // The positions a claim passes over (the relay's rows in flight), read by
 // the claim statements as herald_in_flight(position). A sorted list held
 // here, where a JSON array bound to the statement was parsed into a
@@ -118,10 +126,10 @@ class SqliteEventStore final : public EventStore {
         in_flight_(db_.get()),
         insert_(db_.get(), insert_sql, true),
         claim_(db_.get(), claim_sql, true),
-        // One statement for the whole batch: the positions come as a JSON array.
+        // One statement per run of consecutive positions (a batch is mostly one).
         delivered_(db_.get(),
                    "UPDATE herald_events SET delivered_at = ?1, lease_owner = NULL, lease_until = NULL "
-                   "WHERE position IN (SELECT value FROM json_each(?2)) AND delivered_at IS NULL",
+                   "WHERE position BETWEEN ?2 AND ?3 AND delivered_at IS NULL",
                    true),
         failed_(db_.get(),
                 "UPDATE herald_events SET delivery_attempts = delivery_attempts + 1, next_attempt_at = ?1, "
@@ -259,17 +267,22 @@ class SqliteEventStore final : public EventStore {
   using EventStore::mark_delivered;
   void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
     if (positions.empty()) return;
-    const std::string list = json_positions(positions);
+    const auto runs = runs_of(positions);
     std::lock_guard lock(mutex_);
-    if (target.empty()) {
-      delivered_.bind(1, to_micros(at)).bind(2, list);
-      delivered_.run();
-      return;
+    std::optional<Transaction> tx;
+    if (runs.size() > 1) tx.emplace(db_.get());
+    std::optional<Statement> of_target;
+    if (!target.empty())
+      of_target.emplace(db_.get(),
+                        "UPDATE herald_deliveries SET delivered_at = ?1, lease_owner = NULL, lease_until = NULL "
+                        "WHERE target = ?9 AND position BETWEEN ?2 AND ?3 AND delivered_at IS NULL");
+    Statement& s = of_target ? *of_target : delivered_;
+    for (const auto& [first, last] : runs) {
+      s.bind(1, to_micros(at)).bind(2, first).bind(3, last);
+      bind_target(s, target);
+      s.run();
     }
-    Statement s(db_.get(),
-                "UPDATE herald_deliveries SET delivered_at = ?1, lease_owner = NULL, lease_until = NULL "
-                "WHERE target = ?9 AND position IN (SELECT value FROM json_each(?2)) AND delivered_at IS NULL");
-    s.bind(1, to_micros(at)).bind(2, list).bind(9, target).run();
+    if (tx) tx->commit();
   }
 
   using EventStore::mark_failed;

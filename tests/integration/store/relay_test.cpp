@@ -154,6 +154,24 @@ TEST_CASE("a claim passes over the claimer's rows in flight", "[relay][claim]") 
   CHECK(second[2].event.id == events[5].id);
 }
 
+TEST_CASE("marking scattered positions delivered marks those and no row between them", "[relay][claim]") {
+  // SQLite marks a run of consecutive positions with one range: the runs
+  // must cover the batch and nothing else, in any order given.
+  RelayFixture f(GENERATE(from_range(store_kinds())));
+  std::vector<Envelope> events;
+  for (int n = 0; n < 8; ++n) events.push_back(order_event("order.updated", "k" + std::to_string(n), n));
+  auto positions = f.store->append(events);
+  REQUIRE(positions.size() == 8);
+  f.store->mark_delivered({positions[6], positions[0], positions[1], positions[3], positions[7], positions[1]},
+                          f.clock.now());
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    const bool marked = i == 0 || i == 1 || i == 3 || i == 6 || i == 7;
+    INFO("row " << i);
+    CHECK(f.store->get(events[i].id).pending() == !marked);
+  }
+  CHECK(f.store->count_pending() == 3);
+}
+
 TEST_CASE("a batch one relay claimed is not claimed by another, and holds back its keys, until its lease runs out or "
           "its relay stands down",
           "[relay][claim][lease]") {
