@@ -272,11 +272,9 @@ class SqliteEventStore final : public EventStore {
     std::optional<Transaction> tx;
     if (runs.size() > 1) tx.emplace(db_.get());
     std::optional<Statement> of_target;
-    if (!target.empty())
-      of_target.emplace(db_.get(),
-                        "UPDATE herald_deliveries SET delivered_at = ?1, lease_owner = NULL, lease_until = NULL "
-                        "WHERE target = ?9 AND position BETWEEN ?2 AND ?3 AND delivered_at IS NULL");
-    Statement& s = of_target ? *of_target : delivered_;
+    Statement& s = statement_for(target, delivered_, of_target,
+                                 "UPDATE herald_deliveries SET delivered_at = ?1, lease_owner = NULL, lease_until = NULL "
+                                 "WHERE target = ?9 AND position BETWEEN ?2 AND ?3 AND delivered_at IS NULL");
     for (const auto& [first, last] : runs) {
       s.bind(1, to_micros(at)).bind(2, first).bind(3, last);
       bind_target(s, target);
@@ -291,12 +289,10 @@ class SqliteEventStore final : public EventStore {
     std::lock_guard lock(mutex_);
     Transaction tx(db_.get());
     std::optional<Statement> of_target;
-    if (!target.empty())
-      of_target.emplace(db_.get(),
-                        "UPDATE herald_deliveries SET delivery_attempts = delivery_attempts + 1, next_attempt_at = ?1, "
-                        "dead_letter = ?2, last_error = ?3, lease_owner = NULL, lease_until = NULL "
-                        "WHERE target = ?9 AND position = ?4 AND delivered_at IS NULL");
-    Statement& s = of_target ? *of_target : failed_;
+    Statement& s = statement_for(target, failed_, of_target,
+                                 "UPDATE herald_deliveries SET delivery_attempts = delivery_attempts + 1, "
+                                 "next_attempt_at = ?1, dead_letter = ?2, last_error = ?3, lease_owner = NULL, "
+                                 "lease_until = NULL WHERE target = ?9 AND position = ?4 AND delivered_at IS NULL");
     for (const auto& f : failures) {
       s.bind(1, to_micros(f.next_attempt_at))
           .bind(2, static_cast<std::int64_t>(f.dead ? 1 : 0))
@@ -321,11 +317,9 @@ class SqliteEventStore final : public EventStore {
     std::lock_guard lock(mutex_);
     Transaction tx(db_.get());
     std::optional<Statement> of_target;
-    if (!target.empty())
-      of_target.emplace(db_.get(),
-                        "UPDATE herald_deliveries SET lease_owner = NULL, lease_until = NULL "
-                        "WHERE target = ?9 AND position = ?1 AND lease_owner = ?2");
-    Statement& s = of_target ? *of_target : release_;
+    Statement& s = statement_for(target, release_, of_target,
+                                 "UPDATE herald_deliveries SET lease_owner = NULL, lease_until = NULL "
+                                 "WHERE target = ?9 AND position = ?1 AND lease_owner = ?2");
     for (auto p : positions) {
       s.bind(1, p).bind(2, owner);
       bind_target(s, target);
@@ -414,6 +408,15 @@ class SqliteEventStore final : public EventStore {
     if (auto t = s.optional_integer(4)) st.oldest_pending = from_micros(*t);
     st.last_position = s.integer(5);
     return st;
+  }
+
+  // The event rows' prepared statement, or `target_sql` prepared into
+  // `holder` for a target's deliveries (per call: as the other target
+  // statements here are).
+  Statement& statement_for(const std::string& target, Statement& of_events, std::optional<Statement>& holder,
+                           const char* target_sql) {
+    if (target.empty()) return of_events;
+    return holder.emplace(db_.get(), target_sql);
   }
 
   std::int64_t last_position() {
