@@ -98,13 +98,10 @@ std::vector<UndecodedRow> read_undecoded_rows(Statement& s) {
   return rows;
 }
 
-std::vector<StoredEvent> decode_rows(std::vector<UndecodedRow>&& rows, const std::string& target) {
+std::vector<StoredEvent> decode_rows(std::vector<UndecodedRow>&& rows) {
   std::vector<StoredEvent> out;
   out.reserve(rows.size());
-  for (auto& u : rows) {
-    out.push_back(decode_row(std::move(u)));
-    out.back().target = target;
-  }
+  for (auto& u : rows) out.push_back(decode_row(std::move(u)));
   return out;
 }
 

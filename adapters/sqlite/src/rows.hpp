@@ -43,7 +43,7 @@ struct UndecodedRow {
 };
 /// Every row the statement still steps to, undecoded.
 std::vector<UndecodedRow> read_undecoded_rows(Statement& s);
-/// The rows' events decoded; `target` set on each (empty: the event rows').
-std::vector<StoredEvent> decode_rows(std::vector<UndecodedRow>&& rows, const std::string& target);
+/// The rows with their events decoded.
+std::vector<StoredEvent> decode_rows(std::vector<UndecodedRow>&& rows);
 
 }  // namespace herald::sqlite

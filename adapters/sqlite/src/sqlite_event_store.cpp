@@ -80,7 +80,7 @@ std::vector<std::pair<std::int64_t, std::int64_t>> runs_of(std::vector<std::int6
   std::vector<std::pair<std::int64_t, std::int64_t>> runs;
   for (auto p : positions) {
     if (!runs.empty() && p <= runs.back().second + 1)
-      runs.back().second = std::max(runs.back().second, p);
+      runs.back().second = p;  // sorted: p is the run's last or the next after it
     else
       runs.emplace_back(p, p);
   }
@@ -261,7 +261,7 @@ class SqliteEventStore final : public EventStore {
       tx.commit();
     }
     // Outside the lock: the relay's other thread records the last batch meanwhile.
-    return decode_rows(std::move(rows), request.target);
+    return with_target(decode_rows(std::move(rows)), request.target);
   }
 
   using EventStore::mark_delivered;
