@@ -11,6 +11,11 @@ Consumer::Consumer(const Settings& settings, GroupServices services)
   services_.wake_io = [this] { loop_.wake(); };
   services_.nudge_io = [this] { loop_.nudge(ack_delay); };
   services_.progressed = [this] { changed(); };
+  services_.acks_to_broker = [this](Group& g) {
+    loop_.call<void>([&](Connection* c) {
+      if (c) acks_to_broker(*c, g);
+    });
+  };
 }
 
 void Consumer::changed() noexcept {
@@ -299,6 +304,18 @@ void Consumer::send_acks(Connection& c, Group& g) {
   }
   share_channel_state(g);
   changed();
+}
+
+// An ack has no answer, and a process killed with this socket's send queue
+// full loses it; basic.qos has one, and the broker answers a channel's
+// methods in order. It restates the prefetch the channel's next consumer
+// would get anyway.
+void Consumer::acks_to_broker(Connection& c, Group& g) {
+  send_acks(c, g);
+  GroupChannel& l = g.channels[Group::main_channel];
+  if (!l.channel || !c.channel_open(l.channel)) return;
+  amqp_basic_qos(c.get(), l.channel, 0, l.prefetch, 0);
+  c.check(amqp_get_rpc_reply(c.get()), l.channel, "basic.qos on queue '" + g.queue() + "'");
 }
 
 void Consumer::on_connected(Connection& c) {

@@ -65,6 +65,8 @@ class Consumer final : public LoopClient, public std::enable_shared_from_this<Co
   void try_setup(Connection& c, Group& g);
   void consume(Connection& c, Group& g, int source);
   void send_acks(Connection& c, Group& g);
+  /// send_acks, then a round trip on the group's main channel.
+  void acks_to_broker(Connection& c, Group& g);
   void unsubscribe(const std::shared_ptr<Member>& member, const std::string& group);
   /// Closes the group's channels (when `c` is given) and forgets their state.
   void forget_channels(Connection* c, Group& g);

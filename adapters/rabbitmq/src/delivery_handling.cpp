@@ -3,7 +3,6 @@
 // dead-letter queue), the copies published without a worker waiting.
 
 #include <algorithm>
-#include <future>
 
 #include "group.hpp"
 #include "herald/codec.hpp"
@@ -41,10 +40,11 @@ void Group::acks_waiting() {
 // answered for the copy, on the publisher's I/O thread. Copies leave in the
 // order they are handed over (one publisher, one channel), so the next event
 // of the key, which may start now, cannot get its copy ahead of this one.
-void Group::move(Job& job, OutMessage message, bool wait) {
+void Group::move(Job& job, OutMessage message, bool redelivery) {
   {
     std::lock_guard lock(moves_mutex_);
     ++moving_;
+    if (redelivery) ++redelivering_;
   }
   struct Original {
     std::uint64_t generation;
@@ -53,19 +53,15 @@ void Group::move(Job& job, OutMessage message, bool wait) {
     std::string message_id;
   };
   Original original{job.generation, job.source, job.delivery.delivery_tag, std::move(job.delivery.properties.message_id)};
-  auto settled = wait ? std::make_shared<std::promise<void>>() : nullptr;
-  auto settle_original = [this, settled](const Original& o, bool confirmed) {
+  auto settle_original = [this, redelivery](const Original& o, bool confirmed) {
     // Not stored elsewhere: the original goes back to the queue and comes
     // again (redelivered, so counted).
     settle(o.generation, o.source, o.tag, o.message_id, !confirmed);
-    if (settled) {
-      services_.wake_io();  // the ack goes now, not with a later batch
-      settled->set_value();
-    } else {
-      acks_waiting();
-    }
+    acks_waiting();
     std::lock_guard lock(moves_mutex_);
-    if (--moving_ == 0) moves_done_.notify_all();  // under the lock: ~Group may follow at once
+    const bool last_redelivery = redelivery && --redelivering_ == 0;
+    // Under the lock: ~Group may follow at once.
+    if (--moving_ == 0 || last_redelivery) moves_done_.notify_all();
   };
   try {
     std::vector<OutMessage> one;
@@ -75,7 +71,25 @@ void Group::move(Job& job, OutMessage message, bool wait) {
   } catch (const std::exception&) {
     settle_original(original, false);  // never handed over (out of memory)
   }
-  if (settled) settled->get_future().wait();
+}
+
+// The copy may reach this bus before the broker has the ack of the delivery
+// it was copied from: the broker delivers the copy as it confirms it, and the
+// ack waits for the confirm, then for a batch. Were the copy's handler to
+// crash the process in between, both would come again and the count start
+// over: a poison message would never reach max_attempts. So the copy waits.
+// A crash path, not a hot one.
+void Group::ack_originals_first() {
+  {
+    std::unique_lock lock(moves_mutex_);
+    moves_done_.wait(lock, [&] { return redelivering_ == 0; });
+  }
+  try {
+    services_.acks_to_broker(*this);
+  } catch (const std::exception&) {
+    // The connection broke: the broker takes back the originals and the
+    // copy alike, and the copy runs now as any delivery of a lost channel.
+  }
 }
 
 std::size_t Group::moving() const {
@@ -116,11 +130,6 @@ void Group::retry(Job& job, const DeliveryState& state, std::chrono::millisecond
 void Group::redeliver_later(Job& job, const DeliveryState& state) {
   auto props = std::make_shared<Properties>(job.delivery.properties);
   write_delivery_state(props->headers, state);
-  // Waited for, unlike the other moves: the copy may be delivered before the
-  // broker confirms it, and if its handler crashes the process while the
-  // original is not yet acked, both come back and the crash count starts
-  // over — a poison message would then never be dead-lettered. A crash
-  // path, not a hot one.
   move(job,
        OutMessage::to_queue(std::move(job.delivery.body), std::move(props), services_.topology.redelivered_decl(queue_),
                             Topology::redelivered_queue(queue_)),
@@ -138,6 +147,7 @@ bool Group::handle(Job& job) {
   // and runs if the group reopens; otherwise the channel closes and the
   // broker redelivers it.
   if (closing_.load()) return false;
+  if (job.source == redelivered_channel) ack_originals_first();
   handle_delivery(job);
   return true;
 }

@@ -28,6 +28,8 @@
 
 namespace herald::rabbitmq {
 
+class Group;
+
 /// One subscription. Shared between the caller's Subscription handle, the
 /// group and the workers running its handler.
 struct Member {
@@ -49,6 +51,9 @@ struct GroupServices {
   std::function<void()> wake_io;   // acks are due: the I/O thread sends them now
   std::function<void()> nudge_io;  // acks are waiting: make sure they go within ack_delay
   std::function<void()> progressed;  // a worker went idle or a move settled: a flush may look again
+  /// Sends the group's waiting acks and returns once the broker has them
+  /// (see Group::ack_originals_first). Not from the I/O thread.
+  std::function<void(Group&)> acks_to_broker;
 };
 
 /// One consuming channel of a group: on its queue, or on its queue of
@@ -159,9 +164,13 @@ class Group {
   void redeliver_later(Job& job, const DeliveryState& state);
   /// Hands `message` (a copy of the job's delivery) to the publisher; the
   /// original is acked once the broker confirmed the copy, requeued when it
-  /// did not. Returns at once.
-  /// `wait`: return only once the original is settled and its ack is on its way.
-  void move(Job& job, OutMessage message, bool wait = false);
+  /// did not. Returns at once. `redelivery`: the copy goes to the redelivered
+  /// queue (see ack_originals_first).
+  void move(Job& job, OutMessage message, bool redelivery = false);
+  /// Before a copy from the redelivered queue runs: waits until every
+  /// redelivery moved by this bus is confirmed and the broker has the acks of
+  /// their originals.
+  void ack_originals_first();
   void wait_for_moves();
 
   std::string name_;
@@ -200,6 +209,7 @@ class Group {
   mutable std::mutex moves_mutex_;
   std::condition_variable moves_done_;
   std::size_t moving_ = 0;
+  std::size_t redelivering_ = 0;  // of moving_, copies to the redelivered queue
 
   mutable std::mutex retry_mutex_;
   std::set<std::string> retry_queues_;
