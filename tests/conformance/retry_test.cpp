@@ -82,6 +82,19 @@ TEST_CASE("dead letters can be replayed into their group and purged", "[conforma
     REQUIRE(handled.wait_for(2, deadline));
     REQUIRE(wait_until([&] { return f.bus->dead_letters(group).empty(); }, deadline));
   }
+  SECTION("replay the last one by id, then the other") {
+    // The one fetched last is taken: the ones kept before it go back, and
+    // nothing is asked of the one already taken.
+    const std::string last = f.bus->dead_letters(group).back().event.id;
+    const std::string other = last == a.id ? b.id : a.id;
+    CHECK(f.bus->replay_dead_letters(group, last) == 1);
+    REQUIRE(handled.wait_for(1, deadline));
+    CHECK(handled.items().front() == last);
+    REQUIRE(wait_until([&] { return f.bus->dead_letters(group).size() == 1; }, deadline));
+    CHECK(f.bus->dead_letters(group).front().event.id == other);
+    CHECK(f.bus->replay_dead_letters(group, other) == 1);
+    REQUIRE(handled.wait_for(2, deadline));
+  }
   SECTION("purge drops them") {
     CHECK(f.bus->purge_dead_letters(group) == 2);
     REQUIRE(wait_until([&] { return f.bus->dead_letters(group).empty(); }, deadline));
