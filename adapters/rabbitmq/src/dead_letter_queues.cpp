@@ -204,25 +204,27 @@ std::size_t DeadLetterQueues::take_present(Connection& c, amqp_channel_t ch, con
                                            std::uint32_t present, const char* what,
                                            const std::function<bool(const Got&)>& take) {
   std::size_t taken = 0;
-  std::uint64_t last = 0;
-  bool kept = false;
+  // The highest tag fetched and not acked. One nack with `multiple` puts
+  // back every letter kept; it must name a tag the channel still holds,
+  // else the broker closes the channel (406 unknown delivery tag), so not
+  // one taken and acked after the last kept one.
+  std::uint64_t kept = 0;
   try {
     for (std::uint32_t left = present; left > 0; --left) {
       auto got = get(c, ch, dlq);
       if (!got) break;  // another reader took the rest
-      last = got->tag;
-      if (!take(*got)) {
-        kept = true;
-        continue;
-      }
+      const std::uint64_t kept_before = kept;
+      kept = got->tag;  // until it is acked
+      if (!take(*got)) continue;
       c.check_status(amqp_basic_ack(c.get(), ch, got->tag, 0), what);
+      kept = kept_before;
       ++taken;
     }
   } catch (...) {
-    if (last && c.channel_open(ch)) amqp_basic_nack(c.get(), ch, last, 1, 1);
+    if (kept && c.channel_open(ch)) amqp_basic_nack(c.get(), ch, kept, 1, 1);
     throw;
   }
-  if (kept) c.check_status(amqp_basic_nack(c.get(), ch, last, 1, 1), "requeueing kept dead letters");
+  if (kept) c.check_status(amqp_basic_nack(c.get(), ch, kept, 1, 1), "requeueing kept dead letters");
   return taken;
 }
 
