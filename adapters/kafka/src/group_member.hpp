@@ -134,7 +134,7 @@ class GroupMember final : public ClientHooks, public std::enable_shared_from_thi
   /// Throws TransportError (retriable when it may clear) or ConfigError.
   void place_start(std::chrono::steady_clock::time_point deadline);
   /// The ends of the existing event topics this subscription reads.
-  std::map<std::pair<std::string, std::int32_t>, std::int64_t> topic_ends(std::chrono::steady_clock::time_point deadline);
+  PartitionEnds topic_ends(std::chrono::steady_clock::time_point deadline);
   /// An ephemeral member's own positions as offsets for rd_kafka_assign.
   void place_assignment(rd_kafka_topic_partition_list_t* list);
   void delete_ephemeral_group();

@@ -8,18 +8,6 @@ namespace herald::kafka {
 
 namespace {
 
-// Errors that clear by themselves: a topic made a moment ago (this client
-// learns its leaders shortly), a broker away or slow.
-bool settles(rd_kafka_resp_err_t err) {
-  return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-         err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
-         err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
-         err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
-         err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE ||
-         err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE || err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
-         err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS || err == RD_KAFKA_RESP_ERR__WAIT_COORD;
-}
-
 int ms_until(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   return static_cast<int>(std::max<std::int64_t>(1, left.count()));
@@ -27,38 +15,12 @@ int ms_until(std::chrono::steady_clock::time_point deadline) {
 
 }  // namespace
 
-std::map<std::pair<std::string, std::int32_t>, std::int64_t> GroupMember::topic_ends(
+PartitionEnds GroupMember::topic_ends(
     std::chrono::steady_clock::time_point deadline) {
   auto topics = list_topics(rk_.get(), std::chrono::milliseconds(ms_until(deadline)), [&](const std::string& t) {
     return bus_->naming.is_event_topic(t) && bus_->naming.selected(selection_, t);
   });
-  PartitionListPtr list = make_partition_list();
-  // A ListOffsets request for the time "-1" answers with each partition's end.
-  for (const auto& t : topics)
-    for (int p = 0; p < t.partitions; ++p)
-      rd_kafka_topic_partition_list_add(list.get(), t.topic.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
-  std::map<std::pair<std::string, std::int32_t>, std::int64_t> ends;
-  if (!list->cnt) return ends;
-  for (;;) {
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), list.get(), ms_until(deadline));
-    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
-      const auto& tp = list->elems[i];
-      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.offset < 0) err = tp.err ? tp.err : RD_KAFKA_RESP_ERR__BAD_MSG;
-    }
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-    if (!settles(err) || std::chrono::steady_clock::now() >= deadline)
-      throw TransportError("kafka: group '" + group_id_ + "' cannot read where its topics end: " + describe(err) +
-                               broker_error_suffix(rk_.get()),
-                           settles(err));
-    for (int i = 0; i < list->cnt; ++i) {
-      list->elems[i].offset = RD_KAFKA_OFFSET_END;
-      list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    }
-    // Like TopicAdmin's wait for leaders: propagation takes milliseconds.
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  for (int i = 0; i < list->cnt; ++i) ends[{list->elems[i].topic, list->elems[i].partition}] = list->elems[i].offset;
-  return ends;
+  return partition_ends(rk_.get(), topics, deadline, "group '" + group_id_ + "' cannot read where its topics end");
 }
 
 void GroupMember::place_start(std::chrono::steady_clock::time_point deadline) {

@@ -24,6 +24,47 @@ std::vector<TopicPartitions> list_all_topics(rd_kafka_t* client, std::chrono::mi
   return out;
 }
 
+bool settles(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+         err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+         err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+         err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+         err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE ||
+         err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE || err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+         err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS || err == RD_KAFKA_RESP_ERR__WAIT_COORD;
+}
+
+PartitionEnds partition_ends(rd_kafka_t* client, const std::vector<TopicPartitions>& topics,
+                             std::chrono::steady_clock::time_point deadline, const std::string& what) {
+  PartitionListPtr list = make_partition_list();
+  // A ListOffsets request for the time "-1" answers with each partition's end.
+  for (const auto& t : topics)
+    for (int p = 0; p < t.partitions; ++p)
+      rd_kafka_topic_partition_list_add(list.get(), t.topic.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
+  PartitionEnds ends;
+  if (!list->cnt) return ends;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    rd_kafka_resp_err_t err =
+        rd_kafka_offsets_for_times(client, list.get(), static_cast<int>(std::max<std::int64_t>(1, left.count())));
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+      const auto& tp = list->elems[i];
+      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.offset < 0) err = tp.err ? tp.err : RD_KAFKA_RESP_ERR__BAD_MSG;
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    if (!settles(err) || std::chrono::steady_clock::now() >= deadline)
+      throw TransportError("kafka: " + what + ": " + describe(err) + broker_error_suffix(client), settles(err));
+    for (int i = 0; i < list->cnt; ++i) {
+      list->elems[i].offset = RD_KAFKA_OFFSET_END;
+      list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    }
+    // Like the wait for leaders: propagation takes milliseconds.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (int i = 0; i < list->cnt; ++i) ends[{list->elems[i].topic, list->elems[i].partition}] = list->elems[i].offset;
+  return ends;
+}
+
 bool TopicAdmin::known(std::string_view topic) const {
   std::shared_lock lock(known_mutex_);
   return known_.find(topic) != known_.end();
@@ -88,15 +129,21 @@ std::vector<std::string> TopicAdmin::ensure(const std::vector<std::string>& topi
       throw TransportError(message, err != RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     }
   }
-  wait_for_leaders(missing);
+  wait_until_ready(missing);
   std::unique_lock known_lock(known_mutex_);
   known_.insert(missing.begin(), missing.end());
   return created;
 }
 
-void TopicAdmin::wait_for_leaders(const std::vector<std::string>& topics) {
+// The metadata names a leader for a new partition before the leader has
+// created the partition's log: a record produced in between met a leader
+// without the partition (CI lost one so, twice: the producer was told it was
+// written, and no reader found it). A partition is ready when its leader
+// answers ListOffsets for it.
+void TopicAdmin::wait_until_ready(const std::vector<std::string>& topics) {
   const auto deadline = std::chrono::steady_clock::now() + options_.admin_timeout;
   std::string last = "not in the metadata yet";
+  std::vector<TopicPartitions> partitions;
   for (const auto& topic : topics) {
     TopicPtr rkt(rd_kafka_topic_new(client_, topic.c_str(), nullptr));
     for (;;) {
@@ -108,7 +155,10 @@ void TopicAdmin::wait_for_leaders(const std::vector<std::string>& topics) {
           bool leaders = true;
           for (int i = 0; i < md->topics[0].partition_cnt; ++i)
             leaders = leaders && md->topics[0].partitions[i].leader >= 0;
-          if (leaders) break;
+          if (leaders) {
+            partitions.push_back({topic, md->topics[0].partition_cnt});
+            break;
+          }
           last = "partitions without a leader";
         } else if (md->topic_cnt == 1) {
           last = describe(md->topics[0].err);
@@ -122,6 +172,9 @@ void TopicAdmin::wait_for_leaders(const std::vector<std::string>& topics) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
+  if (partitions.empty()) return;
+  partition_ends(client_, partitions, deadline,
+                 "topic '" + partitions.front().topic + "' is not ready (a partition's leader has no log for it yet)");
 }
 
 }  // namespace herald::kafka

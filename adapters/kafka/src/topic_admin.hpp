@@ -3,6 +3,8 @@
 // the configured partition count and replication factor, once per bus.
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
@@ -19,7 +21,8 @@ class TopicAdmin {
  public:
   TopicAdmin(rd_kafka_t* client, const KafkaOptions& options, const Redactor& redactor);
 
-  /// Makes sure each topic exists and has a leader for every partition.
+  /// Makes sure each topic exists and the leader of every partition has
+  /// its log (it answers ListOffsets).
   /// Returns the topics this call created. Throws TransportError (broker
   /// away, timeout) or ConfigError (the broker refuses the settings).
   std::vector<std::string> ensure(const std::vector<std::string>& topics);
@@ -27,7 +30,7 @@ class TopicAdmin {
   bool known(std::string_view topic) const;
 
  private:
-  void wait_for_leaders(const std::vector<std::string>& topics);
+  void wait_until_ready(const std::vector<std::string>& topics);
 
   rd_kafka_t* client_;
   const KafkaOptions& options_;
@@ -46,6 +49,19 @@ struct TopicPartitions {
 template <class Keep>
 std::vector<TopicPartitions> list_topics(rd_kafka_t* client, std::chrono::milliseconds timeout, Keep keep);
 std::vector<TopicPartitions> list_all_topics(rd_kafka_t* client, std::chrono::milliseconds timeout);
+
+/// Errors that clear by themselves: a topic made a moment ago (leaders not
+/// known yet, or a leader that has not created the partition's log), a
+/// broker away or slow, a coordinator moving.
+bool settles(rd_kafka_resp_err_t err);
+
+/// The offset after the last record of each partition of `topics`, asked of
+/// the partitions' leaders (ListOffsets). Errors that settle are asked again
+/// until `deadline`; then, and on any other error, throws TransportError
+/// "kafka: <what>: <error>".
+using PartitionEnds = std::map<std::pair<std::string, std::int32_t>, std::int64_t>;
+PartitionEnds partition_ends(rd_kafka_t* client, const std::vector<TopicPartitions>& topics,
+                             std::chrono::steady_clock::time_point deadline, const std::string& what);
 
 template <class Keep>
 std::vector<TopicPartitions> list_topics(rd_kafka_t* client, std::chrono::milliseconds timeout, Keep keep) {

@@ -68,8 +68,10 @@ TEST_CASE("a RabbitMQ → Kafka bridge carries every event once, ids kept, order
     const auto counts = bridge.counts();
     // Which events, and are they on the topic at all? A second group of
     // its own reads the topic from the start: an event it finds and the
-    // reader did not was skipped by the reader (CI failed here once,
-    // 2026-11-27: 199 of 200, one of key order-3).
+    // reader did not was skipped by the reader. CI failed here twice with
+    // 199 of 200; the second time the missing event was not on the topic
+    // (a record produced before its partition's log existed: see
+    // TopicAdmin::wait_until_ready).
     std::set<std::string> got_ids;
     for (const auto& got : on_kafka.items()) got_ids.insert(got.id);
     Recorder<std::string> on_check;
