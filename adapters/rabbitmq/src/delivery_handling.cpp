@@ -3,6 +3,7 @@
 // dead-letter queue), the copies published without a worker waiting.
 
 #include <algorithm>
+#include <future>
 
 #include "group.hpp"
 #include "herald/codec.hpp"
@@ -40,6 +41,10 @@ void Group::acks_waiting() {
 // answered for the copy, on the publisher's I/O thread. Copies leave in the
 // order they are handed over (one publisher, one channel), so the next event
 // of the key, which may start now, cannot get its copy ahead of this one.
+// A redelivery's move is the exception: the worker, and so the next events
+// of its key, wait until the copy is confirmed. The one clean-clone run in
+// which it did not wait broke order per key across a quorum failover (the
+// next event ran before the copy of the one before it).
 void Group::move(Job& job, OutMessage message, bool redelivery) {
   {
     std::lock_guard lock(moves_mutex_);
@@ -53,15 +58,19 @@ void Group::move(Job& job, OutMessage message, bool redelivery) {
     std::string message_id;
   };
   Original original{job.generation, job.source, job.delivery.delivery_tag, std::move(job.delivery.properties.message_id)};
-  auto settle_original = [this, redelivery](const Original& o, bool confirmed) {
+  auto settled = redelivery ? std::make_shared<std::promise<void>>() : nullptr;
+  auto settle_original = [this, redelivery, settled](const Original& o, bool confirmed) {
     // Not stored elsewhere: the original goes back to the queue and comes
     // again (redelivered, so counted).
     settle(o.generation, o.source, o.tag, o.message_id, !confirmed);
     acks_waiting();
-    std::lock_guard lock(moves_mutex_);
-    const bool last_redelivery = redelivery && --redelivering_ == 0;
-    // Under the lock: ~Group may follow at once.
-    if (--moving_ == 0 || last_redelivery) moves_done_.notify_all();
+    {
+      std::lock_guard lock(moves_mutex_);
+      const bool last_redelivery = redelivery && --redelivering_ == 0;
+      // Under the lock: ~Group may follow at once (not while a worker waits below).
+      if (--moving_ == 0 || last_redelivery) moves_done_.notify_all();
+    }
+    if (settled) settled->set_value();
   };
   try {
     std::vector<OutMessage> one;
@@ -71,6 +80,7 @@ void Group::move(Job& job, OutMessage message, bool redelivery) {
   } catch (const std::exception&) {
     settle_original(original, false);  // never handed over (out of memory)
   }
+  if (settled) settled->get_future().wait();
 }
 
 // The copy may reach this bus before the broker has the ack of the delivery

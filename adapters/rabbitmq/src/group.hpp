@@ -164,8 +164,8 @@ class Group {
   void redeliver_later(Job& job, const DeliveryState& state);
   /// Hands `message` (a copy of the job's delivery) to the publisher; the
   /// original is acked once the broker confirmed the copy, requeued when it
-  /// did not. Returns at once. `redelivery`: the copy goes to the redelivered
-  /// queue (see ack_originals_first).
+  /// did not. Returns at once, except for a `redelivery` (the copy goes to
+  /// the redelivered queue): then once the original is settled.
   void move(Job& job, OutMessage message, bool redelivery = false);
   /// Before a copy from the redelivered queue runs: waits until every
   /// redelivery moved by this bus is confirmed and the broker has the acks of
