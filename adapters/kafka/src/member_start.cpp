@@ -1,22 +1,10 @@
 #include "member_parts.hpp"
 
-#include <thread>
-
 #include "herald/errors.hpp"
 
 namespace herald::kafka {
 
-namespace {
-
-int ms_until(std::chrono::steady_clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  return static_cast<int>(std::max<std::int64_t>(1, left.count()));
-}
-
-}  // namespace
-
-PartitionEnds GroupMember::topic_ends(
-    std::chrono::steady_clock::time_point deadline) {
+PartitionEnds GroupMember::topic_ends(std::chrono::steady_clock::time_point deadline) {
   auto topics = list_topics(rk_.get(), std::chrono::milliseconds(ms_until(deadline)), [&](const std::string& t) {
     return bus_->naming.is_event_topic(t) && bus_->naming.selected(selection_, t);
   });

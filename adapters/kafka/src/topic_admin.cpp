@@ -34,6 +34,11 @@ bool settles(rd_kafka_resp_err_t err) {
          err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS || err == RD_KAFKA_RESP_ERR__WAIT_COORD;
 }
 
+int ms_until(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<std::int64_t>(1, left.count()));
+}
+
 PartitionEnds partition_ends(rd_kafka_t* client, const std::vector<TopicPartitions>& topics,
                              std::chrono::steady_clock::time_point deadline, const std::string& what) {
   PartitionListPtr list = make_partition_list();
@@ -44,9 +49,7 @@ PartitionEnds partition_ends(rd_kafka_t* client, const std::vector<TopicPartitio
   PartitionEnds ends;
   if (!list->cnt) return ends;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    rd_kafka_resp_err_t err =
-        rd_kafka_offsets_for_times(client, list.get(), static_cast<int>(std::max<std::int64_t>(1, left.count())));
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client, list.get(), ms_until(deadline));
     for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
       const auto& tp = list->elems[i];
       if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.offset < 0) err = tp.err ? tp.err : RD_KAFKA_RESP_ERR__BAD_MSG;

@@ -55,6 +55,9 @@ std::vector<TopicPartitions> list_all_topics(rd_kafka_t* client, std::chrono::mi
 /// broker away or slow, a coordinator moving.
 bool settles(rd_kafka_resp_err_t err);
 
+/// Milliseconds left until `deadline`, at least 1: librdkafka's timeouts.
+int ms_until(std::chrono::steady_clock::time_point deadline);
+
 /// The offset after the last record of each partition of `topics`, asked of
 /// the partitions' leaders (ListOffsets). Errors that settle are asked again
 /// until `deadline`; then, and on any other error, throws TransportError
