@@ -172,6 +172,17 @@ PoisonRuns run_consumers_until_dead_lettered(BusFixture& f, const std::string& g
   return runs;
 }
 
+constexpr int poison_max_attempts = 3;
+
+// The group exists first (a new group starts at what is published after
+// it), then the poison event is published to it.
+Envelope publish_pill(BusFixture& f, const std::string& group) {
+  { auto declare = f.bus->subscribe({.pattern = "task.#", .group = group}, [](const Envelope&) {}); }
+  Envelope pill = Envelope::make("task.poison", {{"dose", 1}});
+  f.bus->publish(pill);
+  return pill;
+}
+
 void check_dead_lettered_after_max_attempts(const PoisonRuns& runs, const Envelope& pill, int max_attempts) {
   CHECK(runs.crashes == max_attempts);  // the handler ran exactly max_attempts times
   REQUIRE(runs.letters.size() == 1);
@@ -190,15 +201,12 @@ TEST_CASE("an event that crashes its consumer every time is dead-lettered after 
     return;
   }
   const std::string group = f.group("jobs");
-  constexpr int max_attempts = 3;
-  { auto declare = f.bus->subscribe({.pattern = "task.#", .group = group}, [](const Envelope&) {}); }
-  Envelope pill = Envelope::make("task.poison", {{"dose", 1}});
-  f.bus->publish(pill);
+  const Envelope pill = publish_pill(f, group);
   Envelope after = Envelope::make("task.created", {{"n", 1}});
   f.bus->publish(after);
 
-  PoisonRuns runs = run_consumers_until_dead_lettered(f, group, max_attempts);
-  check_dead_lettered_after_max_attempts(runs, pill, max_attempts);
+  PoisonRuns runs = run_consumers_until_dead_lettered(f, group, poison_max_attempts);
+  check_dead_lettered_after_max_attempts(runs, pill, poison_max_attempts);
   // The event behind it was not taken down with it, and is handled by the
   // consumer that survives.
   REQUIRE(wait_until([&] {
@@ -219,11 +227,8 @@ TEST_CASE("an event that crashes a consumer running four handlers at once is dea
     return;
   }
   const std::string group = f.group("jobs");
-  constexpr int max_attempts = 3;
-  { auto declare = f.bus->subscribe({.pattern = "task.#", .group = group}, [](const Envelope&) {}); }
-  Envelope pill = Envelope::make("task.poison", {{"dose", 1}});
-  f.bus->publish(pill);
+  const Envelope pill = publish_pill(f, group);
 
-  PoisonRuns runs = run_consumers_until_dead_lettered(f, group, max_attempts, 4);
-  check_dead_lettered_after_max_attempts(runs, pill, max_attempts);
+  PoisonRuns runs = run_consumers_until_dead_lettered(f, group, poison_max_attempts, 4);
+  check_dead_lettered_after_max_attempts(runs, pill, poison_max_attempts);
 }
