@@ -26,7 +26,7 @@ void copy_raw(const rd_kafka_message_t& m, OutRecord& record) {
 
 bool GroupMember::encode(Item& item, OutRecord& record) {
   try {
-    encode_record(item.event, bus_->options.mode, record);
+    encode_record(item.event(), bus_->options.mode, record);
     return true;
   } catch (const std::exception& ex) {
     // A foreign record can decode and still not encode (a header that is
@@ -47,7 +47,7 @@ void GroupMember::dead_letter(ItemPtr& item, DeadLetterReason reason) {
   const bool decoded = item->decode_error.empty();
   if (!decoded) copy_raw(*item->message, *record);
   // The record holds the event now: the letter keeps its attributes only.
-  Envelope attributes = std::move(item->event);
+  Envelope attributes = std::move(item->event());
   attributes.data = std::string();
   DeadLetter d = dead_letter_for(attributes, spec_.group, item->state, reason);
   for (auto& [name, value] : d.to_headers()) record->headers.emplace_back(name, std::move(value));
@@ -66,21 +66,21 @@ void GroupMember::move_to_retry_topic(ItemPtr& item, std::chrono::milliseconds d
   auto record = std::make_shared<OutRecord>();
   if (!encode(*item, *record)) {
     // Not retried after all: dead-lettered as it arrived.
-    refuse(DeadLetterReason::decode_error, item->state, counters(item->event.type));
+    refuse(DeadLetterReason::decode_error, item->state, counters(item->event().type));
     return dead_letter(item, DeadLetterReason::decode_error);
   }
   item->state.not_before_ms = epoch_ms_now() + delay.count();
   item->state.write_headers(
       [&](std::string_view name, std::string value) { record->headers.emplace_back(std::string(name), std::move(value)); });
   item->state.not_before_ms = 0;
-  const std::string event_topic = event_topic_for(*item, item->event.type);
+  const std::string event_topic = event_topic_for(*item, item->event().type);
   std::string topic = bus_->naming.retry_topic(event_topic, group_id_);
 
   auto fallback = std::make_shared<Fallback>();
   fallback->topic = bus_->naming.dlq_topic(event_topic);
   fallback->key = record->key;
-  fallback->type = item->event.type;
-  fallback->event = std::move(item->event);  // the record holds the data
+  fallback->type = item->event().type;
+  fallback->event = std::move(item->event());  // the record holds the data
   fallback->event.data = std::string();
   fallback->state = std::move(item->state);
   produce_reliably(topic, std::move(record), item, std::move(fallback));

@@ -15,14 +15,14 @@ bool GroupMember::decode(Item& item) {
   std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
   HeaderViews headers = read_headers(&m);
   try {
-    item.event = decode_record(key, value, headers, bus_->decode);
+    item.event_.emplace(decode_record(key, value, headers, bus_->decode));
   } catch (const std::exception& ex) {
     item.decode_error = ex.what();
   }
   if (item.decode_error.empty()) {
     thread_local std::vector<int> hits;
     hits.clear();
-    pattern_.match(item.event.type, hits);
+    pattern_.match(item.event().type, hits);
     if (hits.empty()) return false;  // not for this subscription
   }
 
@@ -42,8 +42,8 @@ bool GroupMember::decode(Item& item) {
 void GroupMember::fill_origin(Item& item) const {
   if (!item.state.origin_topic.empty()) return;  // read from a retry topic's headers
   const Partition& partition = *item.partition;
-  item.state.origin_topic = partition.retry_topic && !item.event.type.empty()
-                                ? bus_->naming.event_topic(item.event.type)
+  item.state.origin_topic = partition.retry_topic && !item.event().type.empty()
+                                ? bus_->naming.event_topic(item.event().type)
                                 : partition.topic;
   item.state.origin_partition = partition.id;
   item.state.origin_offset = item.offset;
@@ -52,7 +52,8 @@ void GroupMember::fill_origin(Item& item) const {
 void GroupMember::run_lane(std::size_t lane, LaneTask& task) {
   auto& parked = parked_[lane];
   if (task.item) {
-    auto it = parked.find(task.item->park_key);
+    // Nearly always nothing waits: no hash of the key then.
+    auto it = parked.empty() ? parked.end() : parked.find(task.item->park_key);
     if (it != parked.end()) {
       bool pile_up;
       {
@@ -127,13 +128,13 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
   // Verdicts reached without running the handler.
   if (!item->decode_error.empty()) {
     fill_origin(*item);
-    refuse(DeadLetterReason::decode_error, item->state, counters(item->event.type), item->decode_error);
+    refuse(DeadLetterReason::decode_error, item->state, counters(item->event().type), item->decode_error);
     dead_letter(item, DeadLetterReason::decode_error);
     return Outcome::done;
   }
   if (exhausted(spec_.retry, item->state)) {  // from a retry topic, under a policy lowered since
     fill_origin(*item);
-    refuse(DeadLetterReason::max_attempts, item->state, counters(item->event.type));
+    refuse(DeadLetterReason::max_attempts, item->state, counters(item->event().type));
     dead_letter(item, DeadLetterReason::max_attempts);
     return Outcome::done;
   }
@@ -144,11 +145,11 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
   {
     // What core's process span reports beside the event.
     const ext::DeliveryInfo info{.destination = p.topic,
-                                .kafka_key = item->event.partitionkey,
+                                .kafka_key = item->event().partitionkey,
                                 .kafka_offset = item->offset,
                                 .partition = p.id};
     ext::DeliveryScope delivery(info);
-    result = invoke_(item->event);
+    result = invoke_(item->event());
   }
   pass.release();
   ++item->runs_here;
@@ -158,7 +159,7 @@ GroupMember::Outcome GroupMember::attempt(std::size_t lane, ItemPtr& item) {
     return Outcome::done;
   }
   fill_origin(*item);
-  const Verdict verdict = decide(spec_.retry, item->state, result, counters(item->event.type));
+  const Verdict verdict = decide(spec_.retry, item->state, result, counters(item->event().type));
   if (verdict.kind == Verdict::Kind::dead_letter) {
     dead_letter(item, verdict.reason);
     return Outcome::done;

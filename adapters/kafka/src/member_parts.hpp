@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "group_member.hpp"
@@ -134,7 +135,15 @@ struct GroupMember::Item {
   /// dead letter.
   MessagePtr message;
   bool decoded = false;
-  Envelope event;
+  /// The decoded event; an empty Envelope (no id) for a record that could
+  /// not be decoded.
+  Envelope& event() {
+    if (!event_) event_.emplace();
+    return *event_;
+  }
+  // Built by the decode, not before: a default Envelope allocates (its
+  // datacontenttype) on the poll thread, which the lane then frees.
+  std::optional<Envelope> event_;
   std::string decode_error;  // set: the record could not be decoded
   // Failed runs so far (counting earlier deliveries, from a retry topic's
   // headers), when the record may run again, and where it first arrived.

@@ -77,8 +77,8 @@ void GroupMember::delete_ephemeral_group() {
 
 void GroupMember::drop_dead_letter(ItemPtr& item, DeadLetterReason reason) {
   const DeliveryState& state = item->state;
-  const std::string what = item->event.id.empty() ? std::string("a record that cannot be decoded")
-                                                  : "event '" + item->event.id + "' (" + item->event.type + ")";
+  const std::string what = item->event().id.empty() ? std::string("a record that cannot be decoded")
+                                                  : "event '" + item->event().id + "' (" + item->event().type + ")";
   log(rd_kafka_name(rk_.get()), "DEADLETTER",
       "ephemeral subscription '" + group_id_ + "': " + what + " from '" + state.origin_topic + "' partition " +
           std::to_string(state.origin_partition) + " offset " + std::to_string(state.origin_offset) + " dead-lettered (" +
