@@ -50,13 +50,21 @@ PartitionEnds partition_ends(rd_kafka_t* client, const std::vector<TopicPartitio
   if (!list->cnt) return ends;
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client, list.get(), ms_until(deadline));
+    const rd_kafka_topic_partition_t* failed = nullptr;  // named in the error: a batch may hold many topics
     for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
       const auto& tp = list->elems[i];
-      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.offset < 0) err = tp.err ? tp.err : RD_KAFKA_RESP_ERR__BAD_MSG;
+      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR || tp.offset < 0) {
+        err = tp.err ? tp.err : RD_KAFKA_RESP_ERR__BAD_MSG;
+        failed = &tp;
+      }
     }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-    if (!settles(err) || std::chrono::steady_clock::now() >= deadline)
-      throw TransportError("kafka: " + what + ": " + describe(err) + broker_error_suffix(client), settles(err));
+    if (!settles(err) || std::chrono::steady_clock::now() >= deadline) {
+      std::string where = failed ? " (topic '" + std::string(failed->topic) + "', partition " +
+                                       std::to_string(failed->partition) + ")"
+                                 : std::string();
+      throw TransportError("kafka: " + what + where + ": " + describe(err) + broker_error_suffix(client), settles(err));
+    }
     for (int i = 0; i < list->cnt; ++i) {
       list->elems[i].offset = RD_KAFKA_OFFSET_END;
       list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -176,8 +184,7 @@ void TopicAdmin::wait_until_ready(const std::vector<std::string>& topics) {
     }
   }
   if (partitions.empty()) return;
-  partition_ends(client_, partitions, deadline,
-                 "topic '" + partitions.front().topic + "' is not ready (a partition's leader has no log for it yet)");
+  partition_ends(client_, partitions, deadline, "a new topic is not ready (a partition's leader has no log for it yet)");
 }
 
 }  // namespace herald::kafka
