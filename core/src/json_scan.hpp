@@ -366,6 +366,21 @@ inline bool valid_utf8(std::string_view s) noexcept {
   return true;
 }
 
+/// The high bits of `s`'s bytes, ORed: zero when `s` is all ASCII. Word
+/// at a time and branch-free, for checking many short strings at once.
+inline std::uint64_t high_bits(std::string_view s) noexcept {
+  std::uint64_t acc = 0;
+  const char* p = s.data();
+  const char* end = p + s.size();
+  for (; end - p >= 8; p += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, sizeof word);
+    acc |= word;
+  }
+  for (; p < end; ++p) acc |= static_cast<unsigned char>(*p);
+  return acc & 0x8080808080808080ULL;
+}
+
 /// Appends `s` as a JSON string literal.
 inline void write_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";

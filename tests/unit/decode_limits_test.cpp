@@ -52,6 +52,27 @@ TEST_CASE("strings must be valid UTF-8 without lone surrogates", "[codec][utf8]"
   CHECK(refused_field(structured(",\"data\":\"\xf0\x9f\x98\x80 \xc3\xbc\"")) == "<accepted>");
 }
 
+// validate() checks an envelope built in code (what publish checks): every
+// text attribute, a bad byte at the start, in a run of eight, or at the end.
+TEST_CASE("an envelope built in code with invalid UTF-8 is refused naming the attribute", "[codec][utf8]") {
+  auto refused = [](auto set) -> std::string {
+    Envelope e = Envelope::make("order.created", nullptr, "s");
+    set(e);
+    try {
+      validate(e);
+      return "<accepted>";
+    } catch (const DecodeError& ex) {
+      return ex.field();
+    }
+  };
+  CHECK(refused([](Envelope& e) { e.subject = "\xff"; }) == "subject");
+  CHECK(refused([](Envelope& e) { e.partitionkey = "account-000000000017\xc0\xaf"; }) == "partitionkey");
+  CHECK(refused([](Envelope& e) { e.actor = "abcdefgh\xed\xa0\x80ijklmnop"; }) == "actor");
+  CHECK(refused([](Envelope& e) { e.source = "\xe2\x82"; }) == "source");  // cut short
+  CHECK(refused([](Envelope& e) { e.subject = "caf\xc3\xa9 \xf0\x9f\x98\x80, twelve+ bytes"; }) == "<accepted>");
+  CHECK(refused([](Envelope& e) { e.tracestate = "vendor=plain-ascii-only"; }) == "<accepted>");
+}
+
 TEST_CASE("a type longer than publish accepts is refused", "[codec]") {
   std::string long_type(256, 'a');
   CHECK(refused_field(R"({"specversion":"1.0","id":"1","source":"s","type":")" + long_type + "\"}") == "type");
