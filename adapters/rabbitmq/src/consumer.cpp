@@ -327,7 +327,6 @@ void Consumer::on_connected(Connection& c) {
 void Consumer::on_disconnected(const std::string&) {
   for (auto& [name, g] : groups_) {
     forget_channels(nullptr, *g);
-    g->connection_lost();
     g->bound.clear();
   }
   by_channel_.clear();
@@ -352,6 +351,10 @@ void Consumer::on_channel_closed(Connection& c, amqp_channel_t channel, const st
   auto it = by_channel_.find(channel);
   if (it == by_channel_.end()) return;
   std::shared_ptr<Group> g = it->second.first;
+  // A channel error has an answer worth reading (a consumer_timeout, a queue
+  // gone with its node): the bus consumes again, so say it happened.
+  log(LogLevel::warn, "herald.rabbitmq",
+      "group '" + g->name() + "': " + error + " (closed by the broker); consuming again on a new channel");
   forget_channels(&c, *g);
   g->error = error;
   try_setup(c, *g);

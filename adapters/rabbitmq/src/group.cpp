@@ -107,8 +107,8 @@ void Group::deliver(int source, Delivery&& delivery) {
 
 // A redelivered message is counted and normally waits in the redelivered
 // queue, out of order, because it may have crashed its consumer. Not so one
-// this very bus held, or was being sent, when its connection broke: the
-// process did not crash on it. When the node leading a quorum queue dies,
+// this very bus held, or was being sent, when its channel or connection was
+// lost: the process did not crash on it. When the node leading a quorum queue dies,
 // every message the consumer had prefetched comes again redelivered; running
 // those here, in delivery order (still counted, so max_attempts = 1
 // dead-letters them as before), keeps order per key across the failover.
@@ -144,12 +144,13 @@ bool Group::lost_here(const Job& job) {
 
 void Group::hand_over() { workers_.push(incoming_); }
 
+// Whether the connection broke or only the channel closed (the broker's
+// consumer_timeout, a consumer cancelled when its queue's leader went away),
+// the broker requeues what the channel held, and the process did not crash
+// on any of it.
 void Group::channel_lost() {
   incoming_.clear();
   workers_.discard_queued();
-}
-
-void Group::connection_lost() {
   const std::size_t window = prefetch();
   std::lock_guard lock(unfinished_mutex_);
   for (auto& [id, u] : unfinished_) {

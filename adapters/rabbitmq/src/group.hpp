@@ -106,11 +106,10 @@ class Group {
   /// A new channel consumes for the group: deliveries of older ones are stale.
   void set_generation(std::uint64_t generation) noexcept { generation_.store(generation); }
   std::uint64_t generation() const noexcept { return generation_.load(); }
-  /// The channel is gone: queued deliveries will come again from the broker.
+  /// The channel is gone (or its connection): queued deliveries will come
+  /// again from the broker, and what it delivers again because of it runs
+  /// in its place (see lost_here).
   void channel_lost();
-  /// The connection broke (after channel_lost): what the broker delivers
-  /// again because of it is not counted as a redelivery (see lost_here).
-  void connection_lost();
   // Acks (see AckBatcher).
   std::vector<Ack> take_acks() { return acks_.take(); }
   bool has_acks() const noexcept { return acks_.any(); }
@@ -198,7 +197,8 @@ class Group {
   void took(const Delivery& d, int source);
   void finished(int source, std::string_view message_id);
   /// A redelivery of a message this bus held when its channel was lost (a
-  /// broker node died, a connection broke): once per such loss, true.
+  /// broker node died, a connection broke, the broker closed the channel):
+  /// once per such loss, true.
   bool lost_here(const Job& job);
   std::mutex unfinished_mutex_;
   std::unordered_map<std::string, Unfinished> unfinished_;
