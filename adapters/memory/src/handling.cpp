@@ -19,7 +19,7 @@ InProcessBroker::Outcome InProcessBroker::attempt(Task& t, std::chrono::millisec
     if (pass) m = c.get();
   }
   if (!pass) {
-    refuse(DeadLetterReason::no_subscriber, t.state, counters(t),
+    refuse(DeadLetterReason::no_subscriber, t.state(), counters(t),
            "no active subscription of group '" + t.group->name + "' accepts type '" + t.event->type + "'");
     finish_dead(t, DeadLetterReason::no_subscriber);
     return Outcome::done;
@@ -31,7 +31,7 @@ InProcessBroker::Outcome InProcessBroker::attempt(Task& t, std::chrono::millisec
     admission_.release(1);
     return Outcome::done;
   }
-  Verdict v = decide(m->retry, t.state, result, counters(t), closed_.load());
+  Verdict v = decide(m->retry, t.state(), result, counters(t), closed_.load());
   if (v.kind == Verdict::Kind::dead_letter) {
     finish_dead(t, v.reason);
     return Outcome::done;
@@ -61,13 +61,13 @@ void InProcessBroker::wait_then(std::chrono::milliseconds delay, std::function<v
 }
 
 void InProcessBroker::finish_dead(Task& t, DeadLetterReason reason) {
-  dead_letters_.add(dead_letter_for(*t.event, t.group->name, t.state, reason));
+  dead_letters_.add(dead_letter_for(*t.event, t.group->name, t.state(), reason));
   if (t.counted) t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
   admission_.release(1);
 }
 
 void InProcessBroker::abandon(Task& t) {
-  refuse(DeadLetterReason::closed, t.state, counters(t));
+  refuse(DeadLetterReason::closed, t.state(), counters(t));
   finish_dead(t, DeadLetterReason::closed);
 }
 

@@ -30,7 +30,7 @@ void InProcessBroker::publish_one(Envelope& event) {
   if (routes->empty()) return;
   admission_.reserve(routes->size());
   auto ptr = events_.copy(event, true);
-  for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group.get(), r.members, {}});
+  for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group.get(), r.members});
 }
 
 void InProcessBroker::publish_ref(const Envelope& event) {
@@ -40,10 +40,10 @@ void InProcessBroker::publish_ref(const Envelope& event) {
   admission_.reserve(routes->size());
   if (!options_.inline_dispatch || !event.partitionkey.empty()) {
     auto ptr = events_.copy(const_cast<Envelope&>(event), false);  // the one copy an asynchronous delivery needs
-    for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group.get(), r.members, {}});
+    for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group.get(), r.members});
     return;
   }
-  for (const auto& r : *routes) run_unkeyed(Task{&event, nullptr, r.group.get(), r.members, {}, false});
+  for (const auto& r : *routes) run_unkeyed(Task{&event, nullptr, r.group.get(), r.members, nullptr, false});
 }
 
 void InProcessBroker::replay(const std::string& group_name, std::vector<DeadLetter> letters) {
@@ -56,7 +56,7 @@ void InProcessBroker::replay(const std::string& group_name, std::vector<DeadLett
   admission_.reserve(letters.size());
   for (std::size_t i = 0; i < letters.size(); ++i) {
     auto event = std::make_shared<const Envelope>(std::move(letters[i].event));
-    submit(Task{event.get(), event, group.get(), members[i], {}});
+    submit(Task{event.get(), event, group.get(), members[i]});
   }
 }
 
