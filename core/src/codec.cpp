@@ -205,9 +205,28 @@ std::string encode(const Envelope& e) {
 }
 
 Envelope decode(std::string_view text, const DecodeOptions& options) {
-  JsonScanner s(text);
   Envelope e;
-  e.datacontenttype.clear();
+  decode_into(text, options, e);
+  return e;
+}
+
+void decode_into(std::string_view text, const DecodeOptions& options, Envelope& e) {
+  // What a default Envelope holds, but with no datacontenttype (set below
+  // when the event names none), assigned so each string keeps its storage.
+  ext::for_each_attribute([&](auto i) {
+    constexpr const ext::Attribute& a = ext::attributes[i];
+    if constexpr (a.is_text()) {
+      if constexpr (a.text == &Envelope::specversion) e.specversion = "1.0";
+      else (e.*a.text).clear();
+    } else if constexpr (a.kind == ext::AttributeKind::timestamp) {
+      e.*a.time = Timestamp{};
+    } else if constexpr (a.kind == ext::AttributeKind::integer) {
+      e.*a.integer = a.absent;
+    }
+  });
+  e.data.clear();
+  e.extensions.clear();
+  JsonScanner s(text);
   bool has_spec = false, legacy = false, has_data = false;
   std::string key, value;
   if (s.peek() != '{') s.fail(nullptr, "malformed JSON: expected an object");
@@ -277,12 +296,14 @@ Envelope decode(std::string_view text, const DecodeOptions& options) {
     s.expect('}', nullptr);
   }
   if (!s.at_end()) s.fail(nullptr, "trailing characters after the envelope");
-  if (!has_spec && legacy && options.accept_legacy) return decode_legacy(text, options);
+  if (!has_spec && legacy && options.accept_legacy) {
+    e = decode_legacy(text, options);
+    return;
+  }
   if (!has_spec) throw DecodeError("specversion", "specversion: required attribute is missing");
   if (e.datacontenttype.empty()) e.datacontenttype = "application/json";
   (void)has_data;
   validate(e, options);
-  return e;
 }
 
 std::string_view check_json_data(std::string_view text, const char* field) {

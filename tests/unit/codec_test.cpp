@@ -38,6 +38,28 @@ TEST_CASE("an envelope survives encode and decode unchanged", "[codec]") {
   CHECK(j["tenant"] == "acme");
 }
 
+TEST_CASE("decode_into an envelope that held another event leaves nothing of it", "[codec]") {
+  // Every attribute and an extension set, so a field the reset missed shows.
+  Envelope used = sample();
+  used.tracestate = "vendor=1";
+  used.datacontenttype = "application/vnd.sample+json";
+  used.extensions["left"] = "over";
+  const Envelope sparse = Envelope::make("ping.sent", nullptr, "svc/ping");
+  for (const Envelope& next : {sparse, sample()}) {
+    const std::string text = encode(next);
+    Envelope reused = used;
+    decode_into(text, {}, reused);
+    CHECK(reused == decode(text));
+  }
+  // The legacy format decodes onto the same envelope too.
+  const std::string legacy = R"({"event_id":"e-1","event_type":"order.created","payload":{"n":1}})";
+  Envelope reused = used;
+  decode_into(legacy, {}, reused);
+  CHECK(reused == decode(legacy));
+  // A record that fails leaves an error, not an exception from a half-reset envelope.
+  CHECK_THROWS_AS(decode_into("{\"specversion\":\"1.0\"}", {}, reused), DecodeError);
+}
+
 TEST_CASE("an event without data has no data attribute and decodes back", "[codec]") {
   Envelope e = Envelope::make("ping.sent", nullptr, "svc/ping");
   auto j = nlohmann::json::parse(encode(e));

@@ -102,21 +102,29 @@ void encode_record(const Envelope& event, BindingMode mode, OutRecord& out) {
 
 Envelope decode_record(std::string_view key, std::string_view value, const HeaderViews& headers,
                        const DecodeOptions& options) {
+  Envelope e;
+  decode_record_into(key, value, headers, options, e);
+  return e;
+}
+
+void decode_record_into(std::string_view key, std::string_view value, const HeaderViews& headers,
+                        const DecodeOptions& options, Envelope& e) {
   const HeaderView* type = find_header(headers, content_type);
   bool structured = type && type->value.substr(0, 23) == "application/cloudevents";
   if (structured && type->value.substr(0, 29) == "application/cloudevents-batch")
     throw DecodeError("content-type", "content-type: batched CloudEvents are not supported");
   bool binary = !structured && find_header(headers, "ce_specversion") != nullptr;
   if (!binary && value.empty()) throw DecodeError("", "envelope: the record has no value and no ce_specversion header");
-  // Built in place: a default Envelope and a move into it cost an allocation
-  // and fifteen string moves per record.
-  Envelope e = binary ? decode_binary(value, headers, options) : decode(value, options);
+  if (binary) e = decode_binary(value, headers, options);
+  else decode_into(value, options, e);
   // Foreign producers may key by bytes (an integer, Avro): such a key is
   // kept in escaped form, the same for the same bytes, so the event stays
   // valid (it is re-encoded for retries and dead letters) and keeps its order.
   if (e.partitionkey.empty() && !key.empty())
-    e.partitionkey = valid_utf8(key) ? std::string(key) : printable(key, std::string_view::npos);
-  return e;
+    {
+    if (valid_utf8(key)) e.partitionkey.assign(key);
+    else e.partitionkey = printable(key, std::string_view::npos);
+  }
 }
 
 }  // namespace herald::kafka

@@ -49,5 +49,8 @@ void encode_record(const Envelope& event, BindingMode mode, OutRecord& out);
 /// key as partitionkey. Throws DecodeError naming the attribute.
 Envelope decode_record(std::string_view key, std::string_view value, const HeaderViews& headers,
                        const DecodeOptions& options);
+/// The same into `out`, keeping its strings' storage (see decode_into).
+void decode_record_into(std::string_view key, std::string_view value, const HeaderViews& headers,
+                        const DecodeOptions& options, Envelope& out);
 
 }  // namespace herald::kafka

@@ -37,6 +37,11 @@ void encode_to(const Envelope& event, std::string& out);
 /// id/type/source/specversion, unsupported specversion, wrong JSON types, bad
 /// extension names (CloudEvents: a-z and 0-9 only), data over the size limit.
 Envelope decode(std::string_view text, const DecodeOptions& options = {});
+/// decode() into `out`, which it overwrites whole, keeping the storage of its
+/// strings: a consumer that decodes record after record into one envelope
+/// allocates only when an attribute outgrows the last record's. On a
+/// DecodeError `out` holds no meaningful event.
+void decode_into(std::string_view text, const DecodeOptions& options, Envelope& out);
 
 /// Checks the attributes of an envelope built in code (same rules as decode).
 void validate(const Envelope& event, const DecodeOptions& options = {});
