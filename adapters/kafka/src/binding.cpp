@@ -120,8 +120,7 @@ void decode_record_into(std::string_view key, std::string_view value, const Head
   // Foreign producers may key by bytes (an integer, Avro): such a key is
   // kept in escaped form, the same for the same bytes, so the event stays
   // valid (it is re-encoded for retries and dead letters) and keeps its order.
-  if (e.partitionkey.empty() && !key.empty())
-    {
+  if (e.partitionkey.empty() && !key.empty()) {
     if (valid_utf8(key)) e.partitionkey.assign(key);
     else e.partitionkey = printable(key, std::string_view::npos);
   }

@@ -38,7 +38,8 @@ bool GroupMember::decode(Item& item) {
     decode_record_into(key, value, headers, bus_->decode, event);
   } catch (const std::exception& ex) {
     item.decode_error = ex.what();
-    // As before the spare: an undecodable record carries an empty envelope.
+    // An undecodable record carries no envelope (event() makes an empty
+    // one when asked); the spare keeps the storage.
     lane_spare() = std::move(event);
     item.event_.reset();
   }
