@@ -65,21 +65,11 @@ int busiest_leader(const std::string& brokers, const std::string& topic) {
   return leader;
 }
 
-struct RestartCluster {
-  ~RestartCluster() {
-    try {
-      broker_script("kafka", "cluster start");
-    } catch (const std::exception& e) {
-      WARN(e.what());
-    }
-  }
-};
-
 }  // namespace
 
 TEST_CASE("kill -9 of the broker leading the group's partitions mid-stream: every event applied once, in order per key",
           "[kafka][cluster][failover]") {
-  broker_script("kafka", "cluster start");
+  ClusterForTest cluster("kafka");  // at the end, whatever the outcome: the killed node back, or the cluster stopped if started here
   const std::string ns = unique_name("failover");
   const std::string group = ns + "-ledger";
   StreamCheck check;
@@ -125,7 +115,6 @@ TEST_CASE("kill -9 of the broker leading the group's partitions mid-stream: ever
     });
   }
 
-  RestartCluster restart;
   REQUIRE(wait_until([&] { return check.effects() >= 3'000; }, std::chrono::seconds(90)));
   const int leader = busiest_leader(cluster_brokers(), "herald-cluster." + ns + ".ledger");
   REQUIRE(leader >= 1);

@@ -43,22 +43,11 @@ BusConfig cluster_config(const std::string& ns) {
   return c;
 }
 
-// Brings a killed node back whatever the test's outcome, so the cluster is whole for the next test.
-struct RestartCluster {
-  ~RestartCluster() {
-    try {
-      broker_script("rabbitmq", "cluster start");
-    } catch (const std::exception& e) {
-      WARN(e.what());
-    }
-  }
-};
-
 }  // namespace
 
 TEST_CASE("kill -9 of the node leading the group's quorum queue mid-stream: every event applied once, in order per key",
           "[rabbitmq][cluster][failover]") {
-  broker_script("rabbitmq", "cluster start");
+  ClusterForTest cluster("rabbitmq");  // at the end, whatever the outcome: the killed node back, or the cluster stopped if started here
   const std::string ns = unique_name("failover");
   const std::string group = ns + "-ledger";
   StreamCheck check;
@@ -104,7 +93,6 @@ TEST_CASE("kill -9 of the node leading the group's quorum queue mid-stream: ever
     });
   }
 
-  RestartCluster restart;
   REQUIRE(wait_until([&] { return check.effects() >= 3'000; }, std::chrono::seconds(60)));
   const std::string leader = broker_script("rabbitmq", "cluster leader herald.cluster." + group);
   const auto at = leader.find("herald-c");

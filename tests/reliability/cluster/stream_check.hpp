@@ -109,4 +109,21 @@ class StreamCheck {
 /// Runs `scripts/brokers/<broker> <args>`; returns its output, throws when it fails.
 std::string broker_script(const std::string& broker, const std::string& args);
 
+/// The three-node cluster of `broker` (scripts/brokers/<broker> cluster) for
+/// one test. A cluster already running (scripts/test starts them) is used and
+/// left whole: a node the test killed is brought back. One this test had to
+/// start is stopped at the end, so a plain `ctest` leaves no cluster holding
+/// its ports for a later `scripts/test` to trip on.
+class ClusterForTest {
+ public:
+  explicit ClusterForTest(std::string broker);
+  ~ClusterForTest();
+  ClusterForTest(const ClusterForTest&) = delete;
+  ClusterForTest& operator=(const ClusterForTest&) = delete;
+
+ private:
+  std::string broker_;
+  bool started_here_ = false;
+};
+
 }  // namespace herald::test
