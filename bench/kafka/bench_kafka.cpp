@@ -4,7 +4,11 @@
 //            publish(std::vector) call; idempotent producer, acks=all,
 //            linger.ms=5, batch.num.messages=10000 on both sides;
 //   consume: the N events with a fresh consumer group from the earliest
-//            offset, committing handled offsets.
+//            offset, committing handled offsets. The baseline consumes the
+//            records three times, each with a fresh group: reading them
+//            only, parsing each value with nlohmann (a hand-written
+//            consumer), and decoding each with herald's codec (herald's
+//            decoding without its delivery).
 // The baseline writes the very record herald writes (structured mode: value
 // = herald::encode, key = partitionkey, header content-type), encoded once
 // before its timed loop; herald encodes inside its own. Then the publish ->
@@ -88,6 +92,7 @@ BusConfig herald_config(const std::string& prefix) {
 struct Rates {
   double produce = 0, consume = 0;
   double consume_parsed = 0;  // the baseline only: raw librdkafka + nlohmann parse of every value
+  double consume_decoded = 0;  // the baseline only: raw librdkafka + herald's decode of every value
   double consume_cpu_us = 0;  // CPU time per consumed record (every thread of the process)
   // From the first record consumed to the last: CPU by thread, and the
   // machine's idle share (does the consumer wait, or lack CPU?).
@@ -115,6 +120,19 @@ Rates run_raw(const std::vector<Envelope>& events, const std::string& topic) {
   r.consume_cpu_us = (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(events.size());
   cfg.parse_values = true;  // a second fresh group reads the same records and parses them
   r.consume_parsed = raw_kafka_consume(cfg, events.size()).per_second();
+  // A third fresh group decodes each value with herald's codec into one
+  // reused envelope, as herald's lane does: the rate a consumer reaches
+  // that does herald's decoding and none of its delivery (tracking,
+  // offsets, retries, metrics, the hand-off to a lane).
+  cfg.parse_values = false;
+  Envelope spare;
+  const DecodeOptions options;
+  cfg.per_value = [&](const char* data, std::size_t size) {
+    decode_into(std::string_view(data, size), options, spare);
+    return spare.id.size();
+  };
+  r.consume_decoded = raw_kafka_consume(cfg, events.size()).per_second();
+  cfg.per_value = nullptr;
   return r;
 }
 
@@ -195,16 +213,16 @@ int main(int argc, char** argv) {
                 encode(events.front()).size(), partitions, rounds, brokers().c_str());
     Rates best_raw, best_herald;
     print_tracing("start");
-    std::vector<double> produce_ratios, consume_ratios, parsed_ratios, cpu_raw, cpu_herald;
+    std::vector<double> produce_ratios, consume_ratios, parsed_ratios, decoded_ratios, cpu_raw, cpu_herald;
     for (int round = 0; round < rounds; ++round) {
       const std::string tag = run + "-" + std::to_string(round);
       Rates raw = run_raw(events, "herald-bench-raw." + tag);
       Rates her = run_herald(events, "herald-bench." + tag + ".", "bench-" + tag);
       raw_kafka_delete_topics(brokers(), {"herald-bench-raw." + tag, "herald-bench." + tag + "."});
-      std::printf("  round %d: produce raw %.0f/s herald %.0f/s; consume raw %.0f/s raw+parse %.0f/s herald %.0f/s;"
-                  " consume CPU per record raw %.2f us herald %.2f us\n",
-                  round + 1, raw.produce, her.produce, raw.consume, raw.consume_parsed, her.consume, raw.consume_cpu_us,
-                  her.consume_cpu_us);
+      std::printf("  round %d: produce raw %.0f/s herald %.0f/s; consume raw %.0f/s raw+parse %.0f/s raw+decode %.0f/s"
+                  " herald %.0f/s; consume CPU per record raw %.2f us herald %.2f us\n",
+                  round + 1, raw.produce, her.produce, raw.consume, raw.consume_parsed, raw.consume_decoded, her.consume,
+                  raw.consume_cpu_us, her.consume_cpu_us);
       raw.consume_phase.print("raw", events.size());
       her.consume_phase.print("herald", events.size());
       cpu_raw.push_back(raw.consume_cpu_us);
@@ -212,21 +230,26 @@ int main(int argc, char** argv) {
       best_raw.produce = std::max(best_raw.produce, raw.produce);
       best_raw.consume = std::max(best_raw.consume, raw.consume);
       best_raw.consume_parsed = std::max(best_raw.consume_parsed, raw.consume_parsed);
+      best_raw.consume_decoded = std::max(best_raw.consume_decoded, raw.consume_decoded);
       best_herald.produce = std::max(best_herald.produce, her.produce);
       best_herald.consume = std::max(best_herald.consume, her.consume);
       if (raw.produce > 0) produce_ratios.push_back(her.produce / raw.produce);
       if (raw.consume > 0) consume_ratios.push_back(her.consume / raw.consume);
       if (raw.consume_parsed > 0) parsed_ratios.push_back(her.consume / raw.consume_parsed);
+      if (raw.consume_decoded > 0) decoded_ratios.push_back(her.consume / raw.consume_decoded);
     }
     std::printf("best of %d rounds:\n", rounds);
     print_ratio("produce (delivery reports), best round", best_herald.produce, best_raw.produce, 0.90, "raw librdkafka");
     print_ratio("consume (handler, committed), best round", best_herald.consume, best_raw.consume, 0.90, "raw librdkafka");
     print_ratio("consume vs raw + nlohmann parse, best round", best_herald.consume, best_raw.consume_parsed, 0,
                 "raw librdkafka + nlohmann::json parse");
+    print_ratio("consume vs raw + herald decode, best round", best_herald.consume, best_raw.consume_decoded, 0,
+                "raw librdkafka + herald::decode_into");
     std::printf("per round (the fairer figure):\n");
     print_round_ratios("produce (delivery reports)", produce_ratios, 0.90, "raw librdkafka");
     print_round_ratios("consume (handler, committed)", consume_ratios, 0.90, "raw librdkafka");
     print_round_ratios("consume vs raw + nlohmann parse", parsed_ratios, 0, "raw librdkafka + nlohmann::json parse");
+    print_round_ratios("consume vs raw + herald decode", decoded_ratios, 0, "raw librdkafka + herald::decode_into");
     {
       const double raw_cpu = median(cpu_raw), herald_cpu = median(cpu_herald);
       std::printf("  consume CPU per record (median round): herald %.2f us, raw librdkafka %.2f us (%.2fx)\n", herald_cpu,

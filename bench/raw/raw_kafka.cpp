@@ -359,6 +359,7 @@ RawRate raw_kafka_consume(const RawKafkaConfig& config, std::size_t count) {
       for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) bytes += size;
     }
 
+    if (config.per_value) bytes += config.per_value(static_cast<const char*>(msg->payload), msg->len);
     if (config.parse_values) {
       auto value = nlohmann::json::parse(static_cast<const char*>(msg->payload),
                                          static_cast<const char*>(msg->payload) + msg->len);

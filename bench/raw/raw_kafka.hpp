@@ -29,6 +29,11 @@ struct RawKafkaConfig {
   // Parse every value as JSON (nlohmann) before storing its offset: what a
   // hand-written consumer does before its handler sees the event.
   bool parse_values = false;
+  // Called with every value (after the headers are read, before the offset
+  // is stored); what it returns counts as bytes handled, so no compiler can
+  // drop the work. bench_kafka passes herald's decode: the work herald's
+  // consumer does beside the delivery itself.
+  std::function<std::size_t(const char* data, std::size_t size)> per_value;
   // Called as the first record arrives and once the last is consumed, while
   // the consumer's threads still run: the benchmark reads their CPU time.
   std::function<void()> on_first_record, on_last_record;
