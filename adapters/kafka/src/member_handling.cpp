@@ -13,15 +13,17 @@ namespace {
 // done gives its envelope back (reclaim below), so the strings keep their
 // storage from record to record: a fresh envelope per record cost a malloc
 // and a free for every attribute longer than fifteen bytes (the id, the
-// traceparent, the data...), a sixth of a lane's time. A record that waits
-// for a retry keeps its envelope; the next decode grows a new one.
-Envelope& lane_spare() {
-  thread_local Envelope spare;
+// traceparent, the data...), a sixth of a lane's time. It is lent by
+// pointer: moving the fields to and from the record cost a tenth of a lane.
+// A record that waits for a retry keeps its envelope; the next decode makes
+// a new one.
+std::unique_ptr<Envelope>& lane_spare() {
+  thread_local std::unique_ptr<Envelope> spare;
   return spare;
 }
 
 void reclaim(GroupMember::Item* item) {
-  if (item && item->event_) lane_spare() = std::move(*item->event_);
+  if (item && item->event_ && !lane_spare()) lane_spare() = std::move(item->event_);
 }
 
 }  // namespace
@@ -33,15 +35,15 @@ bool GroupMember::decode(Item& item) {
   std::string_view key(static_cast<const char*>(m.key), m.key ? m.key_len : 0);
   std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
   HeaderViews headers = read_headers(&m);
-  Envelope& event = item.event_.emplace(std::move(lane_spare()));
+  std::unique_ptr<Envelope>& spare = lane_spare();
+  item.event_ = spare ? std::move(spare) : std::make_unique<Envelope>();
   try {
-    decode_record_into(key, value, headers, bus_->decode, event);
+    decode_record_into(key, value, headers, bus_->decode, *item.event_);
   } catch (const std::exception& ex) {
     item.decode_error = ex.what();
     // An undecodable record carries no envelope (event() makes an empty
     // one when asked); the spare keeps the storage.
-    lane_spare() = std::move(event);
-    item.event_.reset();
+    lane_spare() = std::move(item.event_);
   }
   if (item.decode_error.empty()) {
     thread_local std::vector<int> hits;

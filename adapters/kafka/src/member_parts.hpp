@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 
 #include "group_member.hpp"
@@ -138,12 +137,15 @@ struct GroupMember::Item {
   /// The decoded event; an empty Envelope (no id) for a record that could
   /// not be decoded.
   Envelope& event() {
-    if (!event_) event_.emplace();
+    if (!event_) event_ = std::make_unique<Envelope>();
     return *event_;
   }
-  // Built by the decode, not before: a default Envelope allocates (its
-  // datacontenttype) on the poll thread, which the lane then frees.
-  std::optional<Envelope> event_;
+  // Lent by the lane's spare at the decode (member_handling.cpp), not made
+  // with the Item: the poll thread then writes a few lines of an Item, not
+  // the 584 bytes of an optional Envelope the lane would fetch from its
+  // core, and a record gives its envelope back by a pointer, not a move of
+  // every field.
+  std::unique_ptr<Envelope> event_;
   std::string decode_error;  // set: the record could not be decoded
   // Failed runs so far (counting earlier deliveries, from a retry topic's
   // headers), when the record may run again, and where it first arrived.
