@@ -14,7 +14,8 @@ namespace {
 // storage from record to record: a fresh envelope per record cost a malloc
 // and a free for every attribute longer than fifteen bytes (the id, the
 // traceparent, the data...), a sixth of a lane's time. It is lent by
-// pointer: moving the fields to and from the record cost a tenth of a lane.
+// pointer: moving the fields to and from the record, and fetching the lines
+// of the record that held them, cost about a tenth of a lane.
 // A record that waits for a retry keeps its envelope; the next decode makes
 // a new one.
 std::unique_ptr<Envelope>& lane_spare() {
