@@ -2,6 +2,7 @@
 // A small validating JSON scanner: reads strings, skips values and returns
 // their raw text, so the codec never builds a DOM for attributes or data.
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -30,7 +31,8 @@ class JsonScanner {
   }
   void expect(char c, const char* field) {
     ws();
-    if (p_ >= end_ || *p_ != c) fail(field, std::string("expected '") + c + "'");
+    if (p_ >= end_ || *p_ != c) [[unlikely]]
+      fail_expected(c, field);
     ++p_;
   }
   bool consume(char c) {
@@ -127,10 +129,15 @@ class JsonScanner {
     return neg ? -v : v;
   }
 
-  [[noreturn]] void fail(const char* field, const std::string& what) const {
+  // Out of line and cold: a call site is then a compare and a branch, so the
+  // scanner's small steps (expect, string) stay cheap to inline.
+  [[noreturn, gnu::cold, gnu::noinline]] void fail(const char* field, std::string_view what) const {
     std::string f = field ? field : "";
-    throw DecodeError(f, (f.empty() ? std::string("envelope") : f) + ": " + what + " at offset " +
+    throw DecodeError(f, (f.empty() ? std::string("envelope") : f) + ": " + std::string(what) + " at offset " +
                              std::to_string(p_ - begin_));
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_expected(char c, const char* field) const {
+    fail(field, std::string("expected '") + c + "'");
   }
 
  private:
@@ -144,9 +151,16 @@ class JsonScanner {
       std::uint64_t w;
       std::memcpy(&w, p, 8);
       // Bytes >= 0x80 (the high bit), < 0x20 (x - 0x20 borrows into the high
-      // bit of a byte that had none), '"' and '\\'.
-      if ((w & highs) | ((w - ones * 0x20) & ~w & highs) | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\')))
-        break;
+      // bit of a byte that had none), '"' and '\\'. A borrow only runs
+      // upwards, so the lowest flag marks the first such byte exactly: the
+      // word gives the position, and most strings, shorter than a word,
+      // never reach the byte loop below (which was most of a decode).
+      std::uint64_t flags =
+          (w & highs) | ((w - ones * 0x20) & ~w & highs) | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'));
+      if (flags) {
+        static_assert(std::endian::native == std::endian::little, "the first byte is the lowest");
+        return p + std::countr_zero(flags) / 8;
+      }
       p += 8;
     }
     while (p < end) {
@@ -297,15 +311,14 @@ class JsonScanner {
     } else {
       fail(field, "unexpected character");
     }
-    bool fraction_or_exponent = false;
     if (p_ < end_ && *p_ == '.') {
-      fraction_or_exponent = true;
       ++p_;
       if (p_ >= end_ || *p_ < '0' || *p_ > '9') fail(field, "bad number");
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     }
+    bool exponent = false;
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      fraction_or_exponent = true;
+      exponent = true;
       ++p_;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ >= end_ || *p_ < '0' || *p_ > '9') fail(field, "bad number");
@@ -313,9 +326,10 @@ class JsonScanner {
     }
     if (p_ == start) fail(field, "bad number");
     // nlohmann (payload()) refuses a number whose value is beyond a double:
-    // refuse it here too, or the event decodes and throws later. Integers of
-    // up to 18 digits cannot overflow and skip the conversion.
-    if (p_ - start > 18 || fraction_or_exponent) {
+    // refuse it here too, or the event decodes and throws later. Only an
+    // exponent or some 300 digits can get there; other numbers (129.95) skip
+    // the conversion, which was a tenth of a decode.
+    if (exponent || p_ - start > 300) {
       std::string text(start, p_);  // strtod needs the terminator; scratch_ may hold a key
       if (!std::isfinite(std::strtod(text.c_str(), nullptr))) fail(field, "number out of range");
     }

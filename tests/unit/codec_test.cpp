@@ -127,6 +127,27 @@ TEST_CASE("strings with escapes and unicode round-trip", "[codec]") {
   CHECK(decode(R"({"specversion":"1.0","id":"1","type":"a.b","source":"\u00e9\ud83d\ude00"})").source == "é😀");
 }
 
+// The scanner passes strings a word at a time and takes the position of the
+// first quote, backslash, control or high byte from the word: put each at
+// every offset of a word, with plain bytes either side.
+TEST_CASE("a string's special bytes are found at every offset of a word", "[codec]") {
+  const std::string head = R"({"specversion":"1.0","id":"1","type":"a.b","source":"s","subject":")";
+  for (std::size_t k = 0; k < 17; ++k) {
+    INFO("offset " << k);
+    const std::string before(k, 'a'), after(12, 'b');
+    CHECK(decode(head + before + R"(\"x\\)" + after + "\"}").subject == before + "\"x\\" + after);
+    CHECK(decode(head + before + "\xC3\xA9" + after + "\"}").subject == before + "\xC3\xA9" + after);
+    CHECK(decode(head + before + "\"}").subject == before);
+    CHECK_THROWS_AS(decode(head + before + "\x01" + after + "\"}"), DecodeError);
+    CHECK_THROWS_AS(decode(head + before + "\xFF" + after + "\"}"), DecodeError);
+    CHECK_THROWS_AS(decode(head + before + "\x7F\xC3" + after + "\"}"), DecodeError);
+    // The data's strings are skipped, not copied: the same bytes there.
+    const std::string data = R"({"specversion":"1.0","id":"1","type":"a.b","source":"s","data":[")";
+    CHECK(decode(data + before + R"(\"x)" + after + "\"]}").data == "[\"" + before + "\\\"x" + after + "\"]");
+    CHECK_THROWS_AS(decode(data + before + "\x01" + after + "\"]}"), DecodeError);
+  }
+}
+
 TEST_CASE("time is RFC 3339 UTC with microseconds", "[codec][time]") {
   Timestamp t = parse_time("2026-11-23T09:30:00.123456Z");
   CHECK(format_time(t) == "2026-11-23T09:30:00.123456Z");

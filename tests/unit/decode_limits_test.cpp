@@ -96,4 +96,9 @@ TEST_CASE("a number in the data beyond a double is refused, as payload() would",
   CHECK(refused_field(structured(R"(,"data":1e400)")) == "data");
   CHECK(refused_field(structured(R"(,"data":-1e400)")) == "data");
   CHECK(refused_field(structured(R"(,"data":[1e-400,123456789012345678901234567890,2.5])")) == "<accepted>");
+  // Without an exponent only the digits' count can reach beyond a double.
+  CHECK(refused_field(structured(",\"data\":" + std::string(400, '9'))) == "data");
+  CHECK(refused_field(structured(",\"data\":" + std::string(400, '9') + ".5")) == "data");
+  CHECK(refused_field(structured(",\"data\":0." + std::string(400, '9'))) == "<accepted>");
+  CHECK(refused_field(structured(",\"data\":-" + std::string(290, '9') + ".25")) == "<accepted>");
 }
