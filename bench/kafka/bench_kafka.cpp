@@ -184,11 +184,30 @@ Rates run_herald(const std::vector<Envelope>& events, const std::string& prefix,
   return r;
 }
 
+// Raw librdkafka at the same rate with the properties herald's setting
+// gives its clients (client_config.cpp): what the broker and the machine
+// take, which no client can go under.
+LatencyBaseline raw_latency(const std::string& topic, const std::string& setting, double rate) {
+  const bool low = setting == "low";
+  RawKafkaConfig cfg;
+  cfg.brokers = brokers();
+  cfg.topic = topic;
+  cfg.partitions = partitions;
+  cfg.producer_props = {{"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", low ? "0" : "5"}};
+  cfg.consumer_props = {{"fetch.wait.max.ms", low ? "10" : "100"}};
+  if (low) cfg.producer_props["socket.nagle.disable"] = cfg.consumer_props["socket.nagle.disable"] = "true";
+  RawLatency raw = raw_kafka_latency(cfg, rate, 3.0);
+  return latency_baseline("raw librdkafka", raw.achieved, std::move(raw.samples_us));
+}
+
 // Publish -> handler latency at 1k, 10k and 50k events/s, with the
-// default setting and with latency=low (docs/kafka.md).
+// default setting and with latency=low (docs/kafka.md), each beside raw
+// librdkafka with the same client settings.
 void run_latency(const std::string& prefix, const std::string& group) {
   for (const std::string setting : {"balanced", "low"})
     for (double rate : {1'000.0, 10'000.0, 50'000.0}) {
+      const LatencyBaseline raw =
+          raw_latency(prefix + "raw-" + setting + "-" + std::to_string(static_cast<long>(rate)), setting, rate);
       BusConfig config = herald_config(prefix);
       // The benchmark's own linger (the throughput rounds') would hide the setting's.
       config.options.erase("kafka.producer.linger.ms");
@@ -196,7 +215,7 @@ void run_latency(const std::string& prefix, const std::string& group) {
       auto bus = make_bus(config);
       const std::string tag = setting + "-" + std::to_string(static_cast<long>(rate));
       RateLatency r = run_rate_latency(*bus, group + "-" + tag, rate, 3.0);
-      report_rate_latency(setting, rate, r, setting == "low" && rate == 1'000.0 ? 3'000 : 0);
+      report_rate_latency(setting, rate, r, setting == "low" && rate == 1'000.0 ? 3'000 : 0, &raw);
     }
 }
 

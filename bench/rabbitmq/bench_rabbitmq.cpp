@@ -132,12 +132,21 @@ Rates run_herald(std::vector<Envelope> events) {
   return r;
 }
 
-// Publish -> handler latency at 1k, 10k and 50k events/s.
+// Publish -> handler latency at 1k, 10k and 50k events/s, each beside raw
+// rabbitmq-c publishing and consuming on the same schedule: what the
+// broker and the machine take, which no client can go under.
 void run_latency() {
   for (double rate : {1'000.0, 10'000.0, 50'000.0}) {
+    RawRabbitConfig cfg;
+    cfg.port = port();
+    cfg.exchange = "herald.bench.raw.latency";
+    cfg.queue = "herald.bench.raw.latency.q";
+    cfg.prefetch = window;
+    RawLatency measured = raw_rabbitmq_latency(cfg, rate, 3.0);
+    const LatencyBaseline raw = latency_baseline("raw rabbitmq-c", measured.achieved, std::move(measured.samples_us));
     auto bus = make_bus(herald_config("l" + run_id()));
     RateLatency r = run_rate_latency(*bus, "latency", rate, 3.0);
-    report_rate_latency("default", rate, r, rate == 1'000.0 ? 1'500 : 0);
+    report_rate_latency("default", rate, r, rate == 1'000.0 ? 1'500 : 0, &raw);
   }
 }
 

@@ -5,10 +5,16 @@
 #include <librdkafka/rdkafka.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -229,21 +235,29 @@ void raw_kafka_prepare(const RawKafkaConfig& config) {
   wait_for_topic(rk.get(), config.topic, 0, std::chrono::seconds(30));
 }
 
-RawRate raw_kafka_produce(const RawKafkaConfig& config, const std::vector<RawKafkaMessage>& messages) {
-  ProducerOpaque state;
+namespace {
+
+// A producer of config.topic with config.producer_props, its reports and
+// errors in `state`. Connected and knowing the topic before it returns, so
+// no clock started after it counts the first metadata round trip.
+std::pair<KafkaPtr, TopicPtr> open_producer(const RawKafkaConfig& config, ProducerOpaque& state) {
   ConfPtr conf = make_conf(config);
   for (const auto& [key, value] : config.producer_props) set(conf.get(), key, value);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), producer_dr);
   rd_kafka_conf_set_error_cb(conf.get(), producer_error);
   rd_kafka_conf_set_opaque(conf.get(), &state);
   auto rk = make_handle<KafkaPtr>(RD_KAFKA_PRODUCER, std::move(conf), "producer");
-
   TopicPtr rkt(rd_kafka_topic_new(rk.get(), config.topic.c_str(), nullptr));
   if (!rkt) fail("topic handle " + config.topic, rd_kafka_last_error());
-
-  // Connect and learn the topic before the clock starts, so the rate is not
-  // dominated by the first metadata round trip.
   wait_for_topic(rk.get(), config.topic, 0, std::chrono::seconds(30));
+  return {std::move(rk), std::move(rkt)};
+}
+
+}  // namespace
+
+RawRate raw_kafka_produce(const RawKafkaConfig& config, const std::vector<RawKafkaMessage>& messages) {
+  ProducerOpaque state;
+  auto [rk, rkt] = open_producer(config, state);
 
   const auto start = Clock::now();
   for (const auto& m : messages) {
@@ -387,6 +401,106 @@ RawRate raw_kafka_consume(const RawKafkaConfig& config, std::size_t count) {
   }
   (void)bytes;
   return rate;
+}
+
+RawLatency raw_kafka_latency(const RawKafkaConfig& config, double rate, double seconds) {
+  const LatencySchedule schedule(rate, seconds);
+  const std::size_t total = schedule.total();
+  raw_kafka_prepare(config);
+
+  // The consumer: its own thread, nothing escapes it (the error waits for join).
+  std::atomic<std::size_t> received{0};
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::vector<double> samples;
+  samples.reserve(total);
+  std::exception_ptr failed;
+  std::thread consumer([&] {
+    try {
+      ErrorState errors;
+      ConfPtr conf = make_conf(config);
+      set(conf.get(), "group.id", fresh_group_id());
+      set(conf.get(), "auto.offset.reset", "earliest");
+      set(conf.get(), "enable.auto.offset.store", "false");
+      for (const auto& [key, value] : config.consumer_props) set(conf.get(), key, value);
+      rd_kafka_conf_set_error_cb(conf.get(), consumer_error);
+      rd_kafka_conf_set_opaque(conf.get(), &errors);
+      auto rk = make_handle<ConsumerPtr>(RD_KAFKA_CONSUMER, std::move(conf), "latency consumer");
+      rd_kafka_poll_set_consumer(rk.get());
+      PartitionListPtr subscription(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(subscription.get(), config.topic.c_str(), RD_KAFKA_PARTITION_UA);
+      if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk.get(), subscription.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        fail("subscribe to " + config.topic, err);
+      while (!stop.load() && received.load() < total) {
+        throw_if_fatal(errors, "latency consumer");
+        MessagePtr msg(rd_kafka_consumer_poll(rk.get(), 100));
+        if (!msg || msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+        const auto now = Clock::now().time_since_epoch().count();
+        std::int64_t sent = 0;
+        if (msg->len >= sizeof sent) std::memcpy(&sent, msg->payload, sizeof sent);
+        {
+          std::lock_guard lock(mutex);
+          samples.push_back(std::chrono::duration<double, std::micro>(Clock::duration(now - sent)).count());
+        }
+        rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset);
+        received.fetch_add(1);
+      }
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    stop.store(true);
+  });
+  struct Joiner {
+    std::thread& t;
+    std::atomic<bool>& stop;
+    ~Joiner() {
+      stop.store(true);
+      if (t.joinable()) t.join();
+    }
+  } joiner{consumer, stop};
+  // Polls a counter against a deadline (the consumer thread owns its handle).
+  auto wait_for = [&](std::size_t n, const char* what) {
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (received.load() < n && !stop.load()) {
+      if (Clock::now() > deadline) fail(std::string("latency: ") + what, "no progress within 60 s");
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    // `stop` set means the consumer has ended, after writing `failed`.
+    if (stop.load() && failed) std::rethrow_exception(failed);
+    if (received.load() < n) fail(std::string("latency: ") + what, "the consumer stopped");
+  };
+
+  ProducerOpaque state;
+  auto [rk, rkt] = open_producer(config, state);
+  std::string value(300, 'x');  // about herald's latency event
+  std::size_t produced = 0;
+  auto produce = [&](std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i, ++produced) {
+      const std::string key = "order-" + std::to_string(produced % 100);
+      const std::int64_t now = Clock::now().time_since_epoch().count();
+      std::memcpy(value.data(), &now, sizeof now);
+      rd_kafka_resp_err_t err;
+      while ((err = rd_kafka_producev(rk.get(), RD_KAFKA_V_RKT(rkt.get()), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
+                                      RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_END)) ==
+             RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(rk.get(), 10);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) fail("latency produce to " + config.topic, err);
+    }
+    rd_kafka_poll(rk.get(), 0);
+    throw_if_fatal(state.errors, "latency produce");
+  };
+  produce(LatencySchedule::warm_up);
+  wait_for(LatencySchedule::warm_up, "the warm-up was not consumed");
+  const double achieved = schedule.run(produce);
+  rd_kafka_flush(rk.get(), 30000);
+  if (state.delivery.failed > 0) fail("latency: records not delivered, first error", state.delivery.first_error);
+  wait_for(total, "not every record was consumed");
+  stop.store(true);
+  consumer.join();
+  if (failed) std::rethrow_exception(failed);
+  std::lock_guard lock(mutex);
+  return schedule.result(std::move(samples), achieved);
 }
 
 void raw_kafka_delete_topics(const std::string& brokers, const std::vector<std::string>& prefixes) {

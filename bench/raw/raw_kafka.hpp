@@ -56,6 +56,14 @@ RawRate raw_kafka_produce(const RawKafkaConfig&, const std::vector<RawKafkaMessa
 // timed from first to last message. Throws when nothing arrives for 30 s.
 RawRate raw_kafka_consume(const RawKafkaConfig&, std::size_t count);
 
+// Publish -> delivery latency at a steady `rate` for `seconds`, herald's
+// latency schedule without herald: ticks of 1 ms, each producing rate/1000
+// records (key order-N, the value stamped with the steady clock) with
+// config.producer_props; a consumer of a fresh group with
+// config.consumer_props, on its own thread, takes one sample per record.
+// Creates config.topic first (raw_kafka_prepare).
+RawLatency raw_kafka_latency(const RawKafkaConfig& config, double rate, double seconds);
+
 // Deletes the topics whose names start with one of `prefixes`, so repeated
 // runs do not pile up data on the broker. Best effort: a failure is printed.
 void raw_kafka_delete_topics(const std::string& brokers, const std::vector<std::string>& prefixes);

@@ -13,11 +13,17 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace herald::bench {
@@ -362,6 +368,140 @@ RawRate raw_rabbitmq_consume(const RawRabbitConfig& cfg, std::size_t count) {
     if (rc != AMQP_STATUS_OK) session.fail_status("basic.ack", rc);
   }
   return RawRate{received, std::chrono::duration<double>(last - first).count()};
+}
+
+namespace {
+
+// The consumer side of raw_rabbitmq_latency: one sample per delivery, the
+// time since the stamp in the body's first eight bytes.
+class LatencyConsumer {
+ public:
+  LatencyConsumer(const RawRabbitConfig& cfg, std::size_t expected) : cfg_(cfg), expected_(expected) {
+    thread_ = std::thread([this] {
+      try {
+        run();
+      } catch (...) {
+        error_ = std::current_exception();  // rethrown by finish(): nothing escapes the thread
+      }
+      ready_.store(true);
+      received_.store(expected_ + 1);  // wakes a waiting publisher; finish() reports the error
+    });
+  }
+  LatencyConsumer(const LatencyConsumer&) = delete;
+  LatencyConsumer& operator=(const LatencyConsumer&) = delete;
+  ~LatencyConsumer() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Waits (up to a deadline) for `pred` over the count received so far.
+  template <class Pred>
+  void wait(Pred pred, const char* what) {
+    const auto deadline = Clock::now() + std::chrono::seconds(kIoTimeoutSeconds);
+    while (!pred(received_.load())) {
+      if (Clock::now() > deadline) throw std::runtime_error(std::string("raw_rabbitmq latency: ") + what);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // polling a counter with a deadline
+    }
+  }
+  bool ready() const { return ready_.load(); }
+
+  std::vector<double> finish() {
+    wait([&](std::size_t n) { return n >= expected_; }, "not every message was delivered");
+    stop_.store(true);
+    thread_.join();
+    if (error_) std::rethrow_exception(error_);
+    std::lock_guard lock(mutex_);
+    return std::move(samples_);
+  }
+
+ private:
+  void run() {
+    Session session(cfg_);
+    amqp_connection_state_t conn = session.get();
+    amqp_basic_qos(conn, kChannel, 0, static_cast<std::uint16_t>(cfg_.prefetch), 0);
+    session.check(amqp_get_rpc_reply(conn), "basic.qos");
+    amqp_basic_consume(conn, kChannel, bytes_of(cfg_.queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    session.check(amqp_get_rpc_reply(conn), "consuming from queue '" + cfg_.queue + "'");
+    ready_.store(true);
+    while (!stop_.load() && received_.load() < expected_) {
+      amqp_maybe_release_buffers(conn);
+      amqp_envelope_t envelope;
+      timeval timeout{0, 100'000};  // to look at stop_ now and then
+      const amqp_rpc_reply_t reply = amqp_consume_message(conn, &envelope, &timeout, 0);
+      if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+        const auto now = Clock::now().time_since_epoch().count();
+        std::int64_t sent = 0;
+        if (envelope.message.body.len >= sizeof sent) std::memcpy(&sent, envelope.message.body.bytes, sizeof sent);
+        {
+          std::lock_guard lock(mutex_);
+          samples_.push_back(std::chrono::duration<double, std::micro>(Clock::duration(now - sent)).count());
+        }
+        const int rc = amqp_basic_ack(conn, kChannel, envelope.delivery_tag, 0);
+        amqp_destroy_envelope(&envelope);
+        if (rc != AMQP_STATUS_OK) session.fail_status("basic.ack", rc);
+        received_.fetch_add(1);
+        continue;
+      }
+      if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_TIMEOUT) continue;
+      if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+        amqp_frame_t frame;
+        timeval frame_timeout{kIoTimeoutSeconds, 0};
+        const int rc = amqp_simple_wait_frame_noblock(conn, &frame, &frame_timeout);
+        if (rc != AMQP_STATUS_OK) session.fail_status("latency consumer", rc);
+        if (frame.frame_type == AMQP_FRAME_METHOD) session.handle_async_method(frame.payload.method, "latency consumer");
+        continue;
+      }
+      session.check(reply, "latency consumer");
+    }
+  }
+
+  const RawRabbitConfig& cfg_;
+  const std::size_t expected_;
+  std::atomic<bool> stop_{false}, ready_{false};
+  std::atomic<std::size_t> received_{0};
+  std::mutex mutex_;
+  std::vector<double> samples_;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+RawLatency raw_rabbitmq_latency(const RawRabbitConfig& cfg, double rate, double seconds) {
+  const LatencySchedule schedule(rate, seconds);
+  raw_rabbitmq_prepare(cfg);
+  LatencyConsumer consumer(cfg, schedule.total());
+  consumer.wait([&](std::size_t) { return consumer.ready(); }, "the consumer did not start");
+
+  Session session(cfg);
+  amqp_connection_state_t conn = session.get();
+  amqp_confirm_select(conn, kChannel);
+  session.check(amqp_get_rpc_reply(conn), "confirm.select");
+  amqp_basic_properties_t props{};
+  props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+  props.content_type = amqp_cstring_bytes("application/octet-stream");
+  props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+  const amqp_bytes_t exchange = bytes_of(cfg.exchange);
+  const amqp_bytes_t key = amqp_cstring_bytes("order.created");
+  std::string body(300, 'x');  // about herald's latency event on the wire
+  const std::vector<std::string> no_ids;
+  ConfirmTracker tracker(schedule.total());
+  const auto window = static_cast<std::uint64_t>(std::max(1, cfg.confirm_window));
+  auto publish = [&](std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) {
+      while (tracker.in_flight() >= window) await_confirm(session, tracker, no_ids);
+      const std::int64_t now = Clock::now().time_since_epoch().count();
+      std::memcpy(body.data(), &now, sizeof now);
+      const int rc = amqp_basic_publish(conn, kChannel, exchange, key, 0, 0, &props, bytes_of(body));
+      if (rc != AMQP_STATUS_OK) session.fail_status("latency publish", rc);
+      tracker.published();
+    }
+  };
+  publish(LatencySchedule::warm_up);
+  consumer.wait([&](std::size_t n) { return n >= LatencySchedule::warm_up; }, "the warm-up was not delivered");
+  const double achieved = schedule.run(publish);
+  while (tracker.in_flight() > 0) await_confirm(session, tracker, no_ids);
+  return schedule.result(consumer.finish(), achieved);
 }
 
 }  // namespace herald::bench

@@ -58,4 +58,15 @@ RawRate raw_rabbitmq_consume(const RawRabbitConfig&, std::size_t count);
 // Declares exchange+queue+binding and purges the queue (call before publish).
 void raw_rabbitmq_prepare(const RawRabbitConfig&);
 
+// Publish -> delivery latency at a steady `rate` for `seconds`, herald's
+// latency schedule without herald: ticks of 1 ms, each publishing rate/1000
+// persistent messages on one connection with publisher confirms (up to
+// confirm_window unconfirmed, as herald's publishing threads overlap theirs;
+// all confirmed before it returns); a second connection consumes with
+// manual acks.
+// Each body carries the steady-clock time it was published. Declares and
+// purges cfg's exchange and queue itself; returns one sample per message,
+// in microseconds, after a warm-up, and the rate the schedule achieved.
+RawLatency raw_rabbitmq_latency(const RawRabbitConfig&, double rate, double seconds);
+
 }  // namespace herald::bench

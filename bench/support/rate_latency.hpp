@@ -75,14 +75,36 @@ inline RateLatency run_rate_latency(EventBus& bus, const std::string& group, dou
   return r;
 }
 
-/// Prints one line and records p50/p99/p999; `p99_goal_us` 0: no goal.
-inline void report_rate_latency(const std::string& setting, double rate, const RateLatency& r, double p99_goal_us) {
+/// A raw client's latency at the same rate, beside herald's in the records.
+struct LatencyBaseline {
+  std::string name;  // "raw rabbitmq-c"
+  double achieved = 0;  // events/s
+  double p50 = 0, p99 = 0, p999 = 0;
+};
+
+inline LatencyBaseline latency_baseline(std::string name, double achieved, std::vector<double> samples) {
+  LatencyBaseline b{std::move(name), achieved};
+  b.p50 = percentile_us(samples, 50);
+  b.p99 = percentile_us(samples, 99);
+  b.p999 = percentile_us(samples, 99.9);
+  return b;
+}
+
+/// Prints one line (two with a baseline) and records p50/p99/p999;
+/// `p99_goal_us` 0: no goal.
+inline void report_rate_latency(const std::string& setting, double rate, const RateLatency& r, double p99_goal_us,
+                                const LatencyBaseline* base = nullptr) {
   std::printf("  latency %-9s at %6.0f events/s (achieved %6.0f/s, %zu events): p50 %7.0f us  p99 %7.0f us  p99.9 %7.0f us  max %7.0f us\n",
               setting.c_str(), rate, r.achieved, r.events, r.p50, r.p99, r.p999, r.max);
+  if (base)
+    std::printf("  %-17s at %6.0f events/s (achieved %6.0f/s): p50 %7.0f us  p99 %7.0f us  p99.9 %7.0f us; herald's p99 %.2fx\n",
+                base->name.c_str(), rate, base->achieved, base->p50, base->p99, base->p999,
+                base->p99 > 0 ? r.p99 / base->p99 : 0.0);
   const std::string at = " (" + setting + ") at " + std::to_string(static_cast<long>(rate)) + " events/s";
-  record_result("publish->handler p50" + at, "us", r.p50, 0, "", 0, true);
-  record_result("publish->handler p99" + at, "us", r.p99, 0, "", p99_goal_us, true);
-  record_result("publish->handler p99.9" + at, "us", r.p999, 0, "", 0, true);
+  const std::string name = base ? base->name : "";
+  record_result("publish->handler p50" + at, "us", r.p50, base ? base->p50 : 0, name, 0, true);
+  record_result("publish->handler p99" + at, "us", r.p99, base ? base->p99 : 0, name, p99_goal_us, true, true);
+  record_result("publish->handler p99.9" + at, "us", r.p999, base ? base->p999 : 0, name, 0, true);
 }
 
 }  // namespace herald::bench
