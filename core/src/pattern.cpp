@@ -13,8 +13,8 @@ namespace herald {
 
 namespace {
 
-std::vector<std::string_view> split(std::string_view s) {
-  std::vector<std::string_view> words;
+void split_into(std::string_view s, std::vector<std::string_view>& words) {
+  words.clear();
   std::size_t start = 0;
   while (true) {
     auto dot = s.find('.', start);
@@ -22,6 +22,11 @@ std::vector<std::string_view> split(std::string_view s) {
     if (dot == std::string_view::npos) break;
     start = dot + 1;
   }
+}
+
+std::vector<std::string_view> split(std::string_view s) {
+  std::vector<std::string_view> words;
+  split_into(s, words);
   return words;
 }
 
@@ -311,8 +316,13 @@ struct Walk {
 }  // namespace
 
 void PatternTrie::match(std::string_view type, std::vector<int>& out) const {
-  std::vector<std::string_view> words = split(type);
-  std::vector<const Node*> ends;
+  // A Kafka lane matches every record: the scratch keeps its storage from
+  // call to call (three allocations and frees a match before). The walk
+  // calls nothing outside this file, so no match runs inside another.
+  thread_local std::vector<std::string_view> words;
+  thread_local std::vector<const Node*> ends;
+  split_into(type, words);
+  ends.clear();
   Walk{words, ends, {}}.visit(root_.get(), false, 0);
   std::size_t first = out.size();
   for (const Node* n : ends)
