@@ -253,6 +253,27 @@ std::pair<KafkaPtr, TopicPtr> open_producer(const RawKafkaConfig& config, Produc
   return {std::move(rk), std::move(rkt)};
 }
 
+// A consumer of config.topic in a fresh group, reading from the earliest
+// offset, storing offsets only when told (auto commit of stored offsets),
+// then config.consumer_props; its fatal errors in `errors`.
+ConsumerPtr open_consumer(const RawKafkaConfig& config, ErrorState& errors, const char* what) {
+  ConfPtr conf = make_conf(config);
+  set(conf.get(), "group.id", fresh_group_id());
+  set(conf.get(), "auto.offset.reset", "earliest");
+  set(conf.get(), "enable.auto.commit", "true");
+  set(conf.get(), "enable.auto.offset.store", "false");
+  for (const auto& [key, value] : config.consumer_props) set(conf.get(), key, value);
+  rd_kafka_conf_set_error_cb(conf.get(), consumer_error);
+  rd_kafka_conf_set_opaque(conf.get(), &errors);
+  auto rk = make_handle<ConsumerPtr>(RD_KAFKA_CONSUMER, std::move(conf), what);
+  rd_kafka_poll_set_consumer(rk.get());
+  PartitionListPtr subscription(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(subscription.get(), config.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk.get(), subscription.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    fail("subscribe to " + config.topic, err);
+  return rk;
+}
+
 }  // namespace
 
 RawRate raw_kafka_produce(const RawKafkaConfig& config, const std::vector<RawKafkaMessage>& messages) {
@@ -312,25 +333,10 @@ RawRate raw_kafka_produce(const RawKafkaConfig& config, const std::vector<RawKaf
 
 RawRate raw_kafka_consume(const RawKafkaConfig& config, std::size_t count) {
   ErrorState errors;
-  ConfPtr conf = make_conf(config);
-  set(conf.get(), "group.id", fresh_group_id());
-  set(conf.get(), "auto.offset.reset", "earliest");
-  set(conf.get(), "enable.auto.commit", "true");
-  set(conf.get(), "enable.auto.offset.store", "false");
-  for (const auto& [key, value] : config.consumer_props) set(conf.get(), key, value);
   const auto auto_commit = config.consumer_props.find("enable.auto.commit");
   const bool commit_async = auto_commit != config.consumer_props.end() && auto_commit->second == "false";
   constexpr std::size_t commit_every = 1000;
-  rd_kafka_conf_set_error_cb(conf.get(), consumer_error);
-  rd_kafka_conf_set_opaque(conf.get(), &errors);
-  auto rk = make_handle<ConsumerPtr>(RD_KAFKA_CONSUMER, std::move(conf), "consumer");
-  rd_kafka_poll_set_consumer(rk.get());
-
-  PartitionListPtr subscription(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(subscription.get(), config.topic.c_str(), RD_KAFKA_PARTITION_UA);
-  if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk.get(), subscription.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    fail("subscribe to " + config.topic, err);
-  }
+  ConsumerPtr rk = open_consumer(config, errors, "consumer");
 
   constexpr auto idle_limit = std::chrono::seconds(30);
   std::size_t received = 0;
@@ -418,19 +424,7 @@ RawLatency raw_kafka_latency(const RawKafkaConfig& config, double rate, double s
   std::thread consumer([&] {
     try {
       ErrorState errors;
-      ConfPtr conf = make_conf(config);
-      set(conf.get(), "group.id", fresh_group_id());
-      set(conf.get(), "auto.offset.reset", "earliest");
-      set(conf.get(), "enable.auto.offset.store", "false");
-      for (const auto& [key, value] : config.consumer_props) set(conf.get(), key, value);
-      rd_kafka_conf_set_error_cb(conf.get(), consumer_error);
-      rd_kafka_conf_set_opaque(conf.get(), &errors);
-      auto rk = make_handle<ConsumerPtr>(RD_KAFKA_CONSUMER, std::move(conf), "latency consumer");
-      rd_kafka_poll_set_consumer(rk.get());
-      PartitionListPtr subscription(rd_kafka_topic_partition_list_new(1));
-      rd_kafka_topic_partition_list_add(subscription.get(), config.topic.c_str(), RD_KAFKA_PARTITION_UA);
-      if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk.get(), subscription.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        fail("subscribe to " + config.topic, err);
+      ConsumerPtr rk = open_consumer(config, errors, "latency consumer");
       while (!stop.load() && received.load() < total) {
         throw_if_fatal(errors, "latency consumer");
         MessagePtr msg(rd_kafka_consumer_poll(rk.get(), 100));

@@ -126,6 +126,16 @@ class Session {
     }
   }
 
+  // After amqp_consume_message reported AMQP_STATUS_UNEXPECTED_STATE: a
+  // method other than basic.deliver is waiting. Reads it and acts on it.
+  void handle_waiting_method(const std::string& what) {
+    amqp_frame_t frame;
+    timeval frame_timeout{kIoTimeoutSeconds, 0};
+    const int rc = amqp_simple_wait_frame_noblock(conn_.get(), &frame, &frame_timeout);
+    if (rc != AMQP_STATUS_OK) fail_status(what, rc);
+    if (frame.frame_type == AMQP_FRAME_METHOD) handle_async_method(frame.payload.method, what);
+  }
+
   // Library-level failure outside an RPC (amqp_basic_publish, wait_frame, ...).
   [[noreturn]] void fail_status(const std::string& what, int status) {
     channel_open_ = connection_open_ = false;
@@ -351,12 +361,7 @@ RawRate raw_rabbitmq_consume(const RawRabbitConfig& cfg, std::size_t count) {
     }
     if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
         reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-      // A method other than basic.deliver is waiting: read it and act on it.
-      amqp_frame_t frame;
-      timeval frame_timeout{kIoTimeoutSeconds, 0};
-      const int rc = amqp_simple_wait_frame_noblock(conn, &frame, &frame_timeout);
-      if (rc != AMQP_STATUS_OK) session.fail_status(what, rc);
-      if (frame.frame_type == AMQP_FRAME_METHOD) session.handle_async_method(frame.payload.method, what);
+      session.handle_waiting_method(what);
       continue;
     }
     session.check(reply, what);
@@ -444,11 +449,7 @@ class LatencyConsumer {
       }
       if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_TIMEOUT) continue;
       if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-        amqp_frame_t frame;
-        timeval frame_timeout{kIoTimeoutSeconds, 0};
-        const int rc = amqp_simple_wait_frame_noblock(conn, &frame, &frame_timeout);
-        if (rc != AMQP_STATUS_OK) session.fail_status("latency consumer", rc);
-        if (frame.frame_type == AMQP_FRAME_METHOD) session.handle_async_method(frame.payload.method, "latency consumer");
+        session.handle_waiting_method("latency consumer");
         continue;
       }
       session.check(reply, "latency consumer");
