@@ -17,14 +17,15 @@ void AtomicHistogram::observe(std::chrono::nanoseconds latency) {
   std::size_t i = 0;
   while (i < LatencyHistogram::bounds_us.size() && us > LatencyHistogram::bounds_us[i]) ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
 }
 
 LatencyHistogram AtomicHistogram::read() const {
   LatencyHistogram h;
-  for (std::size_t i = 0; i < h.buckets.size(); ++i) h.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
-  h.count = count_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+    h.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
+    h.count += h.buckets[i];
+  }
   h.sum_seconds = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
   return h;
 }
@@ -67,12 +68,16 @@ struct Metrics::Impl {
   static inline std::atomic<std::uint64_t> next_id{1};
   const std::uint64_t id = next_id.fetch_add(1);
   mutable std::shared_mutex mutex;
+  // A publish is counted once: in `latency` when timed (its buckets sum
+  // to the count), else in `untimed`. Counting it in both was a third
+  // atomic add on every publish.
   struct Published {
-    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> untimed{0};
     std::atomic<bool> timed{false};
     AtomicHistogram latency;
   };
   std::unordered_map<std::string, std::unique_ptr<Published>> published;
+  Published& published_slot(const std::string& type);
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ConsumerCounters>> consumers;
   std::vector<std::shared_ptr<const Metrics>> verdict_sources;
 };
@@ -80,30 +85,28 @@ struct Metrics::Impl {
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
 Metrics::~Metrics() = default;
 
-void Metrics::published(const std::string& type, std::uint64_t n) {
-  auto& p = detail::cached_counter<Impl::Published, Metrics>(impl_->id, type, [&]() -> Impl::Published& {
+Metrics::Impl::Published& Metrics::Impl::published_slot(const std::string& type) {
+  return detail::cached_counter<Published, Metrics>(id, type, [&]() -> Published& {
     {
-      std::shared_lock lock(impl_->mutex);
-      auto it = impl_->published.find(type);
-      if (it != impl_->published.end()) return *it->second;
+      std::shared_lock lock(mutex);
+      auto it = published.find(type);
+      if (it != published.end()) return *it->second;
     }
-    std::unique_lock lock(impl_->mutex);
-    auto& slot = impl_->published[type];
-    if (!slot) slot = std::make_unique<Impl::Published>();
+    std::unique_lock lock(mutex);
+    auto& slot = published[type];
+    if (!slot) slot = std::make_unique<Published>();
     return *slot;
   });
-  p.count.fetch_add(n, std::memory_order_relaxed);
+}
+
+void Metrics::published(const std::string& type, std::uint64_t n) {
+  impl_->published_slot(type).untimed.fetch_add(n, std::memory_order_relaxed);
 }
 
 void Metrics::published(const std::string& type, std::chrono::nanoseconds took) {
-  published(type, 1);
-  // The slot exists now and the cache points at it.
-  auto& p = detail::cached_counter<Impl::Published, Metrics>(impl_->id, type, [&]() -> Impl::Published& {
-    std::shared_lock lock(impl_->mutex);
-    return *impl_->published.at(type);
-  });
+  auto& p = impl_->published_slot(type);
   if (!p.timed.load(std::memory_order_relaxed)) p.timed.store(true, std::memory_order_relaxed);
-  p.latency.observe(took);
+  p.latency.observe(took);  // counts the publish too
 }
 
 ConsumerCounters& Metrics::consumer(const std::string& type, const std::string& group) {
@@ -135,8 +138,9 @@ MetricsSnapshot Metrics::snapshot() const {
   for (const auto& source : sources) s.add_verdicts_of(source->snapshot());
   std::shared_lock lock(impl_->mutex);
   for (const auto& [k, v] : impl_->published) {
-    s.published[k] = v->count.load();
-    if (v->timed.load()) s.publish_latency[k] = v->latency.read();
+    LatencyHistogram latency = v->latency.read();
+    s.published[k] = v->untimed.load() + latency.count;
+    if (v->timed.load()) s.publish_latency[k] = latency;
   }
   for (const auto& [k, c] : impl_->consumers) {
     auto& out = s.consumed[k];

@@ -148,6 +148,27 @@ TEST_CASE("a string's special bytes are found at every offset of a word", "[code
   }
 }
 
+TEST_CASE("validate finds a byte outside ASCII at every position of a text attribute", "[codec]") {
+  // validate() reads each attribute by words, the last one overlapping and
+  // a short one in halves: every position of every length is read.
+  Envelope e = Envelope::make("a.b", nlohmann::json::object(), "s");
+  for (std::size_t n = 1; n < 26; ++n) {
+    for (std::size_t k = 0; k < n; ++k) {
+      INFO("length " << n << ", position " << k);
+      e.subject.assign(n, 'a');
+      e.subject[k] = '\xFF';
+      try {
+        validate(e);
+        FAIL("accepted a subject that is not UTF-8");
+      } catch (const DecodeError& ex) {
+        CHECK(std::string(ex.what()).find("subject") != std::string::npos);
+      }
+      e.subject.replace(k, 1, "\xC3\xA9");  // the same place, a valid character
+      CHECK_NOTHROW(validate(e));
+    }
+  }
+}
+
 TEST_CASE("time is RFC 3339 UTC with microseconds", "[codec][time]") {
   Timestamp t = parse_time("2026-11-23T09:30:00.123456Z");
   CHECK(format_time(t) == "2026-11-23T09:30:00.123456Z");

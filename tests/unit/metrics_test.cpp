@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "herald/config.hpp"
 #include "herald/errors.hpp"
 #include "herald/ext/delivery.hpp"
@@ -67,4 +71,42 @@ TEST_CASE("a label value with quotes, newlines or invalid UTF-8 is escaped in th
   std::string text = m.prometheus("x\\y");
   CHECK_THAT(text, Catch::Contains("transport=\"x\\\\y\""));
   CHECK_THAT(text, Catch::Contains("group=\"a\\\"b\\nc\xEF\xBF\xBD\""));
+}
+
+TEST_CASE("a publish is counted once whether timed or not, and a histogram's count is its +Inf bucket", "[metrics]") {
+  Metrics m;
+  m.published("order.created", 3);  // untimed: a relay's count
+  m.published("order.created", std::chrono::microseconds(20));
+  m.published("order.created", std::chrono::milliseconds(2));
+  auto s = m.snapshot();
+  CHECK(s.published.at("order.created") == 5);
+  const LatencyHistogram& h = s.publish_latency.at("order.created");
+  CHECK(h.count == 2);
+  CHECK(h.buckets[1] == 1);  // 20 us: up to 50 us
+  CHECK(h.buckets[5] == 1);  // 2 ms: up to 5 ms
+  CHECK(h.sum_seconds == Approx(0.00202));
+
+  // Read while other threads observe: every read's count is the sum of
+  // its buckets (Prometheus requires _count to equal the +Inf bucket).
+  ConsumerCounters& c = m.consumer("order.created", "mailer");
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w)
+    writers.emplace_back([&, w] {
+      for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) c.observe_latency(std::chrono::microseconds(w * 700 + i % 3));
+    });
+  std::size_t reads = 0, mismatched = 0;
+  std::uint64_t last = 0;
+  while (reads < 20000 || last < 1000) {
+    LatencyHistogram r = c.latency();
+    std::uint64_t sum = 0;
+    for (auto b : r.buckets) sum += b;
+    if (sum != r.count) ++mismatched;
+    last = r.count;
+    ++reads;
+  }
+  stop = true;
+  for (auto& t : writers) t.join();
+  CHECK(mismatched == 0);
+  CHECK(c.latency().count >= last);
 }

@@ -52,10 +52,12 @@ struct Task {
     if (!failures) failures = std::make_unique<DeliveryState>();
     return *failures;
   }
-  // In its group's `unfinished` count. An inline delivery on the publisher's
-  // thread is counted only once it must wait for a retry: the add and
-  // subtract around a handler that succeeds at once were a measurable part
-  // of an inline publish, for a figure no other thread could act on.
+  // In its group's `unfinished` count and admitted (the bus's pending count,
+  // which flush() waits on). An inline delivery on the publisher's thread is
+  // counted only once it must wait for a retry: the adds and subtracts
+  // around a handler that succeeds at once (four atomic operations) were a
+  // measurable part of an inline publish, for figures no other thread could
+  // act on: its publish() has not returned.
   bool counted = true;
 };
 

@@ -27,8 +27,10 @@ InProcessBroker::Outcome InProcessBroker::attempt(Task& t, std::chrono::millisec
   Attempt result = m->invoke(*t.event);
   pass.release();
   if (result.ok) {  // the hot path: no counters to look up
-    if (t.counted) t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
-    admission_.release(1);
+    if (t.counted) {
+      t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
+      admission_.release(1);
+    }
     return Outcome::done;
   }
   Verdict v = decide(m->retry, t.state(), result, counters(t), closed_.load());
@@ -62,7 +64,8 @@ void InProcessBroker::wait_then(std::chrono::milliseconds delay, std::function<v
 
 void InProcessBroker::finish_dead(Task& t, DeadLetterReason reason) {
   dead_letters_.add(dead_letter_for(*t.event, t.group->name, t.state(), reason));
-  if (t.counted) t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
+  if (!t.counted) return;
+  t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
   admission_.release(1);
 }
 
@@ -78,7 +81,8 @@ void InProcessBroker::run_unkeyed(Task t) {
     t.owner = std::make_shared<const Envelope>(*t.event);
     t.event = t.owner.get();
   }
-  if (!t.counted) {  // an inline delivery now waits: it shows in the backlog
+  if (!t.counted) {  // an inline delivery now waits: it shows in the backlog, and flush() waits for it
+    admission_.reserve(1);
     t.group->unfinished.fetch_add(1, std::memory_order_relaxed);
     t.counted = true;
   }

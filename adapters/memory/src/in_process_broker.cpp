@@ -37,12 +37,13 @@ void InProcessBroker::publish_ref(const Envelope& event) {
   if (closed_.load(std::memory_order_acquire)) throw ClosedError("memory: bus is closed");
   const Routes& routes = routes_.routes_for(event.type);
   if (routes->empty()) return;
-  admission_.reserve(routes->size());
   if (!options_.inline_dispatch || !event.partitionkey.empty()) {
+    admission_.reserve(routes->size());
     auto ptr = events_.copy(const_cast<Envelope&>(event), false);  // the one copy an asynchronous delivery needs
     for (const auto& r : *routes) submit(Task{ptr.get(), ptr, r.group.get(), r.members});
     return;
   }
+  // Not admitted (counted) until one must wait for a retry: see Task::counted.
   for (const auto& r : *routes) run_unkeyed(Task{&event, nullptr, r.group.get(), r.members, nullptr, false});
 }
 
