@@ -386,28 +386,12 @@ inline std::uint64_t high_bits(std::string_view s) noexcept {
   std::uint64_t acc = 0;
   const char* p = s.data();
   const char* end = p + s.size();
-  // Every byte is or'ed in once or twice: the last word overlaps the one
-  // before, and a short string is read as two overlapping halves. A byte
-  // loop over each attribute's last bytes was most of validate() on a
-  // publish (ten short attributes).
-  const std::size_t n = s.size();
-  if (n >= 8) {
+  for (; end - p >= 8; p += 8) {
     std::uint64_t word;
-    for (; end - p > 8; p += 8) {
-      std::memcpy(&word, p, sizeof word);
-      acc |= word;
-    }
-    std::memcpy(&word, end - 8, sizeof word);
+    std::memcpy(&word, p, sizeof word);
     acc |= word;
-  } else if (n >= 4) {
-    std::uint32_t a, b;
-    std::memcpy(&a, p, sizeof a);
-    std::memcpy(&b, end - 4, sizeof b);
-    acc = a | b;
-  } else if (n > 0) {
-    // One to three bytes: the first, the middle and the last.
-    acc = static_cast<unsigned char>(p[0]) | static_cast<unsigned char>(p[n / 2]) | static_cast<unsigned char>(end[-1]);
   }
+  for (; p < end; ++p) acc |= static_cast<unsigned char>(*p);
   return acc & 0x8080808080808080ULL;
 }
 
