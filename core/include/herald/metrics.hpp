@@ -24,8 +24,9 @@ struct LatencyHistogram {
 
 /// A latency histogram bumped from any thread (atomics, no lock). Its count
 /// is the sum of its buckets, read, not kept: a third atomic add per
-/// observation was a tenth of an inline publish, and a count kept apart
-/// could be read out of step with the +Inf bucket it must equal.
+/// observation (two histograms per inline publish) bought nothing, and a
+/// count kept apart could be read out of step with the +Inf bucket it must
+/// equal.
 class AtomicHistogram {
  public:
   void observe(std::chrono::nanoseconds latency);
