@@ -149,8 +149,9 @@ TEST_CASE("a string's special bytes are found at every offset of a word", "[code
 }
 
 TEST_CASE("validate finds a byte outside ASCII at every position of a text attribute", "[codec]") {
-  // validate() reads each attribute by words, the last one overlapping and
-  // a short one in halves: every position of every length is read.
+  // validate() reads each attribute eight bytes at a time and its last
+  // bytes one by one: a byte at every position of every length, across the
+  // word and the tail, must be seen.
   Envelope e = Envelope::make("a.b", nlohmann::json::object(), "s");
   for (std::size_t n = 1; n < 26; ++n) {
     for (std::size_t k = 0; k < n; ++k) {
