@@ -27,10 +27,7 @@ InProcessBroker::Outcome InProcessBroker::attempt(Task& t, std::chrono::millisec
   Attempt result = m->invoke(*t.event);
   pass.release();
   if (result.ok) {  // the hot path: no counters to look up
-    if (t.counted) {
-      t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
-      admission_.release(1);
-    }
+    count_out(t);
     return Outcome::done;
   }
   Verdict v = decide(m->retry, t.state(), result, counters(t), closed_.load());
@@ -64,9 +61,7 @@ void InProcessBroker::wait_then(std::chrono::milliseconds delay, std::function<v
 
 void InProcessBroker::finish_dead(Task& t, DeadLetterReason reason) {
   dead_letters_.add(dead_letter_for(*t.event, t.group->name, t.state(), reason));
-  if (!t.counted) return;
-  t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
-  admission_.release(1);
+  count_out(t);
 }
 
 void InProcessBroker::abandon(Task& t) {

@@ -79,6 +79,14 @@ class InProcessBroker : public std::enable_shared_from_this<InProcessBroker> {
   /// first, `abandon` dead-letters what was waiting.
   void wait_then(std::chrono::milliseconds delay, std::function<void()> resume, std::function<void()> abandon);
   void finish_dead(Task& t, DeadLetterReason reason);
+  /// Handled or dead-lettered: out of the group's and the bus's counts. A
+  /// counted task is admitted too (Task::counted): both go down together,
+  /// once. Here, not in handling.cpp, so that the hot path inlines it.
+  void count_out(Task& t) {
+    if (!t.counted) return;
+    t.group->unfinished.fetch_sub(1, std::memory_order_relaxed);
+    admission_.release(1);
+  }
   /// A task that waited for a retry when the bus closed.
   void abandon(Task& t);
   void abandon_key(Group& group, const std::string& key);
