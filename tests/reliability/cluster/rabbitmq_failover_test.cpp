@@ -1,6 +1,12 @@
 // kill -9 of the RabbitMQ node leading a group's quorum queue in the middle
 // of a 10,000-event stream, on a three-node cluster
 // (scripts/brokers/rabbitmq cluster start).
+//
+// Twice: with a single active consumer, order per key holds across the kill;
+// with competing consumers (the default) RabbitMQ may hand the new consumer
+// an event before it gives back the earlier event of its key that the dead
+// consumer held, so only exactly-once is asserted there (docs/rabbitmq.md,
+// "Clusters").
 
 #include <catch2/catch.hpp>
 
@@ -43,17 +49,20 @@ BusConfig cluster_config(const std::string& ns) {
   return c;
 }
 
-}  // namespace
+enum class Consumers { single_active, competing };
 
-TEST_CASE("kill -9 of the node leading the group's quorum queue mid-stream: every event applied once, in order per key",
-          "[rabbitmq][cluster][failover]") {
+// One kill -9 in the middle of the stream; checks every event applied once,
+// and, with a single active consumer, in order per key.
+void failover(Consumers consumers) {
   ClusterForTest cluster("rabbitmq");  // at the end, whatever the outcome: the killed node back, or the cluster stopped if started here
   const std::string ns = unique_name("failover");
   const std::string group = ns + "-ledger";
   StreamCheck check;
   std::atomic<int> duplicates{0};
   auto store = std::make_shared<MemoryIdempotencyStore>();
-  auto consumer = make_bus(cluster_config(ns));
+  BusConfig consumer_config = cluster_config(ns);
+  if (consumers == Consumers::single_active) consumer_config.options["single_active_consumer"] = "true";
+  auto consumer = make_bus(consumer_config);
   auto sub = consumer->subscribe({.pattern = "ledger.#", .group = group, .concurrency = 4},
                                  idempotent(store, group, [&](const Envelope& e) { check.applied(e); },
                                             {.on_duplicate = [&](const Envelope&) { ++duplicates; }}));
@@ -108,17 +117,35 @@ TEST_CASE("kill -9 of the node leading the group's quorum queue mid-stream: ever
   const bool all = wait_until([&] { return check.effects() >= total; }, std::chrono::seconds(90));
   CHECK(consumer->flush(std::chrono::seconds(60)));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a late duplicate would show as a broken key
-  const auto failover = check.failover_time();
-  std::printf("rabbitmq cluster failover: killed %s (leader of the group's quorum queue) after %d of %d events took "
-              "effect; every key flowing again after %lld ms; %d duplicate deliveries suppressed, %d batches published again\n",
+  const auto flowing_after = check.failover_time();
+  const auto broken = check.broken_keys(per_key);
+  std::printf("rabbitmq cluster failover (%s consumer): killed %s (leader of the group's quorum queue) after %d of %d "
+              "events took effect; every key flowing again after %lld ms; %d duplicate deliveries suppressed, %d batches "
+              "published again; %zu key(s) out of order\n",
+              consumers == Consumers::single_active ? "single active" : "competing",
               leader.substr(at, leader.find_first_of(" \n", at) - at).c_str(), effects_at_kill, total,
-              static_cast<long long>(failover.count()), duplicates.load(), republished.load());
+              static_cast<long long>(flowing_after.count()), duplicates.load(), republished.load(), broken.size());
   REQUIRE(all);
   CHECK(check.effects() == total);  // exactly once in effect
   CHECK(check.keys() == static_cast<std::size_t>(publishers * keys_per_publisher));
-  const auto broken = check.broken_keys(per_key);
-  INFO("first broken keys: " << (broken.empty() ? "" : broken.front()));
-  CHECK(broken.empty());
-  CHECK(failover.count() >= 0);
+  CHECK(check.lost_or_repeated(per_key) == std::vector<std::string>{});
+  if (consumers == Consumers::single_active) CHECK(broken == std::vector<std::string>{});  // names where a key broke
+  CHECK(flowing_after.count() >= 0);
   CHECK(consumer->dead_letters(group).empty());
+}
+
+}  // namespace
+
+// The returns of the dead consumer come before anything the new one gets:
+// RabbitMQ activates the waiting consumer only after giving back what the
+// dead one held.
+TEST_CASE("kill -9 of the node leading the group's quorum queue mid-stream, single active consumer: every event applied "
+          "once, in order per key",
+          "[rabbitmq][cluster][failover]") {
+  failover(Consumers::single_active);
+}
+
+TEST_CASE("kill -9 of the node leading the group's quorum queue mid-stream, competing consumers: every event applied once",
+          "[rabbitmq][cluster][failover]") {
+  failover(Consumers::competing);
 }

@@ -6,6 +6,7 @@
 // the failover time is how long after the kill every key had an event
 // published after the kill applied again.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -67,6 +68,21 @@ class StreamCheck {
       if (!ok) broken.push_back(key + " (" + describe(seqs) + ")");
     }
     return broken;
+  }
+
+  /// Keys whose applied events are not each of 0..n-1 exactly once, in
+  /// whatever order (n = `per_key`).
+  std::vector<std::string> lost_or_repeated(int per_key) const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> wrong;
+    for (const auto& [key, seqs] : applied_) {
+      std::vector<int> sorted = seqs;
+      std::sort(sorted.begin(), sorted.end());
+      bool ok = static_cast<int>(sorted.size()) == per_key;
+      for (std::size_t i = 0; ok && i < sorted.size(); ++i) ok = sorted[i] == static_cast<int>(i);
+      if (!ok) wrong.push_back(key + " (" + std::to_string(seqs.size()) + " applied)");
+    }
+    return wrong;
   }
 
   std::size_t keys() const {
