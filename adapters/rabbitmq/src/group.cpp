@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "herald/codec.hpp"
+#include "herald/log.hpp"
 #include "herald/pattern.hpp"
 
 namespace herald::rabbitmq {
@@ -14,6 +15,9 @@ namespace {
 
 // Bound on the unfinished deliveries remembered (prefetch windows are far smaller).
 constexpr std::size_t max_unfinished = 100000;
+// Events handed over after a loss past which a redelivery is no longer taken
+// for one of what the lost consumer held (another consumer's crash, later).
+constexpr std::size_t watch_after_loss = 10000;
 
 }  // namespace
 
@@ -100,6 +104,13 @@ void Group::deliver(int source, Delivery&& delivery) {
       // the worker dead-letters it with the decode error
     }
   }
+  if (source == main_channel && fresh_since_loss_ >= 0) {
+    if (!delivery.redelivered)
+      ++fresh_since_loss_;
+    else if (fresh_since_loss_ > 0)
+      late_redelivery(delivery);
+    if (fresh_since_loss_ > static_cast<long long>(watch_after_loss)) fresh_since_loss_ = -1;
+  }
   took(delivery, source);
   job.delivery = std::move(delivery);
   incoming_.push_back(std::move(job));
@@ -142,6 +153,20 @@ bool Group::lost_here(const Job& job) {
   return true;
 }
 
+// A quorum queue gives a dead consumer's deliveries back when its leader
+// processes that consumer's node going down; a consumer that subscribed
+// again before that is handed ready events first, some published after the
+// loss (docs/rabbitmq.md, "Clusters"). herald cannot put them back in order,
+// but can say it happened.
+void Group::late_redelivery(const Delivery& d) {
+  log(LogLevel::warn, "herald.rabbitmq",
+      "group '" + name_ + "': after its channel was lost, the broker handed over " +
+          std::to_string(fresh_since_loss_) + " event(s) before redelivering " + d.properties.message_id +
+          ", which the lost consumer held: order per key may be broken for its key (single_active_consumer=true "
+          "keeps it across a consumer's loss)");
+  fresh_since_loss_ = -1;
+}
+
 void Group::hand_over() { workers_.push(incoming_); }
 
 // Whether the connection broke or only the channel closed (the broker's
@@ -158,6 +183,8 @@ void Group::channel_lost() {
     u.live = 0;  // none of them is acked on a new channel
   }
   lost_in_flight_ = window;
+  // An ephemeral group's queue went with the connection; nothing comes back late.
+  if (!ephemeral_) fresh_since_loss_ = 0;
 }
 
 void Group::close_intake() {

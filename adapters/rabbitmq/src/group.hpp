@@ -216,6 +216,15 @@ class Group {
 
   std::vector<Job> incoming_;  // I/O thread only
 
+  // I/O thread only: after a lost channel, deliveries that were not
+  // redeliveries, until one that is comes (see late_redelivery); -1 when not
+  // watching.
+  long long fresh_since_loss_ = -1;
+  /// Says, once per loss, when a redelivery comes after events that were
+  /// not: the broker handed later events out before what the lost consumer
+  /// held, and order per key may be broken.
+  void late_redelivery(const Delivery& d);
+
   ext::KeyedExecutor<Job> workers_;  // last: its threads use everything above
 };
 
