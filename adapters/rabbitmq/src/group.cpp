@@ -183,8 +183,10 @@ void Group::channel_lost() {
     u.live = 0;  // none of them is acked on a new channel
   }
   lost_in_flight_ = window;
-  // An ephemeral group's queue went with the connection; nothing comes back late.
-  if (!ephemeral_) fresh_since_loss_ = 0;
+  // An ephemeral group's queue went with the connection; nothing comes back
+  // late. A loss while watching keeps the count: what a channel in between
+  // handed over ran before the redeliveries still to come.
+  if (!ephemeral_ && fresh_since_loss_ < 0) fresh_since_loss_ = 0;
 }
 
 void Group::close_intake() {
