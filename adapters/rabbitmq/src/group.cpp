@@ -104,12 +104,12 @@ void Group::deliver(int source, Delivery&& delivery) {
       // the worker dead-letters it with the decode error
     }
   }
-  if (source == main_channel && fresh_since_loss_ >= 0) {
-    if (!delivery.redelivered)
-      ++fresh_since_loss_;
-    else if (fresh_since_loss_ > 0)
+  if (source == main_channel && fresh_since_loss_) {
+    if (!delivery.redelivered) {
+      if (++*fresh_since_loss_ > watch_after_loss) fresh_since_loss_.reset();
+    } else if (*fresh_since_loss_ > 0) {
       late_redelivery(delivery);
-    if (fresh_since_loss_ > static_cast<long long>(watch_after_loss)) fresh_since_loss_ = -1;
+    }
   }
   took(delivery, source);
   job.delivery = std::move(delivery);
@@ -161,10 +161,10 @@ bool Group::lost_here(const Job& job) {
 void Group::late_redelivery(const Delivery& d) {
   log(LogLevel::warn, "herald.rabbitmq",
       "group '" + name_ + "': after its channel was lost, the broker handed over " +
-          std::to_string(fresh_since_loss_) + " event(s) before redelivering " + d.properties.message_id +
+          std::to_string(*fresh_since_loss_) + " event(s) before redelivering " + d.properties.message_id +
           ", which the lost consumer held: order per key may be broken for its key (single_active_consumer=true "
           "keeps it across a consumer's loss)");
-  fresh_since_loss_ = -1;
+  fresh_since_loss_.reset();
 }
 
 void Group::hand_over() { workers_.push(incoming_); }
@@ -186,7 +186,7 @@ void Group::channel_lost() {
   // An ephemeral group's queue went with the connection; nothing comes back
   // late. A loss while watching keeps the count: what a channel in between
   // handed over ran before the redeliveries still to come.
-  if (!ephemeral_ && fresh_since_loss_ < 0) fresh_since_loss_ = 0;
+  if (!ephemeral_ && !fresh_since_loss_) fresh_since_loss_ = 0;
 }
 
 void Group::close_intake() {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -217,9 +218,9 @@ class Group {
   std::vector<Job> incoming_;  // I/O thread only
 
   // I/O thread only: after a lost channel, deliveries that were not
-  // redeliveries, until one that is comes (see late_redelivery); -1 when not
-  // watching.
-  long long fresh_since_loss_ = -1;
+  // redeliveries, until one that is comes (see late_redelivery); empty when
+  // not watching.
+  std::optional<std::size_t> fresh_since_loss_;
   /// Says, once per loss, when a redelivery comes after events that were
   /// not: the broker handed later events out before what the lost consumer
   /// held, and order per key may be broken.

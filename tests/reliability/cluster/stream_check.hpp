@@ -62,11 +62,8 @@ class StreamCheck {
   std::vector<std::string> broken_keys(int per_key) const {
     std::lock_guard lock(mutex_);
     std::vector<std::string> broken;
-    for (const auto& [key, seqs] : applied_) {
-      bool ok = static_cast<int>(seqs.size()) == per_key;
-      for (std::size_t i = 0; ok && i < seqs.size(); ++i) ok = seqs[i] == static_cast<int>(i);
-      if (!ok) broken.push_back(key + " (" + describe(seqs) + ")");
-    }
+    for (const auto& [key, seqs] : applied_)
+      if (!counts_up(seqs, per_key)) broken.push_back(key + " (" + describe(seqs) + ")");
     return broken;
   }
 
@@ -78,9 +75,7 @@ class StreamCheck {
     for (const auto& [key, seqs] : applied_) {
       std::vector<int> sorted = seqs;
       std::sort(sorted.begin(), sorted.end());
-      bool ok = static_cast<int>(sorted.size()) == per_key;
-      for (std::size_t i = 0; ok && i < sorted.size(); ++i) ok = sorted[i] == static_cast<int>(i);
-      if (!ok) wrong.push_back(key + " (" + std::to_string(seqs.size()) + " applied)");
+      if (!counts_up(sorted, per_key)) wrong.push_back(key + " (" + std::to_string(seqs.size()) + " applied)");
     }
     return wrong;
   }
@@ -104,6 +99,14 @@ class StreamCheck {
   }
 
  private:
+  // Exactly 0, 1, ..., per_key - 1.
+  static bool counts_up(const std::vector<int>& seqs, int per_key) {
+    if (static_cast<int>(seqs.size()) != per_key) return false;
+    for (std::size_t i = 0; i < seqs.size(); ++i)
+      if (seqs[i] != static_cast<int>(i)) return false;
+    return true;
+  }
+
   // The first place the sequence goes wrong, for the failure message.
   static std::string describe(const std::vector<int>& seqs) {
     for (std::size_t i = 0; i < seqs.size(); ++i)
