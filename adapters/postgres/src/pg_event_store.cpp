@@ -2,6 +2,8 @@
 // once: each batch claimed is leased by one row of herald_claims.
 
 #include <algorithm>
+#include <exception>
+#include <future>
 
 #include "herald/ext/store.hpp"
 #include "herald/postgres/outbox.hpp"
@@ -261,6 +263,30 @@ class PgEventStore final : public EventStore {
   using EventStore::mark_delivered;
   void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
     if (positions.empty()) return;
+    // A row's mark is not a HOT update (delivered_at is in the partial
+    // indexes' predicates): 12-16 ms of one backend's CPU per 1,000 rows,
+    // a third of it the unique id index's check, which made it the relay's
+    // longest step. Halves of a large batch run on two connections side by
+    // side. Marks are idempotent, so a half that fails is retried with the
+    // whole batch.
+    if (positions.size() >= 2 * min_split_mark && pool_.config().options.pool > 1) {
+      const auto middle = positions.begin() + static_cast<std::ptrdiff_t>(positions.size() / 2);
+      std::vector<std::int64_t> first(positions.begin(), middle), second(middle, positions.end());
+      auto other = std::async(std::launch::async, [&] { mark_rows(first, at, target); });
+      std::exception_ptr failed;
+      try {
+        mark_rows(second, at, target);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      other.get();
+      if (failed) std::rethrow_exception(failed);
+      return;
+    }
+    mark_rows(positions, at, target);
+  }
+
+  void mark_rows(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) {
     auto sql = state_sql(target, 3);
     pool_.with("mark delivered", [&](pqxx::connection& c) {
       pqxx::work tx(c);
@@ -272,6 +298,7 @@ class PgEventStore final : public EventStore {
       tx.commit();
     });
   }
+  static constexpr std::size_t min_split_mark = 200;
 
   using EventStore::mark_failed;
   void mark_failed(const std::vector<DeliveryFailure>& failures, const std::string& target) override {

@@ -333,7 +333,7 @@ TEST_CASE("a database of the schema before per-target deliveries is upgraded in 
   auto store = scratch.open();
   auto app = scratch.connect();
   CHECK(app->scalar("SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'schema_version'") ==
-        (kind == "postgres" ? 4 : 3));
+        (kind == "postgres" ? 5 : 3));
   CHECK(store->get(old_event.id).pending());
   CHECK(store->delivery_targets().empty());
   std::vector<Envelope> dual{order_event("order.updated", "1", 1)};
