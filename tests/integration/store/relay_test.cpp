@@ -172,6 +172,30 @@ TEST_CASE("marking scattered positions delivered marks those and no row between 
   CHECK(f.store->count_pending() == 3);
 }
 
+TEST_CASE("a large batch's mark (PostgreSQL marks it in two halves at once) marks every row of it and no other",
+          "[relay][claim]") {
+  RelayFixture f(GENERATE(from_range(store_kinds())));
+  std::vector<Envelope> events;
+  for (int n = 0; n < 1200; ++n) events.push_back(order_event("order.updated", "k" + std::to_string(n % 50), n));
+  auto positions = f.store->append(events);
+  REQUIRE(positions.size() == 1200);
+  // Every third row is left out, the rest given last to first, so each half
+  // holds rows of both ends and neither is a run.
+  std::vector<std::int64_t> marked;
+  for (std::size_t i = positions.size(); i-- > 0;)
+    if (i % 3 != 1) marked.push_back(positions[i]);
+  f.store->mark_delivered(marked, f.clock.now());
+  CHECK(f.store->count_pending() == 400);
+  for (std::size_t i : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{598}, std::size_t{599},
+                        std::size_t{600}, std::size_t{601}, std::size_t{1198}, std::size_t{1199}}) {
+    INFO("row " << i);
+    CHECK(f.store->get(events[i].id).pending() == (i % 3 == 1));
+  }
+  // Marked again (the relay retries a mark that failed): nothing changes.
+  f.store->mark_delivered(marked, f.clock.now());
+  CHECK(f.store->count_pending() == 400);
+}
+
 TEST_CASE("a batch one relay claimed is not claimed by another, and holds back its keys, until its lease runs out or "
           "its relay stands down",
           "[relay][claim][lease]") {
