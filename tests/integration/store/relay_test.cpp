@@ -179,8 +179,8 @@ TEST_CASE("a large batch's mark (PostgreSQL marks it in two halves at once) mark
   for (int n = 0; n < 1200; ++n) events.push_back(order_event("order.updated", "k" + std::to_string(n % 50), n));
   auto positions = f.store->append(events);
   REQUIRE(positions.size() == 1200);
-  // Every third row is left out, the rest given last to first, so each half
-  // holds rows of both ends and neither is a run.
+  // Every third row is left out and the rest are given last to first: no
+  // half is a run of consecutive positions, and the halves meet mid-table.
   std::vector<std::int64_t> marked;
   for (std::size_t i = positions.size(); i-- > 0;)
     if (i % 3 != 1) marked.push_back(positions[i]);
