@@ -22,6 +22,12 @@
 
 namespace herald::postgres {
 
+/// HERALD_PG_TS of a value, for a statement sent with its values in it.
+inline std::string pg_ts(std::int64_t micros) {
+  std::string sql = HERALD_PG_TS("@");
+  return sql.replace(sql.find('@'), 1, std::to_string(micros));
+}
+
 struct ConnectionConfig {
   /// The URL for libpq, herald's own query options removed.
   std::string conninfo;

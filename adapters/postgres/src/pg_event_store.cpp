@@ -15,20 +15,20 @@ namespace herald::postgres {
 namespace {
 
 // The claim's one query, for the event rows or (`deliveries`) one target's
-// ($4): due pending rows in position order, at most $2, passing over those
-// in a live batch claimed by any relay (herald_claims; the claimer's own
-// are $3, in flight: passed over, but holding no key back) and those whose
-// ordering key has an earlier row held: waiting for a retry, in another
-// relay's batch, or dead and not skipped (a dead row overtaken would arrive
-// out of order once retried). `lease_until` is only set by relays before
-// schema 4 (per-row leases), still honoured while one runs.
+// ($4, '' for the event rows): due pending rows (herald_pending) in
+// position order, at most $2, passing over those in a live batch claimed by
+// any relay (herald_claims; the claimer's own are $3, in flight: passed
+// over, but holding no key back) and those whose ordering key has an
+// earlier row held: waiting for a retry, in another relay's batch, or dead
+// and not skipped (a dead row overtaken would arrive out of order once
+// retried). `lease_until` is only set by relays before schema 4 (per-row
+// leases), still honoured for rows they left leased.
 std::string make_claim_sql(bool deliveries) {
   const std::string table = deliveries ? "herald_deliveries" : "herald_events";
   const std::string row = deliveries ? "d" : "e";
   const std::string of_target = deliveries ? " AND target = $4" : "";
   const std::string now = HERALD_PG_TS("$1");
-  const std::string from = deliveries ? "herald_deliveries d JOIN herald_events e ON e.position = d.position"
-                                      : "herald_events e";
+  const std::string state = deliveries ? " JOIN herald_deliveries d ON d.target = p.target AND d.position = p.position" : "";
   return "WITH others AS (SELECT unnest(positions) AS position FROM herald_claims WHERE target = $4),"
          " blocked AS (SELECT ordering_key, min(position) AS first FROM ("
          " SELECT ordering_key, position FROM " + table +
@@ -36,17 +36,29 @@ std::string make_claim_sql(bool deliveries) {
          " AND ordering_key <> '' AND (next_attempt_at > " + now + " OR lease_until > " + now + ")" + of_target +
          " UNION ALL SELECT ordering_key, position FROM " + table +
          " WHERE dead_letter AND skipped_at IS NULL AND ordering_key <> ''" + of_target +
-         " UNION ALL SELECT c.ordering_key, c.position FROM " + table + " c JOIN others o ON c.position = o.position"
-         " WHERE c.delivered_at IS NULL AND NOT c.dead_letter AND c.ordering_key <> ''" +
-         (deliveries ? " AND c.target = $4" : "") + ") held GROUP BY ordering_key)"
-         " SELECT " + (deliveries ? HERALD_PG_DELIVERY_COLUMNS : HERALD_PG_ROW_COLUMNS) + " FROM " + from +
-         " WHERE " + row + ".delivered_at IS NULL AND NOT " + row + ".dead_letter" + (deliveries ? " AND d.target = $4" : "") +
+         " UNION ALL SELECT c.ordering_key, c.position FROM others o"
+         " JOIN herald_pending q ON q.target = $4 AND q.position = o.position"
+         " JOIN " + table + " c ON c.position = o.position" + (deliveries ? " AND c.target = $4" : "") +
+         " WHERE NOT c.dead_letter AND c.ordering_key <> '') held GROUP BY ordering_key)"
+         " SELECT " + (deliveries ? HERALD_PG_PENDING_COLUMNS("d.") : HERALD_PG_PENDING_COLUMNS("e.")) +
+         " FROM herald_pending p JOIN herald_events e ON e.position = p.position" + state +
+         " WHERE p.target = $4 AND NOT " + row + ".dead_letter" +
          " AND (" + row + ".next_attempt_at IS NULL OR " + row + ".next_attempt_at <= " + now + ")"
          " AND (" + row + ".lease_until IS NULL OR " + row + ".lease_until <= " + now + ")"
          " AND NOT EXISTS (SELECT 1 FROM blocked k WHERE k.ordering_key = " + row + ".ordering_key AND k.first < " + row +
          ".position)"
-         " AND " + row + ".position NOT IN (SELECT position FROM others UNION ALL SELECT unnest($3::bigint[]))"
-         " ORDER BY " + row + ".position LIMIT $2";
+         " AND p.position NOT IN (SELECT position FROM others UNION ALL SELECT unnest($3::bigint[]))"
+         " ORDER BY p.position LIMIT $2";
+}
+
+// Pending rows (herald_pending `p`) of the event rows or a target's
+// deliveries ($n), joined with their state (`r`), which excludes the dead.
+std::string pending_rows(const std::string& target, int param) {
+  if (target.empty())
+    return " herald_pending p JOIN herald_events r ON r.position = p.position WHERE p.target = '' AND NOT r.dead_letter";
+  const std::string t = "$" + std::to_string(param);
+  return " herald_pending p JOIN herald_deliveries r ON r.target = p.target AND r.position = p.position WHERE p.target = " +
+         t + " AND NOT r.dead_letter";
 }
 
 // The statements that differ between the event rows and a target's
@@ -160,19 +172,17 @@ class PgEventStore final : public EventStore {
 
   OutboxStatus read_status(bool count_delivered, const std::string& target) {
     auto sql = state_sql(target, 1);
-    const std::string& table = sql.table;
-    const std::string oldest =
-        target.empty() ? "SELECT " HERALD_PG_US("created_at") " FROM herald_events WHERE delivered_at IS NULL AND NOT "
-                         "dead_letter ORDER BY position LIMIT 1"
-                       : "SELECT " HERALD_PG_US("e.created_at") " FROM herald_events e WHERE e.position = (SELECT "
-                         "min(position) FROM herald_deliveries WHERE delivered_at IS NULL AND NOT dead_letter AND target = $1)";
+    const std::string pending = pending_rows(target, 1);
+    const std::string oldest = "SELECT " HERALD_PG_US("e.created_at") " FROM herald_events e WHERE e.position = (SELECT "
+                               "p.position FROM" + pending + " ORDER BY p.position LIMIT 1)";
+    // Delivered: every row of the target's but those still to deliver.
+    const std::string delivered =
+        "(SELECT count(*) FROM " + sql.table + (target.empty() ? "" : " WHERE target = $1") +
+        ") - (SELECT count(*) FROM herald_pending WHERE target = " + (target.empty() ? "''" : "$1") + ")";
     const std::string query =
-        "SELECT (SELECT count(*) FROM " + table + " WHERE delivered_at IS NULL AND NOT dead_letter" + sql.target +
-        "), (SELECT count(*) FROM " + table + " WHERE delivered_at IS NULL AND NOT dead_letter AND delivery_attempts > 0" +
-        sql.target + "), " +
-        (count_delivered ? "(SELECT count(*) FROM " + table + " WHERE delivered_at IS NOT NULL" + sql.target + ")"
-                         : std::string("0")) +
-        ", (SELECT count(*) FROM " + table + " WHERE dead_letter AND skipped_at IS NULL" + sql.target + "), (" + oldest +
+        "SELECT (SELECT count(*) FROM" + pending + "), (SELECT count(*) FROM" + pending + " AND r.delivery_attempts > 0), " +
+        (count_delivered ? delivered : std::string("0")) + ", (SELECT count(*) FROM " + sql.table +
+        " WHERE dead_letter AND skipped_at IS NULL" + sql.target + "), (" + oldest +
         "), (SELECT coalesce(max(position), 0) FROM herald_events)";
     return pool_.with("status", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
@@ -189,12 +199,9 @@ class PgEventStore final : public EventStore {
   }
 
   std::uint64_t count_pending(const std::string& target) override {
-    auto sql = state_sql(target, 1);
     return pool_.with("count pending", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      return exec_for(tx, target,
-                      "SELECT count(*) FROM " + sql.table + " WHERE delivered_at IS NULL AND NOT dead_letter" + sql.target)[0][0]
-          .as<std::uint64_t>();
+      return exec_for(tx, target, "SELECT count(*) FROM" + pending_rows(target, 1))[0][0].as<std::uint64_t>();
     });
   }
 
@@ -226,28 +233,33 @@ class PgEventStore final : public EventStore {
     const std::string& target = request.target;
     return pool_.with("claim", [&](pqxx::connection& c) {
       pqxx::work tx(c);
-      relay_commit(tx);
-      // A relay leases a batch with one row of herald_claims (its positions),
-      // not by updating each row of it. Claims of one target therefore run
-      // one after the other, whichever relay makes them: the lock is held
-      // to the commit, and under READ COMMITTED each statement after it sees
-      // the batch the claim before committed.
-      tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('herald claim ' || current_schema() || ' ' || $1))", target);
-      // The owner's previous batch is replaced by what it still has in
-      // flight; batches whose relay stopped renewing them are let go.
-      tx.exec_params("DELETE FROM herald_claims WHERE target = $1 AND (owner = $2 OR until <= " HERALD_PG_TS("$3") ")",
-                     target, request.owner, now);
-      // The candidates are the first pending rows in position order, read
-      // through the pending index until the limit. Without fresh statistics
-      // (a table just filled, a backlog after an outage) the planner expects
-      // a few pending rows and instead reads all of them, joins them to the
-      // held keys by hash and sorts them: 20-39 ms for a 1,000-row claim over
-      // 50,000 pending rows, against 1.5 ms for the ordered scan. These three
-      // settings leave it only the ordered scan, for this statement.
-      tx.exec("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off");
+      // What comes before the claim's query goes in one message (one round
+      // trip, not four: on a machine whose cores are busy each can wait for
+      // the scheduler):
+      // - the relay's commit mode (relay_commit);
+      // - the lock. A relay leases a batch with one row of herald_claims (its
+      //   positions), not by updating each row of it. Claims of one target
+      //   therefore run one after the other, whichever relay makes them: the
+      //   lock is held to the commit, and under READ COMMITTED each statement
+      //   after it sees the batch the claim before committed;
+      // - the owner's previous batch is replaced by what it still has in
+      //   flight; batches whose relay stopped renewing them are let go;
+      // - the planner's settings. The candidates are the first pending rows
+      //   in position order, read through herald_pending's key until the
+      //   limit. Without fresh statistics (a table just filled, a backlog
+      //   after an outage) the planner expects a few pending rows and instead
+      //   reads all of them, joins them to the held keys by hash and sorts
+      //   them: 20-39 ms for a 1,000-row claim over 50,000 pending rows,
+      //   against 1.5 ms for the ordered scan. These settings leave it only
+      //   the ordered scan, to the commit (the claim's INSERT joins nothing).
+      const std::string of = tx.quote(target);
+      tx.exec("SET LOCAL synchronous_commit = off; "
+              "SELECT pg_advisory_xact_lock(hashtext('herald claim ' || current_schema() || ' ' || " + of + ")); "
+              "DELETE FROM herald_claims WHERE target = " + of + " AND (owner = " + tx.quote(request.owner) +
+              " OR until <= " + pg_ts(now) + "); "
+              "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off");
       auto r = tx.exec_params(target.empty() ? event_rows_sql : deliveries_sql, now,
                               static_cast<long long>(request.limit), bigint_array(request.in_flight), target);
-      tx.exec("RESET enable_bitmapscan; RESET enable_hashjoin; RESET enable_mergejoin");
       auto rows = with_target(read_rows(r), target);
       std::vector<std::int64_t> held = request.in_flight;
       for (const auto& row : rows) held.push_back(row.position);
@@ -286,16 +298,27 @@ class PgEventStore final : public EventStore {
     mark_rows(positions, at, target);
   }
 
+  // The rows leave herald_pending; the time of those whose own delivery
+  // columns were never written goes in one herald_delivered row, the others
+  // (touched: failed, leased per row) get it in their row, which also takes
+  // them out of the held and dead indexes. One message, one round trip: the
+  // statements of a simple query are one transaction, and on a machine
+  // whose cores are busy each round trip can wait for the scheduler.
   void mark_rows(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) {
-    auto sql = state_sql(target, 3);
     pool_.with("mark delivered", [&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      relay_commit(tx);
-      exec_for(tx, target,
-               "UPDATE " + sql.table + " SET delivered_at = " HERALD_PG_TS("$1") ", lease_owner = NULL, lease_until = NULL "
-               "WHERE position = ANY($2::bigint[]) AND delivered_at IS NULL" + sql.target,
-               static_cast<long long>(to_micros(at)), bigint_array(positions));
-      tx.commit();
+      pqxx::nontransaction tx(c);
+      const std::string time = pg_ts(to_micros(at));
+      const std::string table = target.empty() ? "herald_events" : "herald_deliveries";
+      const std::string of = tx.quote(target);
+      tx.exec("SET LOCAL synchronous_commit = off; "
+              "WITH gone AS (DELETE FROM herald_pending WHERE target = " + of + " AND position = ANY(" +
+              tx.quote(bigint_array(positions)) + "::bigint[]) RETURNING position, touched), "
+              "batch AS (INSERT INTO herald_delivered(target, span, at, positions) SELECT " + of +
+              ", int8range(min(position), max(position), '[]'), " + time + ", array_agg(position) "
+              "FROM gone WHERE NOT touched HAVING count(*) > 0) "
+              "UPDATE " + table + " SET delivered_at = " + time + ", lease_owner = NULL, lease_until = NULL "
+              "WHERE position IN (SELECT position FROM gone WHERE touched) AND delivered_at IS NULL" +
+              (target.empty() ? std::string() : " AND target = " + of));
     });
   }
   static constexpr std::size_t min_split_mark = 200;
@@ -315,14 +338,18 @@ class PgEventStore final : public EventStore {
     pool_.with("mark failed", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       relay_commit(tx);
-      auto sql = state_sql(target, 5);
-      exec_for(
-          tx, target,
-          "UPDATE " + sql.table + " e SET delivery_attempts = e.delivery_attempts + 1, next_attempt_at = " HERALD_PG_TS("f.next_us")
+      // Only rows still to deliver; their herald_pending rows say they are
+      // touched, so their delivered mark will write their row.
+      const std::string table = target.empty() ? "herald_events" : "herald_deliveries";
+      tx.exec_params(
+          "WITH t AS (UPDATE herald_pending SET touched = true WHERE target = $5 AND position = ANY($1::bigint[]) "
+          "RETURNING position) "
+          "UPDATE " + table + " e SET delivery_attempts = e.delivery_attempts + 1, next_attempt_at = " HERALD_PG_TS("f.next_us")
           ", dead_letter = f.dead, last_error = f.error, lease_owner = NULL, lease_until = NULL "
           "FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::text[]) AS f(position, next_us, dead, error) "
-          "WHERE e.position = f.position AND e.delivered_at IS NULL" + (target.empty() ? std::string() : " AND e.target = $5"),
-          bigint_array(positions), bigint_array(next), bool_array(dead), text_array(errors));
+          "WHERE e.position = f.position AND e.position IN (SELECT position FROM t)" +
+              (target.empty() ? std::string() : " AND e.target = $5"),
+          bigint_array(positions), bigint_array(next), bool_array(dead), text_array(errors), target);
       tx.commit();
     });
   }
@@ -353,9 +380,10 @@ class PgEventStore final : public EventStore {
     return pool_.with("dead letters", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto r = exec_for(tx, target,
-                        target.empty() ? "SELECT " HERALD_PG_ROW_COLUMNS
-                                         " FROM herald_events WHERE dead_letter AND skipped_at IS NULL ORDER BY position LIMIT $1"
-                                       : "SELECT " HERALD_PG_DELIVERY_COLUMNS
+                        target.empty() ? "SELECT " HERALD_PG_PENDING_COLUMNS("e.")
+                                         " FROM herald_events e WHERE e.dead_letter AND e.skipped_at IS NULL"
+                                         " ORDER BY e.position LIMIT $1"
+                                       : "SELECT " HERALD_PG_PENDING_COLUMNS("d.")
                                          " FROM herald_deliveries d JOIN herald_events e ON e.position = d.position"
                                          " WHERE d.target = $2 AND d.dead_letter AND d.skipped_at IS NULL"
                                          " ORDER BY d.position LIMIT $1",

@@ -9,16 +9,24 @@
 #include "herald/event_store.hpp"
 #include "pg_connection.hpp"
 
-/// Columns read_row expects, in order.
-#define HERALD_PG_ROW_COLUMNS                                                                                    \
-  "position, metadata::text, payload::text, " HERALD_PG_US("created_at") ", " HERALD_PG_US("delivered_at") \
-  ", delivery_attempts, " HERALD_PG_US("next_attempt_at") ", dead_letter, last_error, " HERALD_PG_US("skipped_at")
+/// Columns read_row expects, in order: the event's from `ev` (a prefix:
+/// "" or "e."), its delivery state from `st`, `delivered` the delivered time.
+#define HERALD_PG_COLUMNS(ev, st, delivered)                                                                   \
+  ev "position, " ev "metadata::text, " ev "payload::text, " HERALD_PG_US(ev "created_at") ", "                \
+  HERALD_PG_US(delivered) ", " st "delivery_attempts, " HERALD_PG_US(st "next_attempt_at") ", " st "dead_letter, " \
+  st "last_error, " HERALD_PG_US(st "skipped_at")
 
-/// The same columns for a target's deliveries: herald_deliveries `d`
-/// joined with herald_events `e`.
-#define HERALD_PG_DELIVERY_COLUMNS                                                                                 \
-  "e.position, e.metadata::text, e.payload::text, " HERALD_PG_US("e.created_at") ", " HERALD_PG_US("d.delivered_at") \
-  ", d.delivery_attempts, " HERALD_PG_US("d.next_attempt_at") ", d.dead_letter, d.last_error, " HERALD_PG_US("d.skipped_at")
+/// Of herald_events rows read by that name. Since schema 6 a delivered row's
+/// time is in its row only if the row was written for a failure first; else
+/// in the herald_delivered row that holds it.
+#define HERALD_PG_ROW_COLUMNS                                                                               \
+  HERALD_PG_COLUMNS("", "", "coalesce(delivered_at, (SELECT l.at FROM herald_delivered l WHERE l.target = '' " \
+                            "AND l.span @> herald_events.position AND herald_events.position = ANY(l.positions) LIMIT 1))")
+
+/// Of rows known to be pending (claimed, dead), herald_events `e` with the
+/// state of `st` (herald_events `e` or herald_deliveries `d`): no time to
+/// look up.
+#define HERALD_PG_PENDING_COLUMNS(st) HERALD_PG_COLUMNS("e.", st, "NULL::timestamptz")
 
 namespace herald::postgres {
 

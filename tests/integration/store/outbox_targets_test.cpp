@@ -322,18 +322,24 @@ TEST_CASE("a database of the schema before per-target deliveries is upgraded in 
   }
   {
     // Schema version 3 only added herald_deliveries (and PostgreSQL's 4
-    // herald_claims): without them, and with the version set back, the
+    // herald_claims, 6 herald_pending and herald_delivered, in place of the
+    // pending index): without them, and with the version set back, the
     // database is what version 2 made.
     auto app = scratch.connect();
     app->exec("DROP TABLE herald_deliveries");
-    if (kind == "postgres") app->exec("DROP TABLE herald_claims");
+    if (kind == "postgres") {
+      app->exec("DROP TABLE herald_claims");
+      app->exec("DROP TABLE herald_pending");
+      app->exec("DROP TABLE herald_delivered");
+      app->exec("CREATE INDEX herald_events_pending ON herald_events(position) WHERE delivered_at IS NULL AND NOT dead_letter");
+    }
     app->exec("UPDATE herald_meta SET value = '2' WHERE key = 'schema_version'");
     CHECK(app->scalar("SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'schema_version'") == 2);
   }
   auto store = scratch.open();
   auto app = scratch.connect();
   CHECK(app->scalar("SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'schema_version'") ==
-        (kind == "postgres" ? 5 : 3));
+        (kind == "postgres" ? 6 : 3));
   CHECK(store->get(old_event.id).pending());
   CHECK(store->delivery_targets().empty());
   std::vector<Envelope> dual{order_event("order.updated", "1", 1)};
@@ -342,4 +348,67 @@ TEST_CASE("a database of the schema before per-target deliveries is upgraded in 
   CHECK(relay_pass(*store, a, target_relay("a", clock)).delivered == 1);
   CHECK(got.by_order()["1"] == std::vector<int>{0, 1});
   CHECK(store->count_pending("b") == 1);
+}
+
+TEST_CASE("a PostgreSQL outbox of schema 5 keeps each row's delivery state through the upgrade to 6",
+          "[outbox][targets][schema]") {
+  ScratchStore scratch("postgres");
+  TestClock clock;
+  std::vector<Envelope> events;
+  for (int n = 0; n < 6; ++n) events.push_back(order_event("order.updated", "k" + std::to_string(n), n));
+  std::vector<Envelope> dual{order_event("order.updated", "d", 6)};
+  {
+    auto store = scratch.open();
+    auto positions = store->append(events);
+    store->mark_delivered({positions[0], positions[1]}, clock.now());
+    store->mark_failed({DeliveryFailure{.position = positions[2], .error = "later", .next_attempt_at = clock.now() + seconds(30)}});
+    store->mark_failed({DeliveryFailure{.position = positions[3], .error = "gave up", .next_attempt_at = clock.now(), .dead = true}});
+    store->append(dual, dual_order_targets());
+    FailingBus a;
+    CHECK(relay_pass(*store, a, target_relay("a", clock)).delivered == 1);
+  }
+  {
+    // Schema 5 kept what is delivered in the rows alone, found pending rows
+    // through partial indexes, and had neither herald_pending nor
+    // herald_delivered.
+    auto app = scratch.connect();
+    app->exec("UPDATE herald_events SET delivered_at = now() WHERE delivered_at IS NULL AND position NOT IN "
+              "(SELECT position FROM herald_pending WHERE target = '')");
+    app->exec("UPDATE herald_deliveries d SET delivered_at = now() WHERE delivered_at IS NULL AND NOT EXISTS "
+              "(SELECT 1 FROM herald_pending p WHERE p.target = d.target AND p.position = d.position)");
+    app->exec("DROP TABLE herald_pending");
+    app->exec("DROP TABLE herald_delivered");
+    app->exec("CREATE INDEX herald_events_pending ON herald_events(position) WHERE delivered_at IS NULL AND NOT dead_letter");
+    app->exec("CREATE INDEX herald_deliveries_pending ON herald_deliveries(target, position) "
+              "WHERE delivered_at IS NULL AND NOT dead_letter");
+    app->exec("UPDATE herald_meta SET value = '5' WHERE key = 'schema_version'");
+  }
+  auto store = scratch.open();
+  auto app = scratch.connect();
+  CHECK(app->scalar("SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'schema_version'") == 6);
+  CHECK(app->scalar("SELECT count(*) FROM herald_pending") == 5);  // 2, 3 (dead), 4, 5; the dual event for "b"
+  auto st = store->status();
+  CHECK(st.delivered == 3);  // 0, 1 and the dual event's own row, handed to its targets
+  CHECK(st.pending == 3);
+  CHECK(st.retrying == 1);
+  CHECK(st.dead == 1);
+  CHECK(store->get(events[0].id).delivered_at);
+  CHECK(store->count_pending("a") == 0);
+  CHECK(store->count_pending("b") == 1);
+
+  FailingBus bus, b;
+  OrderRecorder got{bus};
+  CHECK(relay_pass(*store, bus, target_relay("", clock)).delivered == 2);  // 4, 5: 2 waits for its retry
+  clock.advance(std::chrono::milliseconds(31000));
+  CHECK(relay_pass(*store, bus, target_relay("", clock)).delivered == 1);
+  CHECK(relay_pass(*store, b, target_relay("b", clock)).delivered == 1);
+  st = store->status();
+  CHECK(st.delivered == 6);
+  CHECK(st.pending == 0);
+  CHECK(st.dead == 1);
+  CHECK(store->get(events[2].id).delivered_at);
+  CHECK(store->get(events[2].id).delivery_attempts == 1);
+  CHECK(store->get(events[4].id).delivered_at);
+  CHECK(store->get(events[3].id).dead_letter);
+  CHECK(store->count_pending("b") == 0);
 }

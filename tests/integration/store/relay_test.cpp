@@ -196,6 +196,32 @@ TEST_CASE("a large batch's mark (PostgreSQL marks it in two halves at once) mark
   CHECK(f.store->count_pending() == 400);
 }
 
+TEST_CASE("a delivered row's time is its mark's, whether or not it failed first, in every read of it",
+          "[relay][mark]") {
+  RelayFixture f(GENERATE(from_range(store_kinds())));
+  std::vector<Envelope> events{order_event("order.updated", "a", 0), order_event("order.updated", "b", 1),
+                               order_event("order.updated", "c", 2)};
+  auto positions = f.store->append(events);
+  f.store->mark_failed({DeliveryFailure{.position = positions[1], .error = "refused", .next_attempt_at = f.clock.now()}});
+  const Timestamp first = f.clock.now();
+  f.store->mark_delivered({positions[0]}, first);
+  f.clock.advance(milliseconds(5000));
+  const Timestamp second = f.clock.now();
+  f.store->mark_delivered({positions[1]}, second);
+  f.store->mark_delivered({positions[0], positions[1]}, f.clock.now() + seconds(1));  // again: no change
+  CHECK(f.store->get(events[0].id).delivered_at == first);
+  CHECK(f.store->get(events[1].id).delivered_at == second);
+  CHECK(f.store->get(events[1].id).delivery_attempts == 1);
+  CHECK_FALSE(f.store->get(events[2].id).delivered_at);
+  auto page = f.store->timeline("order", "b", "", 10);
+  REQUIRE(page.events.size() == 1);
+  CHECK(page.events[0].delivered_at == second);
+  auto st = f.store->status();
+  CHECK(st.delivered == 2);
+  CHECK(st.pending == 1);
+  CHECK(st.retrying == 0);
+}
+
 TEST_CASE("a batch one relay claimed is not claimed by another, and holds back its keys, until its lease runs out or "
           "its relay stands down",
           "[relay][claim][lease]") {
