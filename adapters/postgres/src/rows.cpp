@@ -8,33 +8,26 @@ namespace herald::postgres {
 
 namespace {
 
-// Each row not handed to targets is pending: a row of herald_pending too,
-// written by the same statement.
 constexpr const char* insert_one_sql =
-    "WITH e AS (INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
+    "INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
     "occurred_at, created_at, delivered_at) VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, " HERALD_PG_TS("$8") ", "
-    HERALD_PG_TS("$9") ", CASE WHEN $10 THEN " HERALD_PG_TS("$9") " END) RETURNING position, delivered_at), "
-    "p AS (INSERT INTO herald_pending(target, position) SELECT '', position FROM e WHERE delivered_at IS NULL) "
-    "SELECT position FROM e";
+    HERALD_PG_TS("$9") ", CASE WHEN $10 THEN " HERALD_PG_TS("$9") " END) RETURNING position";
 
 // Many rows in one statement: arrays in, unnest with ordinality so the
 // identity column numbers them in the order given.
 constexpr const char* insert_many_sql =
-    "WITH e AS (INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
+    "INSERT INTO herald_events(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, "
     "occurred_at, created_at, delivered_at) "
     "SELECT u.id, u.type, u.aggregate_type, u.aggregate_id, u.ordering_key, u.payload::json, u.metadata::json, "
     HERALD_PG_TS("u.occurred_at") ", " HERALD_PG_TS("$9") ", CASE WHEN u.handed THEN " HERALD_PG_TS("$9") " END "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], "
     "$10::boolean[]) "
     "WITH ORDINALITY AS u(id, type, aggregate_type, aggregate_id, ordering_key, payload, metadata, occurred_at, handed, n) "
-    "ORDER BY u.n RETURNING id, position, delivered_at), "
-    "p AS (INSERT INTO herald_pending(target, position) SELECT '', position FROM e WHERE delivered_at IS NULL) "
-    "SELECT id, position FROM e";
+    "ORDER BY u.n RETURNING id, position";
 
 constexpr const char* insert_deliveries_sql =
-    "WITH d AS (INSERT INTO herald_deliveries(target, position, ordering_key) "
-    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) RETURNING target, position) "
-    "INSERT INTO herald_pending(target, position) SELECT target, position FROM d";
+    "INSERT INTO herald_deliveries(target, position, ordering_key) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])";
 
 }  // namespace
 

@@ -322,8 +322,8 @@ TEST_CASE("a database of the schema before per-target deliveries is upgraded in 
   }
   {
     // Schema version 3 only added herald_deliveries (and PostgreSQL's 4
-    // herald_claims, 6 herald_pending and herald_delivered, in place of the
-    // pending index): without them, and with the version set back, the
+    // herald_claims, 6 herald_pending, herald_delivered and their triggers,
+    // in place of the pending index): without them, and with the version set back, the
     // database is what version 2 made.
     auto app = scratch.connect();
     app->exec("DROP TABLE herald_deliveries");
@@ -331,6 +331,7 @@ TEST_CASE("a database of the schema before per-target deliveries is upgraded in 
       app->exec("DROP TABLE herald_claims");
       app->exec("DROP TABLE herald_pending");
       app->exec("DROP TABLE herald_delivered");
+      app->exec("DROP FUNCTION herald_keep_pending() CASCADE");
       app->exec("CREATE INDEX herald_events_pending ON herald_events(position) WHERE delivered_at IS NULL AND NOT dead_letter");
     }
     app->exec("UPDATE herald_meta SET value = '2' WHERE key = 'schema_version'");
@@ -369,8 +370,8 @@ TEST_CASE("a PostgreSQL outbox of schema 5 keeps each row's delivery state throu
   }
   {
     // Schema 5 kept what is delivered in the rows alone, found pending rows
-    // through partial indexes, and had neither herald_pending nor
-    // herald_delivered.
+    // through partial indexes, and had neither herald_pending,
+    // herald_delivered nor the triggers.
     auto app = scratch.connect();
     app->exec("UPDATE herald_events SET delivered_at = now() WHERE delivered_at IS NULL AND position NOT IN "
               "(SELECT position FROM herald_pending WHERE target = '')");
@@ -378,6 +379,7 @@ TEST_CASE("a PostgreSQL outbox of schema 5 keeps each row's delivery state throu
               "(SELECT 1 FROM herald_pending p WHERE p.target = d.target AND p.position = d.position)");
     app->exec("DROP TABLE herald_pending");
     app->exec("DROP TABLE herald_delivered");
+    app->exec("DROP FUNCTION herald_keep_pending() CASCADE");  // and its triggers
     app->exec("CREATE INDEX herald_events_pending ON herald_events(position) WHERE delivered_at IS NULL AND NOT dead_letter");
     app->exec("CREATE INDEX herald_deliveries_pending ON herald_deliveries(target, position) "
               "WHERE delivered_at IS NULL AND NOT dead_letter");
@@ -411,4 +413,32 @@ TEST_CASE("a PostgreSQL outbox of schema 5 keeps each row's delivery state throu
   CHECK(store->get(events[4].id).delivered_at);
   CHECK(store->get(events[3].id).dead_letter);
   CHECK(store->count_pending("b") == 0);
+}
+
+TEST_CASE("a PostgreSQL row marked delivered in place, as a relay of schema 5 marks it, is not delivered again",
+          "[outbox][targets][schema]") {
+  // During an upgrade a relay of the earlier version may still run: it marks
+  // rows by setting delivered_at (and appends, as this version does, with a
+  // plain INSERT). The triggers keep herald_pending in step with both.
+  ScratchStore scratch("postgres");
+  TestClock clock;
+  std::vector<Envelope> events;
+  for (int n = 0; n < 3; ++n) events.push_back(order_event("order.updated", "k" + std::to_string(n), n));
+  std::vector<Envelope> dual{order_event("order.updated", "d", 3)};
+  auto store = scratch.open();
+  auto positions = store->append(events);
+  store->append(dual, dual_order_targets());
+  auto app = scratch.connect();
+  app->exec("UPDATE herald_events SET delivered_at = now() WHERE position = " + std::to_string(positions[1]));
+  app->exec("UPDATE herald_deliveries SET delivered_at = now() WHERE target = 'a'");
+  CHECK(store->count_pending() == 2);
+  CHECK(store->count_pending("a") == 0);
+  CHECK(store->count_pending("b") == 1);
+  CHECK(store->get(events[1].id).delivered_at);
+  FailingBus bus;
+  OrderRecorder got{bus};
+  CHECK(relay_pass(*store, bus, target_relay("", clock)).delivered == 2);
+  CHECK(relay_pass(*store, bus, target_relay("a", clock)).delivered == 0);
+  CHECK(got.by_order()["k1"].empty());
+  CHECK(store->status().delivered == 4);
 }
