@@ -2,8 +2,6 @@
 // once: each batch claimed is leased by one row of herald_claims.
 
 #include <algorithm>
-#include <exception>
-#include <future>
 
 #include "herald/ext/store.hpp"
 #include "herald/postgres/outbox.hpp"
@@ -272,39 +270,15 @@ class PgEventStore final : public EventStore {
     });
   }
 
-  using EventStore::mark_delivered;
-  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
-    if (positions.empty()) return;
-    // A row's mark is not a HOT update (delivered_at is in the partial
-    // indexes' predicates): 12-16 ms of one backend's CPU per 1,000 rows,
-    // a third of it the unique id index's check, which made it the relay's
-    // longest step. Halves of a large batch run on two connections side by
-    // side. Marks are idempotent, so a half that fails is retried with the
-    // whole batch.
-    if (positions.size() >= 2 * min_split_mark && pool_.config().options.pool > 1) {
-      const auto middle = positions.begin() + static_cast<std::ptrdiff_t>(positions.size() / 2);
-      std::vector<std::int64_t> first(positions.begin(), middle), second(middle, positions.end());
-      auto other = std::async(std::launch::async, [&] { mark_rows(first, at, target); });
-      std::exception_ptr failed;
-      try {
-        mark_rows(second, at, target);
-      } catch (...) {
-        failed = std::current_exception();
-      }
-      other.get();
-      if (failed) std::rethrow_exception(failed);
-      return;
-    }
-    mark_rows(positions, at, target);
-  }
-
   // The rows leave herald_pending; the time of those whose own delivery
   // columns were never written goes in one herald_delivered row, the others
   // (touched: failed, leased per row) get it in their row, which also takes
   // them out of the held and dead indexes. One message, one round trip: the
   // statements of a simple query are one transaction, and on a machine
   // whose cores are busy each round trip can wait for the scheduler.
-  void mark_rows(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) {
+  using EventStore::mark_delivered;
+  void mark_delivered(const std::vector<std::int64_t>& positions, Timestamp at, const std::string& target) override {
+    if (positions.empty()) return;
     pool_.with("mark delivered", [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       const std::string time = pg_ts(to_micros(at));
@@ -321,7 +295,6 @@ class PgEventStore final : public EventStore {
               (target.empty() ? std::string() : " AND target = " + of));
     });
   }
-  static constexpr std::size_t min_split_mark = 200;
 
   using EventStore::mark_failed;
   void mark_failed(const std::vector<DeliveryFailure>& failures, const std::string& target) override {

@@ -172,15 +172,14 @@ TEST_CASE("marking scattered positions delivered marks those and no row between 
   CHECK(f.store->count_pending() == 3);
 }
 
-TEST_CASE("a large batch's mark (PostgreSQL marks it in two halves at once) marks every row of it and no other",
-          "[relay][claim]") {
+TEST_CASE("a large batch's mark marks every row of it and no other", "[relay][claim]") {
   RelayFixture f(GENERATE(from_range(store_kinds())));
   std::vector<Envelope> events;
   for (int n = 0; n < 1200; ++n) events.push_back(order_event("order.updated", "k" + std::to_string(n % 50), n));
   auto positions = f.store->append(events);
   REQUIRE(positions.size() == 1200);
   // Every third row is left out and the rest are given last to first: no
-  // half is a run of consecutive positions, and the halves meet mid-table.
+  // part of the list is a run of consecutive positions (SQLite marks runs).
   std::vector<std::int64_t> marked;
   for (std::size_t i = positions.size(); i-- > 0;)
     if (i % 3 != 1) marked.push_back(positions[i]);
