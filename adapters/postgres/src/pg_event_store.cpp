@@ -87,7 +87,9 @@ std::string for_target(const std::string& target) {
 // without waiting for the WAL flush: a crash of the database may forget the
 // last marks, and the rows are then delivered again (at least once, as
 // always), while the appends the application relies on stay synchronous.
-void relay_commit(pqxx::transaction_base& tx) { tx.exec("SET LOCAL synchronous_commit = off"); }
+// The statement itself, for the relay's messages that send it with others.
+constexpr const char* relay_commit_sql = "SET LOCAL synchronous_commit = off";
+void relay_commit(pqxx::transaction_base& tx) { tx.exec(relay_commit_sql); }
 
 class PgEventStore final : public EventStore {
  public:
@@ -234,7 +236,7 @@ class PgEventStore final : public EventStore {
       // What comes before the claim's query goes in one message (one round
       // trip, not four: on a machine whose cores are busy each can wait for
       // the scheduler):
-      // - the relay's commit mode (relay_commit);
+      // - the relay's commit mode (relay_commit_sql);
       // - the lock. A relay leases a batch with one row of herald_claims (its
       //   positions), not by updating each row of it. Claims of one target
       //   therefore run one after the other, whichever relay makes them: the
@@ -251,7 +253,7 @@ class PgEventStore final : public EventStore {
       //   against 1.5 ms for the ordered scan. These settings leave it only
       //   the ordered scan, to the commit (the claim's INSERT joins nothing).
       const std::string of = tx.quote(target);
-      tx.exec("SET LOCAL synchronous_commit = off; "
+      tx.exec(std::string(relay_commit_sql) + "; "
               "SELECT pg_advisory_xact_lock(hashtext('herald claim ' || current_schema() || ' ' || " + of + ")); "
               "DELETE FROM herald_claims WHERE target = " + of + " AND (owner = " + tx.quote(request.owner) +
               " OR until <= " + pg_ts(now) + "); "
@@ -284,7 +286,7 @@ class PgEventStore final : public EventStore {
       const std::string time = pg_ts(to_micros(at));
       const std::string table = target.empty() ? "herald_events" : "herald_deliveries";
       const std::string of = tx.quote(target);
-      tx.exec("SET LOCAL synchronous_commit = off; "
+      tx.exec(std::string(relay_commit_sql) + "; "
               "WITH gone AS (DELETE FROM herald_pending WHERE target = " + of + " AND position = ANY(" +
               tx.quote(bigint_array(positions)) + "::bigint[]) RETURNING position, touched), "
               "batch AS (INSERT INTO herald_delivered(target, span, at, positions) SELECT " + of +

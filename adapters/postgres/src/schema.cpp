@@ -111,7 +111,7 @@ ALTER TABLE herald_claims ALTER COLUMN positions SET STORAGE EXTERNAL;
     // 6: what is still to deliver is a row of herald_pending (`target` ''
     // for the event rows), deleted when delivered. Marking a row delivered
     // in its own table was a new version of the whole row with an entry in
-    // each index (11-25 ms per 1,000 rows, the relay's longest step);
+    // each index (11-28 ms per 1,000 rows, the relay's longest step);
     // deleting narrow rows and writing one herald_delivered row per mark
     // takes 4-5 ms. `touched` says the row's own delivery columns were
     // written (a failure, a per-row lease): its mark writes delivered_at
